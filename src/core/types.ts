@@ -1,0 +1,207 @@
+/**
+ * The contracts every component lives by. A component type is one `ComponentDefinition`
+ * (kind, type name, summary, zod schema, example, create); the schema is the single source
+ * of validation, error messages, JSON Schema and the generated reference docs.
+ *
+ * Lifecycles:
+ * - Trigger: `start()` begins emitting (timers, subscriptions, listeners); `stop()` ends it.
+ *   `fire(input)` is called when something is connected to its input (ctx.hasInput) and an
+ *   event arrives there; such a trigger does not run its own schedule.
+ * - Connector: `handle(event)` turns one event into zero or more output data objects.
+ *   `handleError(event)` (optional) sees error events of its sources (a policy holds on them).
+ * - Scaler: `observe()` says what exists now; `apply(plan)` changes the target toward
+ *   `plan.desired`, adding `plan.add` members and removing exactly `plan.remove` (picked by
+ *   the engine) when the scaler has members. The engine's Reconciler makes sure only one
+ *   observe → plan → apply runs at a time per scaler.
+ */
+import type { Logger } from 'pino';
+import type { z } from 'zod';
+import type { Clock } from './clock.js';
+
+export type ComponentKind = 'trigger' | 'connector' | 'scaler';
+
+/** `trigger.<id>`, `connector.<id>` or `scaler.<id>`. */
+export type Address = string;
+
+export type EventData = Record<string, unknown>;
+
+export interface WaymondEvent {
+  id: string;
+  topic: string;
+  /** Address of the component that emitted it. */
+  source: Address;
+  /** Milliseconds since the epoch (clock time). */
+  time: number;
+  data: EventData;
+}
+
+export type EventHandler = (event: WaymondEvent) => void | Promise<void>;
+
+export interface Bus {
+  /** Publishes `data` on `topic`; returns the event. Never throws because of a subscriber. */
+  emit(topic: string, source: Address, data: EventData): WaymondEvent;
+  /** Subscribes `subscriber` (an address, used to report its errors) to `topic`. */
+  subscribe(topic: string, subscriber: Address, handler: EventHandler): () => void;
+  /** Sees every event (tap, store, metrics). */
+  subscribeAll(handler: (event: WaymondEvent) => void): () => void;
+}
+
+/** Per-component persistent key/value state (survives a restart of waymond). */
+export interface ComponentState {
+  get<T>(key: string): T | undefined;
+  set(key: string, value: unknown): void;
+}
+
+export type RouteHandler = (request: HookRequest) => Promise<HookResponse> | HookResponse;
+
+export interface HookRequest {
+  method: string;
+  headers: Record<string, string | string[] | undefined>;
+  /** The raw body, exactly as received (for HMAC checks). */
+  body: Buffer;
+  query: Record<string, string>;
+}
+
+export interface HookResponse {
+  status: number;
+  body?: unknown;
+}
+
+export interface HttpMount {
+  /** Mounts `method path` on the daemon's HTTP server (e.g. POST /hooks/<id>). */
+  route(method: 'GET' | 'POST', path: string, handler: RouteHandler): void;
+}
+
+export interface ComponentContext {
+  id: string;
+  kind: ComponentKind;
+  address: Address;
+  logger: Logger;
+  clock: Clock;
+  bus: Bus;
+  state: ComponentState;
+  /** Aborted when the daemon shuts down. */
+  signal: AbortSignal;
+  http: HttpMount;
+  /** Directory for files this component owns (member logs…). */
+  dataDir: string;
+  /** True when a connector delivers events to this component's input. */
+  hasInput: boolean;
+  /** Decide and record, but change no target. */
+  dryRun: boolean;
+  /** Publishes on `<address>.output`. */
+  emit(data: EventData): WaymondEvent;
+  /** Publishes an error on `<address>.error` (and logs it). */
+  emitError(error: unknown, data?: EventData): WaymondEvent;
+  /** Looks up a running scaler by address (for policy and cascade). */
+  scalers: ScalerDirectory;
+}
+
+export interface Trigger {
+  start(): void | Promise<void>;
+  stop(): void | Promise<void>;
+  fire?(input: WaymondEvent): void | Promise<void>;
+}
+
+export interface Connector {
+  handle(event: WaymondEvent): EventData[] | Promise<EventData[]>;
+  handleError?(event: WaymondEvent): EventData[] | Promise<EventData[]>;
+  stop?(): void | Promise<void>;
+}
+
+export type MemberState = 'starting' | 'running' | 'stopping' | 'exited' | 'unknown';
+
+export interface Member {
+  /** Stable id within the scaler (container id, "slot-3", instance id…). */
+  id: string;
+  state: MemberState;
+  /** Milliseconds since the epoch; newest members are removed first. */
+  startedAt?: number;
+  /** False while starting: still counts toward current, so work is not provisioned twice. */
+  ready?: boolean;
+  /** Anything a person may want to see (pid, host, image…). */
+  info?: Record<string, unknown>;
+}
+
+export interface Observation {
+  /** Members that count toward capacity now (starting ones included). */
+  count: number;
+  /** Of `count`, how many are ready. Defaults to `count`. */
+  ready?: number;
+  /** Present when the scaler manages individual members. */
+  members?: Member[];
+}
+
+export interface Plan {
+  desired: number;
+  observed: Observation;
+  /** How many members to start (0 when shrinking). */
+  add: number;
+  /** The members to remove, chosen by the engine (newest first). */
+  remove: Member[];
+  /** The event data that asked for this count (asg_name, tags…). */
+  data: EventData;
+  reason: string;
+}
+
+export interface Scaler {
+  observe(): Promise<Observation>;
+  apply(plan: Plan): Promise<void>;
+  /** Called at shutdown when `on_shutdown = "stop"`: stop every member. */
+  stopAll?(): Promise<void>;
+  close?(): void | Promise<void>;
+}
+
+export interface ScalerHandle {
+  address: Address;
+  /** The last observation, if any. */
+  lastObserved(): Observation | undefined;
+  lastDesired(): number | undefined;
+  min: number;
+  max: number;
+  /** Asks the scaler's reconciler for a desired count (latest wins). */
+  request(desired: number, data: EventData, sourceEventId?: string): void;
+  /** Runs one reconcile now and waits for it (used by cascade). */
+  reconcileNow(desired: number, data: EventData, sourceEventId?: string): Promise<ReconcileResult>;
+}
+
+export interface ScalerDirectory {
+  get(address: Address): ScalerHandle | undefined;
+}
+
+export interface ReconcileResult {
+  scaler: Address;
+  outcome: 'ok' | 'error' | 'dry_run' | 'rejected';
+  observed: number | null;
+  desired: number | null;
+  action: string;
+  reason: string;
+  error?: string;
+  durationMs: number;
+}
+
+export interface ComponentDefinition<S extends z.ZodType = z.ZodType, I = unknown> {
+  kind: ComponentKind;
+  type: string;
+  /** One line, shown in the reference and `waymond validate`. */
+  summary: string;
+  /** Full config schema of this type, including the kind's common fields. */
+  schema: S;
+  /** A TOML snippet that validates; a test parses every example. */
+  example: string;
+  /** Triggers: whether it can be driven through its input (fire). */
+  acceptsInput?: boolean;
+  /** Addresses this component drives besides `to` (cascade tiers), for graph checks. */
+  drives?(config: z.output<S>): Address[];
+  create(config: z.output<S>, ctx: ComponentContext): I | Promise<I>;
+}
+
+export type TriggerDefinition<S extends z.ZodType = z.ZodType> = ComponentDefinition<S, Trigger> & {
+  kind: 'trigger';
+};
+export type ConnectorDefinition<S extends z.ZodType = z.ZodType> = ComponentDefinition<S, Connector> & {
+  kind: 'connector';
+};
+export type ScalerDefinition<S extends z.ZodType = z.ZodType> = ComponentDefinition<S, Scaler> & {
+  kind: 'scaler';
+};

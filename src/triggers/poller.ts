@@ -1,0 +1,125 @@
+/**
+ * The shared behaviour of every polling trigger (redis, rabbitmq, postgres, prometheus,
+ * buildkite…): poll on its own `interval` (default 15s), or once per input event when
+ * something is connected to its input; never two polls at once; a failure is an error
+ * event, never a made-up zero (a zero would scale a fleet away during an outage).
+ */
+import { z } from 'zod';
+import type { TimerHandle } from '../core/clock.js';
+import { errorMessage } from '../core/context.js';
+import { duration } from '../core/duration.js';
+import type { ComponentContext, EventData, Trigger, WaymondEvent } from '../core/types.js';
+
+export const pollingFields = {
+  interval: duration("How often to poll when nothing is connected to this trigger's input.").default(15_000),
+  timeout: duration('Give up on one poll after this long (reported as an error event).').default(10_000),
+};
+
+export interface PollingConfig {
+  interval: number;
+  timeout: number;
+}
+
+export interface PollControl {
+  /** The poll was triggered by this input event (when fired through a connector). */
+  input?: WaymondEvent;
+  /** Aborted when the poll times out or the daemon stops. */
+  signal: AbortSignal;
+  /** Ask not to be polled again before `ms` from now (e.g. a server's poll-interval hint). */
+  deferNextPoll(ms: number): void;
+}
+
+export interface PollerHooks {
+  /** One poll: returns one event's data or several (one per queue…). Throws on failure. */
+  poll(control: PollControl): Promise<EventData | EventData[]>;
+  /** Closes pooled connections at stop. */
+  close?(): Promise<void> | void;
+  /** Set false for triggers whose events carry no `value` (e.g. per-queue breakdowns validated elsewhere). */
+  requireValue?: boolean;
+}
+
+/** Largest value accepted as a metric; anything above is treated as a broken source. */
+export const MAX_METRIC_VALUE = 1e12;
+
+/** Returns an error message when `value` is not a usable metric, else undefined. */
+export function checkMetricValue(value: unknown): string | undefined {
+  if (typeof value !== 'number' || !Number.isFinite(value)) {
+    return `expected a finite number as value, found ${value === undefined ? 'nothing' : JSON.stringify(value)}`;
+  }
+  if (value < 0) return `expected a value >= 0, found ${value}`;
+  if (value > MAX_METRIC_VALUE) return `value ${value} is implausibly large (over ${MAX_METRIC_VALUE})`;
+  return undefined;
+}
+
+export function createPoller(ctx: ComponentContext, config: PollingConfig, hooks: PollerHooks): Trigger {
+  let timer: TimerHandle | undefined;
+  let inFlight: Promise<void> | undefined;
+  let notBefore = 0;
+  let stopped = false;
+
+  const runOnce = async (input?: WaymondEvent): Promise<void> => {
+    if (stopped) return;
+    if (inFlight) return inFlight; // single-flight: a poll already running answers this request too
+    if (ctx.clock.now() < notBefore) return;
+    const abort = new AbortController();
+    const onStop = () => abort.abort(new Error('daemon shutting down'));
+    ctx.signal.addEventListener('abort', onStop, { once: true });
+    const timeout = ctx.clock.setTimeout(
+      () => abort.abort(new Error(`poll timed out after ${config.timeout} ms`)),
+      config.timeout,
+    );
+    const control: PollControl = {
+      input,
+      signal: abort.signal,
+      deferNextPoll: (ms) => {
+        notBefore = ctx.clock.now() + ms;
+      },
+    };
+    inFlight = (async () => {
+      try {
+        const result = await Promise.race([
+          hooks.poll(control),
+          new Promise<never>((_, reject) => {
+            abort.signal.addEventListener('abort', () => reject(abort.signal.reason), { once: true });
+          }),
+        ]);
+        const list = Array.isArray(result) ? result : [result];
+        for (const data of list) {
+          const problem = hooks.requireValue === false ? undefined : checkMetricValue(data.value);
+          if (problem) ctx.emitError(new Error(problem), { source_data: data });
+          else ctx.emit(data);
+        }
+      } catch (error) {
+        ctx.emitError(new Error(`poll failed: ${errorMessage(error)}`));
+      } finally {
+        timeout.cancel();
+        ctx.signal.removeEventListener('abort', onStop);
+        inFlight = undefined;
+      }
+    })();
+    return inFlight;
+  };
+
+  return {
+    start() {
+      stopped = false;
+      if (ctx.hasInput) return;
+      timer = ctx.clock.setInterval(() => void runOnce(), config.interval);
+      void runOnce();
+    },
+    async stop() {
+      stopped = true;
+      timer?.cancel();
+      await inFlight?.catch(() => undefined);
+      await hooks.close?.();
+    },
+    fire(input) {
+      return runOnce(input);
+    },
+  };
+}
+
+export const secretFromEnv = z
+  .string()
+  .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected the name of an environment variable')
+  .describe('Name of the environment variable holding the secret (the secret itself never goes in the config).');
