@@ -1,5 +1,6 @@
 // Every trigger type, alphabetically. Adding one is one line here.
+import { buildkite } from './buildkite.js';
 import { cron } from './cron.js';
 import { interval } from './interval.js';
 
-export const triggers = [cron, interval];
+export const triggers = [buildkite, cron, interval];
