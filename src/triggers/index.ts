@@ -2,5 +2,6 @@
 import { buildkite } from './buildkite.js';
 import { cron } from './cron.js';
 import { interval } from './interval.js';
+import { redis } from './redis.js';
 
-export const triggers = [buildkite, cron, interval];
+export const triggers = [buildkite, cron, interval, redis];
