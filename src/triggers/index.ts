@@ -2,6 +2,7 @@
 import { buildkite } from './buildkite.js';
 import { cron } from './cron.js';
 import { interval } from './interval.js';
+import { postgres } from './postgres.js';
 import { redis } from './redis.js';
 
-export const triggers = [buildkite, cron, interval, redis];
+export const triggers = [buildkite, cron, interval, postgres, redis];
