@@ -1,8 +1,10 @@
 // Every trigger type, alphabetically. Adding one is one line here.
 import { buildkite } from './buildkite.js';
 import { cron } from './cron.js';
+import { githubActions } from './github-actions.js';
 import { interval } from './interval.js';
 import { postgres } from './postgres.js';
+import { rabbitmq } from './rabbitmq.js';
 import { redis } from './redis.js';
 
-export const triggers = [buildkite, cron, interval, postgres, redis];
+export const triggers = [buildkite, cron, githubActions, interval, postgres, rabbitmq, redis];

@@ -1,0 +1,357 @@
+/**
+ * GitHub Actions jobs waiting for (and running on) self-hosted runners with a given label
+ * set. Two sources, usable alone or together:
+ * - `workflow_job` webhooks on `POST /hooks/<id>` (signed with X-Hub-Signature-256), which
+ *   move each job through queued → in_progress → completed as they happen;
+ * - polling the REST API (runs queued or in progress, then their jobs), with ETags so an
+ *   unchanged listing costs no rate limit. A poll's result replaces what webhooks built, so
+ *   a missed delivery cannot leave a job counted forever.
+ * Each change emits `{ value: queued + in_progress, queued, in_progress, waiting, labels }`.
+ */
+import { z } from 'zod';
+import { errorMessage } from '../core/context.js';
+import { duration } from '../core/duration.js';
+import { triggerSchema } from '../core/schema.js';
+import type { ComponentContext, EventData, HookRequest, HookResponse, TriggerDefinition } from '../core/types.js';
+import { DeliveryLog, JobBook, type JobStatus, labelsMatch, retryAfterMs } from './job-queue.js';
+import { createPoller, type PollControl, pollingFields, secretFromEnv } from './poller.js';
+import { header, parseJsonObject, verifyHubSignature } from './webhook.js';
+
+const MAX_PAGES = 10;
+
+const schema = triggerSchema('github_actions', {
+  labels: z
+    .array(z.string().min(1))
+    .min(1)
+    .describe(
+      'Labels of the runners being scaled, e.g. `["self-hosted", "linux", "x64"]`. A job counts when every label of its `runs-on` is in this set (case-insensitive), as GitHub assigns jobs.',
+    ),
+  secret: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      'Webhook secret; enables `POST /hooks/<id>` for `workflow_job` events, verified with X-Hub-Signature-256. Prefer `secret_env`, or config interpolation, to writing it in the file.',
+    ),
+  secret_env: secretFromEnv
+    .optional()
+    .describe('Name of an environment variable holding the webhook secret (instead of `secret`).'),
+  poll: z
+    .boolean()
+    .default(false)
+    .describe('Also poll the REST API (alone, or as a backstop that corrects drift from missed webhooks).'),
+  owner: z.string().min(1).optional().describe('Owner of the polled repository (with `repo`).'),
+  repo: z.string().min(1).optional().describe('Name of the polled repository (with `owner`).'),
+  org: z.string().min(1).optional().describe('Organization whose `repos` are polled (instead of `owner`/`repo`).'),
+  repos: z.array(z.string().min(1)).min(1).optional().describe('Repositories of `org` to poll.'),
+  api_url: z
+    .url()
+    .default('https://api.github.com')
+    .describe('REST API base URL; for GitHub Enterprise Server use `https://<host>/api/v3`.'),
+  token_env: secretFromEnv
+    .default('GITHUB_TOKEN')
+    .describe('Name of the environment variable holding the API token used for polling (default `GITHUB_TOKEN`).'),
+  forget_after: duration(
+    'Drop a tracked job not heard of for this long (a missed "completed" delivery must not hold the count up forever).',
+  ).default(86_400_000),
+  ...pollingFields,
+}).superRefine((value, ctx) => {
+  if (!value.secret && !value.secret_env && !value.poll) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['secret'],
+      message: 'expected `secret` or `secret_env` (webhooks), or `poll = true`',
+    });
+  }
+  if (value.secret && value.secret_env) {
+    ctx.addIssue({ code: 'custom', path: ['secret_env'], message: 'set either `secret` or `secret_env`, not both' });
+  }
+  if (!value.poll) return;
+  const single = value.owner !== undefined || value.repo !== undefined;
+  const many = value.org !== undefined || value.repos !== undefined;
+  if (single && many) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['org'],
+      message: 'set either `owner` and `repo`, or `org` and `repos`, not both',
+    });
+  } else if (single ? !(value.owner && value.repo) : !(value.org && value.repos)) {
+    ctx.addIssue({
+      code: 'custom',
+      path: [single ? 'repo' : 'repos'],
+      message: 'polling needs `owner` and `repo`, or `org` and `repos`',
+    });
+  }
+});
+
+type Config = z.output<typeof schema>;
+
+const WEBHOOK_STATUS: Record<string, JobStatus> = {
+  queued: 'queued',
+  waiting: 'waiting',
+  in_progress: 'in_progress',
+  completed: 'completed',
+};
+
+// REST job statuses that still need (or hold) a runner; `pending`/`requested` are queued too.
+const REST_STATUS: Record<string, JobStatus> = {
+  queued: 'queued',
+  pending: 'queued',
+  requested: 'queued',
+  waiting: 'waiting',
+  in_progress: 'in_progress',
+};
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
+
+function stringArray(value: unknown): string[] | undefined {
+  return Array.isArray(value) && value.every((v) => typeof v === 'string') ? (value as string[]) : undefined;
+}
+
+function repositories(config: Config): string[] {
+  if (config.owner && config.repo) return [`${config.owner}/${config.repo}`];
+  return (config.repos ?? []).map((r) => `${config.org}/${r}`);
+}
+
+interface Cached {
+  etag: string;
+  body: unknown;
+}
+
+/** A small REST client: conditional GETs, Link pagination, rate-limit aware errors. */
+function githubClient(ctx: ComponentContext, config: Config) {
+  let cache = new Map<string, Cached>();
+  let used = new Map<string, Cached>();
+  const base = config.api_url.replace(/\/+$/, '');
+
+  async function get(path: string, token: string, control: PollControl): Promise<{ body: unknown; next?: string }> {
+    const url = path.startsWith('http') ? path : `${base}${path}`;
+    const cached = cache.get(url);
+    const headers: Record<string, string> = {
+      Accept: 'application/vnd.github+json',
+      Authorization: `Bearer ${token}`,
+      'X-GitHub-Api-Version': '2022-11-28',
+      'User-Agent': 'waymond',
+    };
+    if (cached) headers['If-None-Match'] = cached.etag;
+    const response = await fetch(url, { headers, signal: control.signal });
+    const next = /<([^>]+)>;\s*rel="next"/.exec(response.headers.get('link') ?? '')?.[1];
+    if (response.status === 304 && cached) {
+      used.set(url, cached);
+      return { body: cached.body, next };
+    }
+    if (response.status === 403 || response.status === 429) {
+      const remaining = response.headers.get('x-ratelimit-remaining');
+      const reset = Number(response.headers.get('x-ratelimit-reset'));
+      const retry = retryAfterMs(response.headers.get('retry-after'), ctx.clock.now());
+      const waitMs =
+        retry ?? (remaining === '0' && Number.isFinite(reset) ? reset * 1000 - ctx.clock.now() : undefined);
+      if (waitMs !== undefined) {
+        control.deferNextPoll(Math.max(waitMs, 0));
+        const at = new Date(ctx.clock.now() + Math.max(waitMs, 0)).toISOString();
+        throw new Error(`${ctx.address}: GitHub API rate limit exceeded (${response.status}); next poll after ${at}`);
+      }
+    }
+    if (response.status === 401) {
+      throw new Error(
+        `${ctx.address}: GitHub rejected the token (401${await detail(response)}); check ${config.token_env}`,
+      );
+    }
+    if (!response.ok)
+      throw new Error(`${ctx.address}: GET ${url} answered ${response.status}${await detail(response)}`);
+    const body: unknown = await response.json();
+    const etag = response.headers.get('etag');
+    if (etag) used.set(url, { etag, body });
+    return { body, next };
+  }
+
+  /** Every item of a paginated list (`key` names the array in each page). */
+  async function list(path: string, key: string, token: string, control: PollControl): Promise<unknown[]> {
+    const items: unknown[] = [];
+    let url: string | undefined = path;
+    for (let page = 0; url && page < MAX_PAGES; page++) {
+      const { body, next } = await get(url, token, control);
+      const pageItems = isRecord(body) ? body[key] : undefined;
+      if (!Array.isArray(pageItems)) throw new Error(`${ctx.address}: GET ${url} returned no "${key}" array`);
+      items.push(...pageItems);
+      url = next;
+    }
+    return items;
+  }
+
+  return {
+    list,
+    /** Keeps only the ETags used by the last complete poll, so the cache stays bounded. */
+    endPoll() {
+      cache = used;
+      used = new Map();
+    },
+    abandonPoll() {
+      for (const [url, entry] of used) cache.set(url, entry);
+      used = new Map();
+    },
+  };
+}
+
+async function detail(response: Response): Promise<string> {
+  try {
+    const body: unknown = await response.json();
+    return isRecord(body) && typeof body.message === 'string' ? `: ${body.message}` : '';
+  } catch {
+    return '';
+  }
+}
+
+export const githubActions: TriggerDefinition<typeof schema> = {
+  kind: 'trigger',
+  type: 'github_actions',
+  summary:
+    'Counts GitHub Actions jobs queued and running for a self-hosted runner label set, from workflow_job webhooks and/or REST polling.',
+  schema,
+  acceptsInput: true,
+  example: `[[trigger]]
+type = "github_actions"
+id = "gha_linux"
+labels = ["self-hosted", "linux", "x64"]
+secret_env = "GITHUB_WEBHOOK_SECRET"
+poll = true
+owner = "octo-org"
+repo = "octo-repo"
+interval = "60s"`,
+  create(config, ctx) {
+    const book = new JobBook(ctx.state, ctx.clock, config.forget_after);
+    const deliveries = new DeliveryLog(1000);
+    const client = githubClient(ctx, config);
+    const missingToken = () =>
+      new Error(`${ctx.address}: environment variable ${config.token_env} is not set; polling needs a GitHub token`);
+
+    const snapshot = (source: string): EventData => {
+      const counts = book.counts();
+      return { value: counts.queued + counts.in_progress, ...counts, labels: config.labels, source };
+    };
+
+    const poller = createPoller(ctx, config, {
+      async poll(control) {
+        const token = process.env[config.token_env];
+        if (!token) throw missingToken();
+        const found = new Map<string, { status: JobStatus; labels: string[] }>();
+        try {
+          for (const fullName of repositories(config)) {
+            const runIds = new Set<number>();
+            for (const status of ['queued', 'in_progress']) {
+              const runs = await client.list(
+                `/repos/${fullName}/actions/runs?status=${status}&per_page=100`,
+                'workflow_runs',
+                token,
+                control,
+              );
+              for (const run of runs) if (isRecord(run) && typeof run.id === 'number') runIds.add(run.id);
+            }
+            for (const runId of runIds) {
+              const jobs = await client.list(
+                `/repos/${fullName}/actions/runs/${runId}/jobs?per_page=100`,
+                'jobs',
+                token,
+                control,
+              );
+              for (const job of jobs) {
+                if (!isRecord(job) || typeof job.id !== 'number' || typeof job.status !== 'string') continue;
+                const status = REST_STATUS[job.status];
+                const labels = stringArray(job.labels) ?? [];
+                if (status && labelsMatch(labels, config.labels)) found.set(String(job.id), { status, labels });
+              }
+            }
+          }
+        } catch (error) {
+          client.abandonPoll();
+          throw error;
+        }
+        client.endPoll();
+        book.replaceUnfinished(found);
+        return snapshot('poll');
+      },
+    });
+
+    const webhookSecret = (): string | undefined =>
+      config.secret ?? (config.secret_env ? process.env[config.secret_env] : undefined);
+
+    const handleHook = (request: HookRequest): HookResponse => {
+      const secret = webhookSecret();
+      if (!secret) return { status: 503, body: { error: `${ctx.address} has no webhook secret configured` } };
+      if (!verifyHubSignature(secret, request.body, header(request, 'x-hub-signature-256'))) {
+        ctx.logger.warn('webhook rejected: X-Hub-Signature-256 missing or wrong');
+        return { status: 401, body: { error: 'invalid X-Hub-Signature-256' } };
+      }
+      const event = header(request, 'x-github-event');
+      const delivery = header(request, 'x-github-delivery');
+      if (!event || !delivery) return { status: 400, body: { error: 'missing X-GitHub-Event or X-GitHub-Delivery' } };
+      const parsed = parseJsonObject(request.body);
+      if (!parsed.ok) return { status: parsed.status, body: { error: parsed.message } };
+      if (deliveries.has(delivery)) return { status: 200, body: { ok: true, duplicate: true } };
+      if (event === 'ping') {
+        deliveries.add(delivery);
+        return { status: 200, body: { ok: true } };
+      }
+      if (event !== 'workflow_job') return { status: 202, body: { ignored: `event ${event}` } };
+      const job = parsed.data.workflow_job;
+      const action = parsed.data.action;
+      const labels = isRecord(job) ? stringArray(job.labels) : undefined;
+      const status = typeof action === 'string' ? WEBHOOK_STATUS[action] : undefined;
+      if (!isRecord(job) || typeof job.id !== 'number' || !labels || !status) {
+        return { status: 400, body: { error: 'expected action and workflow_job { id, labels }' } };
+      }
+      deliveries.add(delivery);
+      if (!labelsMatch(labels, config.labels)) return { status: 202, body: { ignored: 'labels do not match' } };
+      if (book.apply(String(job.id), status, labels)) ctx.emit(snapshot('webhook'));
+      return { status: 200, body: { ok: true } };
+    };
+
+    if (config.secret || config.secret_env) {
+      ctx.http.route('POST', `/hooks/${ctx.id}`, (request) => {
+        try {
+          return handleHook(request);
+        } catch (error) {
+          // A handler bug answers 500 and is reported; it never takes the daemon down.
+          ctx.emitError(new Error(`${ctx.address}: webhook handling failed: ${errorMessage(error)}`));
+          return { status: 500, body: { error: 'internal error' } };
+        }
+      });
+    }
+
+    let tokenMissing = false;
+    return {
+      start() {
+        if (config.secret_env && !process.env[config.secret_env]) {
+          ctx.emitError(
+            new Error(`${ctx.address}: environment variable ${config.secret_env} is not set; webhooks answer 503`),
+          );
+        }
+        if (!config.poll) return;
+        tokenMissing = !process.env[config.token_env];
+        if (tokenMissing) {
+          ctx.emitError(missingToken());
+          return;
+        }
+        return poller.start();
+      },
+      stop() {
+        return poller.stop();
+      },
+      fire(input) {
+        // Webhook-only: the tracked state is the answer. With polling, a missing token is an
+        // error, never a made-up zero.
+        if (!config.poll) {
+          ctx.emit(snapshot('state'));
+          return;
+        }
+        if (tokenMissing) {
+          ctx.emitError(missingToken());
+          return;
+        }
+        return poller.fire?.(input);
+      },
+    };
+  },
+};
