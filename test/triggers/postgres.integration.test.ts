@@ -202,4 +202,14 @@ describe.skipIf(!available)('postgres trigger (real PostgreSQL)', () => {
     }
     expect(n).toBe(0);
   });
+
+  it('recovers after the server kills its connection, without crashing', async () => {
+    const { poll } = await pollOnce({ query: 'SELECT pg_backend_pid()' });
+    const [a] = await poll();
+    await admin.query('SELECT pg_terminate_backend($1)', [a?.data.value]);
+    // The killed connection may cost one error event; the poll after it must reconnect.
+    const outputs = [...(await poll()), ...(await poll())].filter((e) => e.topic === 'trigger.pg.output');
+    expect(outputs.length).toBeGreaterThan(0);
+    expect(outputs.at(-1)?.data.value).not.toBe(a?.data.value);
+  });
 });
