@@ -6,7 +6,6 @@ import { interval } from './interval.js';
 import { mysql } from './mysql.js';
 import { postgres } from './postgres.js';
 import { rabbitmq } from './rabbitmq.js';
-import { rabbitmq } from './rabbitmq.js';
 import { redis } from './redis.js';
 
-export const triggers = [buildkite, cron, githubActions, interval, mysql, postgres, rabbitmq, rabbitmq, redis];
+export const triggers = [buildkite, cron, githubActions, interval, mysql, postgres, rabbitmq, redis];
