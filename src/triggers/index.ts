@@ -2,10 +2,11 @@
 import { buildkite } from './buildkite.js';
 import { cron } from './cron.js';
 import { githubActions } from './github-actions.js';
+import { httpEndpoint } from './http-endpoint.js';
 import { interval } from './interval.js';
 import { mysql } from './mysql.js';
 import { postgres } from './postgres.js';
 import { rabbitmq } from './rabbitmq.js';
 import { redis } from './redis.js';
 
-export const triggers = [buildkite, cron, githubActions, interval, mysql, postgres, rabbitmq, redis];
+export const triggers = [buildkite, cron, githubActions, httpEndpoint, interval, mysql, postgres, rabbitmq, redis];
