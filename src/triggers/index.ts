@@ -5,8 +5,9 @@ import { githubActions } from './github-actions.js';
 import { httpEndpoint } from './http-endpoint.js';
 import { interval } from './interval.js';
 import { mysql } from './mysql.js';
+import { natsJetstream } from './nats-jetstream.js';
 import { postgres } from './postgres.js';
 import { rabbitmq } from './rabbitmq.js';
 import { redis } from './redis.js';
 
-export const triggers = [buildkite, cron, githubActions, httpEndpoint, interval, mysql, postgres, rabbitmq, redis];
+export const triggers = [buildkite, cron, githubActions, httpEndpoint, interval, mysql, natsJetstream, postgres, rabbitmq, redis];
