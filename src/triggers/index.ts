@@ -10,4 +10,15 @@ import { postgres } from './postgres.js';
 import { rabbitmq } from './rabbitmq.js';
 import { redis } from './redis.js';
 
-export const triggers = [buildkite, cron, githubActions, httpEndpoint, interval, mysql, natsJetstream, postgres, rabbitmq, redis];
+export const triggers = [
+  buildkite,
+  cron,
+  githubActions,
+  httpEndpoint,
+  interval,
+  mysql,
+  natsJetstream,
+  postgres,
+  rabbitmq,
+  redis,
+];
