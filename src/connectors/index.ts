@@ -1,2 +1,4 @@
 // Every connector type, alphabetically. Adding one is one line here.
-export const connectors = [];
+import { direct } from './direct.js';
+
+export const connectors = [direct];

@@ -13,6 +13,7 @@ export interface ContextServices {
   scalers: ScalerDirectory;
   signal: AbortSignal;
   stateDir: string;
+  configDir: string;
   dryRun: boolean;
 }
 
@@ -44,6 +45,7 @@ export function createComponentContext(
     signal: services.signal,
     http: services.http,
     dataDir: join(services.stateDir, kind, id),
+    configDir: services.configDir,
     hasInput: options.hasInput,
     dryRun: services.dryRun,
     scalers: services.scalers,

@@ -85,6 +85,8 @@ export interface ComponentContext {
   http: HttpMount;
   /** Directory for files this component owns (member logs…). */
   dataDir: string;
+  /** Directory of the config file: relative paths in a config are relative to it. */
+  configDir: string;
   /** True when a connector delivers events to this component's input. */
   hasInput: boolean;
   /** Decide and record, but change no target. */
@@ -145,11 +147,20 @@ export interface Plan {
 }
 
 export interface Scaler {
-  observe(): Promise<Observation>;
+  /**
+   * What exists now. `data` is the latest input for this target (a scaler that serves
+   * several targets, like an ASG named by `asg_name`, reads which one from it).
+   */
+  observe(data: EventData): Promise<Observation>;
   apply(plan: Plan): Promise<void>;
   /** Called at shutdown when `on_shutdown = "stop"`: stop every member. */
   stopAll?(): Promise<void>;
   close?(): void | Promise<void>;
+  /**
+   * For scalers serving several targets from one config (one ASG per Buildkite queue):
+   * the target an input is for. Each target gets its own latest-wins lane; default: one.
+   */
+  targetKey?(data: EventData): string;
 }
 
 export interface ScalerHandle {

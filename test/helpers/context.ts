@@ -36,7 +36,7 @@ export interface TestContext {
 export function testContext(
   kind: ComponentKind,
   id: string,
-  options: { clock?: Clock; hasInput?: boolean; dryRun?: boolean; stateDir?: string } = {},
+  options: { clock?: Clock; hasInput?: boolean; dryRun?: boolean; stateDir?: string; configDir?: string } = {},
 ): TestContext {
   const clock = options.clock ?? new RealClock();
   const logger = pino({ level: process.env.WAYMOND_TEST_LOG ?? 'silent' });
@@ -59,6 +59,7 @@ export function testContext(
       scalers: { get: (address) => scalers.get(address) },
       signal: abort.signal,
       stateDir: options.stateDir ?? mkdtempSync(join(tmpdir(), 'waymond-test-')),
+      configDir: options.configDir ?? process.cwd(),
       dryRun: options.dryRun ?? false,
     },
     { hasInput: options.hasInput ?? false },

@@ -1,0 +1,69 @@
+#!/usr/bin/env node
+/**
+ * The waymond command line. Each verb lives in its own file; this one only parses
+ * arguments. The original's `waymond -config FILE` still works (it means `run`).
+ */
+import { Command, Option } from 'commander';
+import { defaultRegistry } from '../core/registry.js';
+import { fireCommand } from './fire.js';
+import { graphCommand } from './graph.js';
+import { LOG_LEVELS } from './logger.js';
+import { runCommand } from './run.js';
+import { configJsonSchema } from './schema.js';
+import { validateCommand } from './validate.js';
+
+/** Accepts the original Go flag style `-config FILE` (single dash, long name). */
+export function normaliseArgs(argv: string[]): string[] {
+  return argv.map((arg) =>
+    arg === '-config' ? '--config' : arg.startsWith('-config=') ? `--config=${arg.slice(8)}` : arg,
+  );
+}
+
+function exitWith(code: number): void {
+  process.exitCode = code;
+}
+
+const program = new Command();
+program.name('waymond').description('Autoscale anything, anywhere: one daemon, one config file.').version('0.1.0');
+
+program
+  .command('run', { isDefault: true })
+  .description('Run the daemon on a config file.')
+  .option('-c, --config <file>', 'config file (TOML, YAML or JSON)', 'waymond.toml')
+  .option('--http-host <host>', 'HTTP listen address (default from [http], else 127.0.0.1)')
+  .option('--http-port <port>', 'HTTP port (default from [http], else 9460)')
+  .option('--state <file>', 'SQLite state file (default <config dir>/.waymond/state.db)')
+  .option('--dry-run', 'decide and record, but change no target')
+  .addOption(new Option('--log-level <level>', 'log level').choices([...LOG_LEVELS]).default('info'))
+  .action(async (options) => exitWith(await runCommand(options)));
+
+program
+  .command('validate')
+  .description('Check config files: syntax, schema, graph. Exit 1 with every error when one is invalid.')
+  .argument('<files...>', 'config files')
+  .option('--deny-warnings', 'fail on warnings too')
+  .action((files: string[], options) => exitWith(validateCommand(files, options)));
+
+program
+  .command('graph')
+  .description('Print the component graph of a config.')
+  .argument('<file>', 'config file')
+  .addOption(new Option('--format <format>', 'output format').choices(['mermaid', 'dot']).default('mermaid'))
+  .action((file: string, options) => exitWith(graphCommand(file, options)));
+
+program
+  .command('fire')
+  .description('Fire a trigger (or send data to a scaler) of a running daemon.')
+  .argument('<address>', 'e.g. trigger.webhook or scaler.workers')
+  .option('--data <json>', 'event data, a JSON object')
+  .option('--url <url>', 'daemon URL', 'http://127.0.0.1:9460')
+  .action(async (address: string, options) => exitWith(await fireCommand(address, options)));
+
+program
+  .command('schema')
+  .description('Print the JSON Schema of the config file.')
+  .action(() => {
+    process.stdout.write(`${JSON.stringify(configJsonSchema(defaultRegistry()), null, 2)}\n`);
+  });
+
+await program.parseAsync(normaliseArgs(process.argv));

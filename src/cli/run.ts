@@ -1,0 +1,71 @@
+import type { Logger } from 'pino';
+import { loadConfigFile } from '../config/load.js';
+import { Engine } from '../core/engine.js';
+import { defaultRegistry } from '../core/registry.js';
+import { createLogger } from './logger.js';
+import { printIssues } from './report.js';
+
+export interface RunOptions {
+  config: string;
+  httpHost?: string;
+  httpPort?: string;
+  state?: string;
+  dryRun?: boolean;
+  logLevel: string;
+}
+
+export async function runCommand(options: RunOptions): Promise<number> {
+  const logger: Logger = createLogger(options.logLevel);
+  const loaded = loadConfigFile(options.config, defaultRegistry());
+  if (!loaded.ok) {
+    printIssues(loaded.issues);
+    return 1;
+  }
+  printIssues(loaded.config.warnings);
+  const http = loaded.config.http;
+  const port = options.httpPort === undefined ? http.port : Number(options.httpPort);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    process.stderr.write(`error: --http-port: expected a port number, found "${options.httpPort}"\n`);
+    return 1;
+  }
+  const engine = new Engine(loaded.config, {
+    logger,
+    statePath: options.state,
+    dryRun: options.dryRun,
+    http: { host: options.httpHost ?? http.host, port },
+    processMetrics: true,
+  });
+
+  let firstSignalAt: number | undefined;
+  const done = new Promise<number>((resolve) => {
+    const shutdown = (signal: NodeJS.Signals) => {
+      // A terminal's Ctrl-C reaches both a wrapper (npm, tsx) and us, and the wrapper
+      // relays it: signals within a second of the first are the same request.
+      if (firstSignalAt !== undefined) {
+        if (Date.now() - firstSignalAt < 1000) return;
+        logger.warn({ signal }, 'second signal: exiting now');
+        process.exit(1);
+      }
+      firstSignalAt = Date.now();
+      logger.info({ signal }, 'shutting down');
+      engine.stop().then(
+        () => resolve(0),
+        (error) => {
+          logger.error({ err: error }, 'shutdown failed');
+          resolve(1);
+        },
+      );
+    };
+    process.on('SIGINT', shutdown);
+    process.on('SIGTERM', shutdown);
+  });
+
+  try {
+    await engine.start();
+  } catch (error) {
+    logger.fatal({ err: error instanceof Error ? error.message : String(error) }, 'could not start');
+    await engine.stop().catch(() => undefined);
+    return 1;
+  }
+  return done;
+}

@@ -1,0 +1,259 @@
+/**
+ * Loading a config file, in layers (as Vector's validate does): syntax, environment,
+ * schema per component, then the graph. Every problem of a file is collected and reported
+ * at once; nothing starts unless there are no errors.
+ */
+import { readFileSync } from 'node:fs';
+import { extname, resolve } from 'node:path';
+import { parse as parseToml, TomlError } from 'smol-toml';
+import { parse as parseYaml, YAMLParseError } from 'yaml';
+import { z } from 'zod';
+import { checkGraph } from '../core/graph.js';
+import type { Registry } from '../core/registry.js';
+import type { ComponentDefinition, ComponentKind } from '../core/types.js';
+import { interpolateEnv } from './interpolate.js';
+import { type ConfigIssue, describeFound, didYouMean, zodIssueMessages } from './issues.js';
+
+export const SECTIONS: Record<string, ComponentKind> = { trigger: 'trigger', connect: 'connector', scaler: 'scaler' };
+
+export const daemonSchema = z.strictObject({
+  host: z.string().default('127.0.0.1').describe('Address the HTTP server listens on.'),
+  port: z.number().int().min(0).max(65535).default(9460).describe('Port of the HTTP server (0 picks a free one).'),
+});
+
+export const storeSchema = z.strictObject({
+  path: z
+    .string()
+    .optional()
+    .describe('SQLite file for decisions and state (default `<config dir>/.waymond/state.db`).'),
+  retention: z.number().int().positive().default(10_000).describe('Decisions kept per scaler.'),
+});
+
+export interface ComponentConfig {
+  kind: ComponentKind;
+  type: string;
+  id: string;
+  address: string;
+  /** Position in its section, for messages about components whose id is bad. */
+  index: number;
+  definition: ComponentDefinition;
+  /** Parsed (validated, defaults applied) config. */
+  config: Record<string, unknown> & { id: string; type: string };
+}
+
+export interface LoadedConfig {
+  file: string;
+  http: z.output<typeof daemonSchema>;
+  store: z.output<typeof storeSchema>;
+  components: ComponentConfig[];
+  warnings: ConfigIssue[];
+}
+
+export type LoadResult = { ok: true; config: LoadedConfig } | { ok: false; issues: ConfigIssue[] };
+
+type Format = 'toml' | 'yaml' | 'json';
+
+export function formatOf(file: string): Format {
+  const ext = extname(file).toLowerCase();
+  if (ext === '.yaml' || ext === '.yml') return 'yaml';
+  if (ext === '.json') return 'json';
+  return 'toml';
+}
+
+export function loadConfigFile(file: string, registry: Registry, env: NodeJS.ProcessEnv = process.env): LoadResult {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    return {
+      ok: false,
+      issues: [{ severity: 'error', file, message: `cannot read the file: ${(error as Error).message}` }],
+    };
+  }
+  return loadConfigText(text, resolve(file), registry, env, file);
+}
+
+export function loadConfigText(
+  text: string,
+  absolutePath: string,
+  registry: Registry,
+  env: NodeJS.ProcessEnv = process.env,
+  displayName = absolutePath,
+): LoadResult {
+  const file = displayName;
+  const format = formatOf(absolutePath);
+  const issues: ConfigIssue[] = [];
+
+  const interpolated = interpolateEnv(text, env, format === 'json' ? null : '#');
+  for (const m of interpolated.missing) {
+    issues.push({
+      severity: 'error',
+      file,
+      line: m.line,
+      message: `environment variable ${m.name} is not set (write \${${m.name}:-default} to give a default)`,
+    });
+  }
+
+  let doc: unknown;
+  try {
+    doc = parseDocument(interpolated.text, format);
+  } catch (error) {
+    issues.push(syntaxIssue(file, format, error));
+    return { ok: false, issues };
+  }
+  if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) {
+    issues.push({
+      severity: 'error',
+      file,
+      message: `expected a table of [[trigger]], [[scaler]] and [[connect]], found ${describeFound(doc)}`,
+    });
+    return { ok: false, issues };
+  }
+
+  const root = doc as Record<string, unknown>;
+  const known = [...Object.keys(SECTIONS), 'http', 'store'];
+  for (const key of Object.keys(root)) {
+    if (known.includes(key)) continue;
+    const guess = didYouMean(key, known);
+    issues.push({
+      severity: 'error',
+      file,
+      message: `unknown top-level key "${key}"${guess ? ` (did you mean "${guess}"?)` : ''}; allowed: ${known.join(', ')}`,
+    });
+  }
+
+  const http = parseSection(daemonSchema, root.http ?? {}, file, 'http', issues);
+  const store = parseSection(storeSchema, root.store ?? {}, file, 'store', issues);
+
+  const components: ComponentConfig[] = [];
+  for (const [section, kind] of Object.entries(SECTIONS)) {
+    const entries = root[section];
+    if (entries === undefined) continue;
+    if (!Array.isArray(entries)) {
+      issues.push({
+        severity: 'error',
+        file,
+        message: `"${section}" must be an array of tables ([[${section}]]), found ${describeFound(entries)}`,
+      });
+      continue;
+    }
+    entries.forEach((entry, index) => {
+      const component = parseComponent(entry, kind, section, index, file, registry, issues);
+      if (component) components.push(component);
+    });
+  }
+
+  if (issues.some((i) => i.severity === 'error')) return { ok: false, issues };
+  const graphIssues = checkGraph(components, registry).map((g) => ({ ...g, file }));
+  issues.push(...graphIssues);
+  if (issues.some((i) => i.severity === 'error')) return { ok: false, issues };
+  return {
+    ok: true,
+    config: {
+      file: absolutePath,
+      http: http as z.output<typeof daemonSchema>,
+      store: store as z.output<typeof storeSchema>,
+      components,
+      warnings: issues,
+    },
+  };
+}
+
+function parseDocument(text: string, format: Format): unknown {
+  if (format === 'yaml') return parseYaml(text);
+  if (format === 'json') return JSON.parse(text);
+  return parseToml(text);
+}
+
+function syntaxIssue(file: string, format: Format, error: unknown): ConfigIssue {
+  if (error instanceof TomlError) {
+    const first = error.message.split('\n')[0] ?? error.message;
+    return {
+      severity: 'error',
+      file,
+      line: error.line,
+      column: error.column,
+      message: `TOML syntax error: ${first.replace(/^Invalid TOML document: /, '')}`,
+    };
+  }
+  if (error instanceof YAMLParseError) {
+    const pos = error.linePos?.[0];
+    return {
+      severity: 'error',
+      file,
+      line: pos?.line,
+      column: pos?.col,
+      message: `YAML syntax error: ${error.message.split('\n')[0]}`,
+    };
+  }
+  return { severity: 'error', file, message: `${format.toUpperCase()} syntax error: ${(error as Error).message}` };
+}
+
+function parseSection<S extends z.ZodType>(
+  schema: S,
+  value: unknown,
+  file: string,
+  name: string,
+  issues: ConfigIssue[],
+): z.output<S> | undefined {
+  const result = schema.safeParse(value, { reportInput: true });
+  if (result.success) return result.data;
+  for (const m of zodIssueMessages(schema, result.error.issues))
+    issues.push({ severity: 'error', file, address: name, path: m.path, message: m.message });
+  return undefined;
+}
+
+function parseComponent(
+  entry: unknown,
+  kind: ComponentKind,
+  section: string,
+  index: number,
+  file: string,
+  registry: Registry,
+  issues: ConfigIssue[],
+): ComponentConfig | undefined {
+  const position = `${section}[${index}]`;
+  if (entry === null || typeof entry !== 'object' || Array.isArray(entry)) {
+    issues.push({
+      severity: 'error',
+      file,
+      address: position,
+      message: `expected a table, found ${describeFound(entry)}`,
+    });
+    return undefined;
+  }
+  const raw = entry as Record<string, unknown>;
+  const id = typeof raw.id === 'string' ? raw.id : undefined;
+  const address = id ? `${kind}.${id}` : position;
+  if (typeof raw.type !== 'string') {
+    issues.push({
+      severity: 'error',
+      file,
+      address,
+      path: 'type',
+      message: `is required (expected one of: ${registry.types(kind).join(', ')}), found ${describeFound(raw.type)}`,
+    });
+    return undefined;
+  }
+  const definition = registry.get(kind, raw.type);
+  if (!definition) {
+    const guess = didYouMean(raw.type, registry.types(kind));
+    issues.push({
+      severity: 'error',
+      file,
+      address,
+      path: 'type',
+      message: `unknown ${kind} type "${raw.type}"${guess ? ` (did you mean "${guess}"?)` : ''}; known: ${registry.types(kind).join(', ')}`,
+    });
+    return undefined;
+  }
+  const result = definition.schema.safeParse(raw, { reportInput: true });
+  if (!result.success) {
+    for (const m of zodIssueMessages(definition.schema, result.error.issues)) {
+      issues.push({ severity: 'error', file, address, path: m.path || undefined, message: m.message });
+    }
+    return undefined;
+  }
+  const config = result.data as ComponentConfig['config'];
+  return { kind, type: raw.type, id: config.id, address: `${kind}.${config.id}`, index, definition, config };
+}

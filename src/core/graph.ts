@@ -1,0 +1,163 @@
+/**
+ * Graph checks, before anything starts: duplicate ids, unknown addresses, connections into
+ * components that take no input, cycles (shown as `a -> b -> a`); a scaler that nothing
+ * feeds is a warning.
+ */
+import type { ConfigIssue } from '../config/issues.js';
+import { didYouMean } from '../config/issues.js';
+import type { Registry } from './registry.js';
+import type { ComponentDefinition, ComponentKind } from './types.js';
+
+export interface GraphComponent {
+  kind: ComponentKind;
+  id: string;
+  address: string;
+  index: number;
+  definition: ComponentDefinition;
+  config: Record<string, unknown>;
+}
+
+export type GraphIssue = Omit<ConfigIssue, 'file'>;
+
+export function fromList(config: Record<string, unknown>): string[] {
+  const from = config.from;
+  if (Array.isArray(from)) return from as string[];
+  return typeof from === 'string' ? [from] : [];
+}
+
+/** Edges `a -> b` meaning events (or commands) flow from a to b. */
+export function graphEdges(components: GraphComponent[]): [string, string][] {
+  const edges: [string, string][] = [];
+  for (const c of components) {
+    if (c.kind === 'connector') {
+      for (const from of fromList(c.config)) edges.push([from, c.address]);
+      if (typeof c.config.to === 'string') edges.push([c.address, c.config.to]);
+    }
+    for (const target of c.definition.drives?.(c.config) ?? []) edges.push([c.address, target]);
+  }
+  return edges;
+}
+
+export function checkGraph(components: GraphComponent[], _registry?: Registry): GraphIssue[] {
+  const issues: GraphIssue[] = [];
+  const byAddress = new Map<string, GraphComponent>();
+  for (const c of components) {
+    const earlier = byAddress.get(c.address);
+    if (earlier) {
+      issues.push({
+        severity: 'error',
+        address: c.address,
+        path: 'id',
+        message: `duplicate id: ${c.address} is defined more than once (${sectionName(earlier)}[${earlier.index}] and ${sectionName(c)}[${c.index}])`,
+      });
+      continue;
+    }
+    byAddress.set(c.address, c);
+  }
+  const addresses = [...byAddress.keys()];
+  const unknown = (address: string) => {
+    const guess = didYouMean(address, addresses);
+    return `unknown address "${address}"${guess ? ` (did you mean "${guess}"?)` : ''}`;
+  };
+
+  const readFrom = new Set<string>();
+  for (const c of byAddress.values()) if (c.kind === 'connector') for (const f of fromList(c.config)) readFrom.add(f);
+
+  const fed = new Set<string>();
+  for (const c of byAddress.values()) {
+    if (c.kind === 'connector') {
+      for (const from of fromList(c.config)) {
+        const source = byAddress.get(from);
+        if (!source) issues.push({ severity: 'error', address: c.address, path: 'from', message: unknown(from) });
+        else if (source.kind === 'scaler') {
+          issues.push({
+            severity: 'error',
+            address: c.address,
+            path: 'from',
+            message: `${from} has no output: scalers publish results, not events to connect`,
+          });
+        }
+      }
+      const to = c.config.to;
+      if (typeof to === 'string') {
+        const target = byAddress.get(to);
+        if (!target) issues.push({ severity: 'error', address: c.address, path: 'to', message: unknown(to) });
+        else if (target.kind === 'connector') {
+          issues.push({
+            severity: 'error',
+            address: c.address,
+            path: 'to',
+            message: `${to} takes no input: chain connectors with from = "${c.address}" on ${to}`,
+          });
+        } else if (target.kind === 'trigger' && !target.definition.acceptsInput) {
+          issues.push({
+            severity: 'error',
+            address: c.address,
+            path: 'to',
+            message: `${to} (${target.definition.type}) takes no input`,
+          });
+        } else fed.add(to);
+      } else if (!readFrom.has(c.address)) {
+        issues.push({
+          severity: 'error',
+          address: c.address,
+          path: 'to',
+          message: `goes nowhere: set to = "scaler.<id>", or read it with from = "${c.address}" in another connector`,
+        });
+      }
+    }
+    for (const target of c.definition.drives?.(c.config) ?? []) {
+      if (target === c.address)
+        issues.push({ severity: 'error', address: c.address, message: `refers to itself (${target})` });
+      else if (!byAddress.has(target)) issues.push({ severity: 'error', address: c.address, message: unknown(target) });
+      else fed.add(target);
+    }
+  }
+
+  const cycle = findCycle(graphEdges([...byAddress.values()]).filter(([a, b]) => a !== b));
+  if (cycle) issues.push({ severity: 'error', address: cycle[0], message: `cycle: ${cycle.join(' -> ')}` });
+
+  for (const c of byAddress.values()) {
+    if (c.kind === 'scaler' && !fed.has(c.address)) {
+      issues.push({
+        severity: 'warning',
+        address: c.address,
+        message: 'nothing feeds this scaler (no connector has it as "to"); it only resyncs its saved count',
+      });
+    }
+  }
+  return issues;
+}
+
+function sectionName(c: GraphComponent): string {
+  return c.kind === 'connector' ? 'connect' : c.kind;
+}
+
+/** Returns the first cycle found as a closed path `[a, b, a]`, or undefined. */
+export function findCycle(edges: [string, string][]): string[] | undefined {
+  const next = new Map<string, string[]>();
+  for (const [a, b] of edges) next.set(a, [...(next.get(a) ?? []), b]);
+  const state = new Map<string, 'visiting' | 'done'>();
+  const stack: string[] = [];
+  const visit = (node: string): string[] | undefined => {
+    state.set(node, 'visiting');
+    stack.push(node);
+    for (const n of next.get(node) ?? []) {
+      if (state.get(n) === 'visiting') return [...stack.slice(stack.indexOf(n)), n];
+      if (!state.has(n)) {
+        const found = visit(n);
+        if (found) return found;
+      }
+    }
+    stack.pop();
+    state.set(node, 'done');
+    return undefined;
+  };
+  for (const node of [...next.keys()].sort()) {
+    if (!state.has(node)) {
+      const found = visit(node);
+      if (found) return found;
+    }
+  }
+  return undefined;
+}

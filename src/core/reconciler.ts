@@ -1,0 +1,393 @@
+/**
+ * One Reconciler per scaler: the only place that changes a target.
+ *
+ *                 request(n)                              run done, nothing pending
+ *    ┌──────┐ ───────────────▶ ┌─────────────┐ ──────────────────────────────────▶ ┌──────┐
+ *    │ idle │                  │ reconciling │  observe → plan → apply → record    │ idle │
+ *    └──────┘ ◀─ resync timer ─└─────────────┘                                     └──────┘
+ *        ▲      (re-applies        │    ▲  request(m) while reconciling: pending = m
+ *        │       last desired)     │    │  (latest wins; runs right after this one)
+ *        │                         ▼    │
+ *        │                   ┌─────────┐│ a new request cancels the wait
+ *        └── retry fires ────│ backoff │┘ and runs at once
+ *                            └─────────┘  delay = retry_initial·2^(n-1), equal jitter, ≤ retry_max
+ *
+ * Scalers that serve several targets (one ASG per queue) get one lane per `targetKey`;
+ * each lane is single-flight on its own. Every run, even a failed one, is stored as a
+ * decision and published on `<address>.result`.
+ */
+import type { Logger } from 'pino';
+import type { Metrics } from '../server/metrics.js';
+import type { Store } from '../store/store.js';
+import type { Clock, TimerHandle } from './clock.js';
+import { errorMessage } from './context.js';
+import { backoffDelay, clampDesired, describeAction, needsChange, newestFirst, readDesired } from './plan.js';
+import type {
+  Address,
+  Bus,
+  EventData,
+  Member,
+  Observation,
+  Plan,
+  ReconcileResult,
+  Scaler,
+  WaymondEvent,
+} from './types.js';
+
+export interface ReconcilerSettings {
+  min: number;
+  max: number;
+  count?: number;
+  resync_interval: number;
+  retry_initial: number;
+  retry_max: number;
+}
+
+export type RemovalChooser = (members: Member[], count: number, data: EventData) => Promise<Member[]> | Member[];
+
+export interface ReconcilerOptions {
+  address: Address;
+  scaler: Scaler;
+  settings: ReconcilerSettings;
+  clock: Clock;
+  bus: Bus;
+  store: Store;
+  logger: Logger;
+  dryRun?: boolean;
+  metrics?: Metrics;
+  random?: () => number;
+  /** Picks which members go on scale-in (default newest first). */
+  chooseRemovals?: RemovalChooser;
+}
+
+interface Job {
+  desired: number;
+  requested: number;
+  data: EventData;
+  sourceEventId: string | null;
+  reason: string;
+  waiters: ((result: ReconcileResult) => void)[];
+  resync?: boolean;
+}
+
+interface Lane {
+  key: string;
+  running: Promise<void> | null;
+  pending: Job | null;
+  retryTimer: TimerHandle | null;
+  attempt: number;
+  lastDesired?: number;
+  lastData: EventData;
+  lastObserved?: Observation;
+}
+
+const DESIRED_KEY = 'desired';
+
+export class Reconciler {
+  private lanes = new Map<string, Lane>();
+  private resyncTimer: TimerHandle | null = null;
+  private stopped = false;
+  private readonly random: () => number;
+
+  constructor(private readonly o: ReconcilerOptions) {
+    this.random = o.random ?? Math.random;
+    const saved = o.store.getState<Record<string, { desired: number; data: EventData }>>(o.address, DESIRED_KEY) ?? {};
+    for (const [key, value] of Object.entries(saved)) {
+      const lane = this.lane(key);
+      lane.lastDesired = value.desired;
+      lane.lastData = value.data;
+    }
+  }
+
+  get address(): Address {
+    return this.o.address;
+  }
+  get settings(): ReconcilerSettings {
+    return this.o.settings;
+  }
+
+  /** Starts the resync timer and re-asserts the desired counts saved before a restart. */
+  start(): void {
+    this.stopped = false;
+    this.resyncTimer = this.o.clock.setInterval(() => this.resync(), this.o.settings.resync_interval);
+    this.resync();
+  }
+
+  /** Handles an event on `<address>.input`: validate, clamp, request. Invalid input touches nothing. */
+  handleInput(event: WaymondEvent): void {
+    const read = readDesired(event.data, this.o.settings.count);
+    if (!read.ok) {
+      this.reject(event, read.error);
+      return;
+    }
+    const reason =
+      typeof event.data.reason === 'string' ? event.data.reason : `${read.field} ${read.desired} from ${event.source}`;
+    this.request(read.desired, event.data, event.id, reason);
+  }
+
+  /** Asks for a count (latest wins per target). */
+  request(desired: number, data: EventData, sourceEventId: string | null = null, reason = 'requested'): void {
+    void this.enqueue(desired, data, sourceEventId, reason);
+  }
+
+  /** Asks for a count and resolves with the result of the run that carried it out. */
+  reconcileNow(
+    desired: number,
+    data: EventData,
+    sourceEventId: string | null = null,
+    reason = 'requested',
+  ): Promise<ReconcileResult> {
+    return this.enqueue(desired, data, sourceEventId, reason);
+  }
+
+  lastObserved(key = ''): Observation | undefined {
+    return this.lanes.get(key)?.lastObserved;
+  }
+
+  lastDesired(key = ''): number | undefined {
+    return this.lanes.get(key)?.lastDesired;
+  }
+
+  /** Resolves when no lane is running or waiting to run (retries excepted). */
+  async idle(): Promise<void> {
+    for (;;) {
+      const busy = [...this.lanes.values()].filter((l) => l.running).map((l) => l.running);
+      if (busy.length === 0) return;
+      await Promise.allSettled(busy);
+    }
+  }
+
+  /** Stops timers and waits up to `graceMs` for in-flight reconciles. */
+  async stop(graceMs = 30_000): Promise<void> {
+    this.stopped = true;
+    this.resyncTimer?.cancel();
+    for (const lane of this.lanes.values()) {
+      lane.retryTimer?.cancel();
+      lane.retryTimer = null;
+    }
+    let timer: TimerHandle | undefined;
+    await Promise.race([
+      this.idle(),
+      new Promise<void>((resolve) => {
+        timer = this.o.clock.setTimeout(resolve, graceMs);
+      }),
+    ]);
+    timer?.cancel();
+  }
+
+  private lane(key: string): Lane {
+    let lane = this.lanes.get(key);
+    if (!lane) {
+      lane = { key, running: null, pending: null, retryTimer: null, attempt: 0, lastData: {} };
+      this.lanes.set(key, lane);
+    }
+    return lane;
+  }
+
+  private enqueue(
+    requested: number,
+    data: EventData,
+    sourceEventId: string | null,
+    reason: string,
+  ): Promise<ReconcileResult> {
+    const { min, max } = this.o.settings;
+    const clamp = clampDesired(requested, min, max);
+    const key = this.o.scaler.targetKey?.(data) ?? '';
+    const lane = this.lane(key);
+    return new Promise((resolve) => {
+      const waiters = [...(lane.pending?.waiters ?? []), resolve];
+      lane.pending = {
+        desired: clamp.value,
+        requested,
+        data,
+        sourceEventId,
+        reason: clamp.note ? `${reason}, ${clamp.note}` : reason,
+        waiters,
+      };
+      // A fresh request should not sit out an earlier failure's backoff.
+      if (lane.retryTimer) {
+        lane.retryTimer.cancel();
+        lane.retryTimer = null;
+      }
+      this.kick(lane);
+    });
+  }
+
+  private kick(lane: Lane): void {
+    if (lane.running || !lane.pending || this.stopped) return;
+    lane.running = this.drain(lane).finally(() => {
+      lane.running = null;
+      if (lane.pending && !lane.retryTimer) this.kick(lane);
+    });
+  }
+
+  private async drain(lane: Lane): Promise<void> {
+    while (lane.pending && !this.stopped) {
+      const job = lane.pending;
+      lane.pending = null;
+      const result = await this.runOnce(lane, job);
+      for (const resolve of job.waiters) resolve(result);
+      if (result.outcome === 'error') {
+        if (!lane.pending) {
+          // Keep the failed job for the retry unless something newer arrived meanwhile.
+          lane.pending = { ...job, waiters: [], reason: `retry of: ${job.reason}` };
+        }
+        lane.attempt++;
+        const delay = backoffDelay(lane.attempt, this.o.settings.retry_initial, this.o.settings.retry_max, this.random);
+        this.o.logger.info({ attempt: lane.attempt, delay_ms: delay }, 'reconcile failed, retrying after backoff');
+        lane.retryTimer = this.o.clock.setTimeout(() => {
+          lane.retryTimer = null;
+          this.kick(lane);
+        }, delay);
+        return;
+      }
+      lane.attempt = 0;
+    }
+  }
+
+  private async runOnce(lane: Lane, job: Job): Promise<ReconcileResult> {
+    const started = performance.now();
+    const { address, scaler, metrics } = this.o;
+    let observedCount: number | null = null;
+    let action = 'none';
+    try {
+      const observed = await scaler.observe(job.data);
+      lane.lastObserved = observed;
+      observedCount = observed.count;
+      metrics?.current.set({ scaler: address }, observed.count);
+      action = describeAction(observed.count, job.desired);
+      if (lane.key) action += ` [${lane.key}]`;
+      lane.lastDesired = job.desired;
+      lane.lastData = job.data;
+      this.saveDesired();
+      metrics?.desired.set({ scaler: address }, job.desired);
+      if (!needsChange(observed, job.desired)) {
+        return this.finish(lane, job, started, { outcome: 'ok', observed: observedCount, action });
+      }
+      const plan = await this.makePlan(observed, job);
+      if (this.o.dryRun) {
+        this.o.logger.info({ plan: summarisePlan(plan) }, 'dry run: would apply');
+        return this.finish(lane, job, started, { outcome: 'dry_run', observed: observedCount, action });
+      }
+      await scaler.apply(plan);
+      return this.finish(lane, job, started, { outcome: 'ok', observed: observedCount, action });
+    } catch (error) {
+      const message = errorMessage(error);
+      this.o.logger.warn({ err: message }, 'reconcile failed');
+      this.o.bus.emit(`${address}.error`, address, { error: message, desired: job.desired, stage: 'reconcile' });
+      return this.finish(lane, job, started, { outcome: 'error', observed: observedCount, action, error: message });
+    }
+  }
+
+  private async makePlan(observed: Observation, job: Job): Promise<Plan> {
+    const surplus = observed.count - job.desired;
+    let remove: Member[] = [];
+    if (surplus > 0 && observed.members) {
+      const choose = this.o.chooseRemovals ?? ((members: Member[], n: number) => newestFirst(members, n));
+      remove = await choose(observed.members, surplus, job.data);
+    }
+    return {
+      desired: job.desired,
+      observed,
+      add: Math.max(0, job.desired - observed.count),
+      remove,
+      data: job.data,
+      reason: job.reason,
+    };
+  }
+
+  private finish(
+    _lane: Lane,
+    job: Job,
+    started: number,
+    r: { outcome: ReconcileResult['outcome']; observed: number | null; action: string; error?: string },
+  ): ReconcileResult {
+    const durationMs = performance.now() - started;
+    const result: ReconcileResult = {
+      scaler: this.o.address,
+      outcome: r.outcome,
+      observed: r.observed,
+      desired: job.desired,
+      action: r.action,
+      reason: job.reason,
+      durationMs,
+      ...(r.error ? { error: r.error } : {}),
+    };
+    // A resync that found nothing to do is not a decision; storing it would bury the real ones.
+    const quietResync = job.resync && r.outcome === 'ok' && r.observed === job.desired;
+    if (!quietResync) this.record(result, job.sourceEventId);
+    else this.o.metrics?.reconciles.inc({ scaler: this.o.address, outcome: r.outcome });
+    this.o.metrics?.reconcileDuration.observe({ scaler: this.o.address }, durationMs / 1000);
+    return result;
+  }
+
+  private reject(event: WaymondEvent, error: string): void {
+    const { address, bus } = this.o;
+    this.o.logger.warn({ err: error, source: event.source }, 'rejected input: target not touched');
+    bus.emit(`${address}.error`, address, { error, event_id: event.id, source: event.source });
+    this.record(
+      {
+        scaler: address,
+        outcome: 'rejected',
+        observed: null,
+        desired: null,
+        action: 'none',
+        reason: `input from ${event.source} rejected`,
+        error,
+        durationMs: 0,
+      },
+      event.id,
+    );
+  }
+
+  private record(result: ReconcileResult, sourceEventId: string | null): void {
+    const { address, store, bus, metrics } = this.o;
+    metrics?.reconciles.inc({ scaler: address, outcome: result.outcome });
+    try {
+      store.recordDecision({
+        time: this.o.clock.now(),
+        scaler: address,
+        sourceEvent: sourceEventId,
+        observed: result.observed,
+        desired: result.desired,
+        action: result.action,
+        outcome: result.outcome,
+        error: result.error ?? null,
+        durationMs: result.durationMs,
+        reason: result.reason,
+      });
+    } catch (error) {
+      this.o.logger.error({ err: errorMessage(error) }, 'could not store decision');
+    }
+    bus.emit(`${address}.result`, address, { ...result });
+  }
+
+  private saveDesired(): void {
+    const saved: Record<string, { desired: number; data: EventData }> = {};
+    for (const lane of this.lanes.values()) {
+      if (lane.lastDesired !== undefined) saved[lane.key] = { desired: lane.lastDesired, data: lane.lastData };
+    }
+    this.o.store.setState(this.o.address, DESIRED_KEY, saved);
+  }
+
+  private resync(): void {
+    if (this.stopped) return;
+    for (const lane of this.lanes.values()) {
+      if (lane.running || lane.pending || lane.retryTimer || lane.lastDesired === undefined) continue;
+      lane.pending = {
+        desired: lane.lastDesired,
+        requested: lane.lastDesired,
+        data: lane.lastData,
+        sourceEventId: null,
+        reason: `resync of desired ${lane.lastDesired}`,
+        waiters: [],
+        resync: true,
+      };
+      this.kick(lane);
+    }
+  }
+}
+
+function summarisePlan(plan: Plan): Record<string, unknown> {
+  return { desired: plan.desired, observed: plan.observed.count, add: plan.add, remove: plan.remove.map((m) => m.id) };
+}

@@ -1,0 +1,227 @@
+/**
+ * Keeps N local OS processes. Members live in numbered slots (lowest free first), get
+ * WAYMOND_SCALER and WAYMOND_INDEX, and log to `<state dir>/scaler/<id>/slot-<n>.log`.
+ * Each member runs in its own process group, so it outlives waymond when
+ * `on_shutdown = "keep"` and a later waymond adopts it (pid + start time, checked).
+ * Scale-in signals the member's group with `stop_signal`, then SIGKILL after `stop_timeout`;
+ * a stopping member no longer counts, so the reconciler is never blocked by a slow exit.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { closeSync, mkdirSync, openSync } from 'node:fs';
+import { isAbsolute, join, resolve } from 'node:path';
+import { z } from 'zod';
+import { duration } from '../core/duration.js';
+import { scalerSchema } from '../core/schema.js';
+import type { ComponentContext, Member, ScalerDefinition } from '../core/types.js';
+import { isSameLiveProcess, readProcStat } from './proc.js';
+
+const SIGNALS = ['SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGHUP', 'SIGUSR1', 'SIGUSR2', 'SIGKILL'] as const;
+
+const schema = scalerSchema('process', {
+  command: z.string().min(1).describe('Executable to run (looked up on PATH), e.g. "buildkite-agent" or "node".'),
+  args: z.array(z.string()).default([]).describe('Arguments passed to the command (no shell involved).'),
+  env: z.record(z.string(), z.string()).default({}).describe('Extra environment variables for every member.'),
+  cwd: z.string().optional().describe("Working directory of the members (default: the config file's directory)."),
+  stop_signal: z.enum(SIGNALS).default('SIGTERM').describe('Signal sent to a member (its process group) on scale-in.'),
+  stop_timeout: duration('How long a member may take to exit after stop_signal before SIGKILL.').default(30_000),
+  ready_after: duration('A new member counts as starting (not ready) for this long.').default(0),
+});
+
+type Config = z.output<typeof schema>;
+
+interface Tracked {
+  slot: number;
+  pid: number;
+  startTime: number;
+  startedAt: number;
+  stopping?: boolean;
+  exited?: boolean;
+  child?: ChildProcess;
+}
+
+interface SavedMember {
+  slot: number;
+  pid: number;
+  startTime: number;
+  startedAt: number;
+}
+
+export function lowestFreeSlots(taken: Iterable<number>, count: number): number[] {
+  const used = new Set(taken);
+  const slots: number[] = [];
+  for (let slot = 1; slots.length < count; slot++) if (!used.has(slot)) slots.push(slot);
+  return slots;
+}
+
+export const processScaler: ScalerDefinition<typeof schema> = {
+  kind: 'scaler',
+  type: 'process',
+  summary: 'Keeps N local OS processes of a command (CI agents, workers), adopting them after a restart.',
+  schema,
+  example: `[[scaler]]
+type = "process"
+id = "agents"
+command = "node"
+args = ["examples/workers/worker.mjs"]
+max = 8
+stop_timeout = "20s"`,
+  create(config, ctx) {
+    return new ProcessScaler(config, ctx);
+  },
+};
+
+class ProcessScaler {
+  private members = new Map<number, Tracked>();
+  private stops = new Set<Promise<void>>();
+  private readonly cwd: string;
+  private readonly logDir: string;
+
+  constructor(
+    private readonly config: Config,
+    private readonly ctx: ComponentContext,
+  ) {
+    this.cwd = config.cwd ? (isAbsolute(config.cwd) ? config.cwd : resolve(ctx.configDir, config.cwd)) : ctx.configDir;
+    this.logDir = ctx.dataDir;
+    this.adopt();
+  }
+
+  /** Re-attaches to members a previous waymond started, trusting only verified pids. */
+  private adopt(): void {
+    const saved = this.ctx.state.get<SavedMember[]>('members') ?? [];
+    let adopted = 0;
+    for (const m of saved) {
+      if (isSameLiveProcess(m.pid, m.startTime)) {
+        this.members.set(m.slot, { ...m });
+        adopted++;
+      }
+    }
+    if (saved.length > 0)
+      this.ctx.logger.info({ adopted, gone: saved.length - adopted }, 'adopted members of a previous run');
+    this.save();
+  }
+
+  private save(): void {
+    const list: SavedMember[] = [...this.members.values()]
+      .filter((m) => !m.exited)
+      .map(({ slot, pid, startTime, startedAt }) => ({ slot, pid, startTime, startedAt }));
+    this.ctx.state.set('members', list);
+  }
+
+  private alive(m: Tracked): boolean {
+    if (m.exited) return false;
+    return isSameLiveProcess(m.pid, m.startTime);
+  }
+
+  async observe() {
+    let changed = false;
+    for (const [slot, m] of this.members) {
+      if (!this.alive(m)) {
+        if (!m.stopping) this.ctx.logger.warn({ slot, pid: m.pid }, 'member exited; it will be replaced');
+        this.members.delete(slot);
+        changed = true;
+      }
+    }
+    if (changed) this.save();
+    const now = this.ctx.clock.now();
+    const members: Member[] = [...this.members.values()].map((m) => {
+      const ready = now - m.startedAt >= this.config.ready_after;
+      return {
+        id: `slot-${m.slot}`,
+        state: m.stopping ? 'stopping' : ready ? 'running' : 'starting',
+        ready: !m.stopping && ready,
+        startedAt: m.startedAt,
+        info: { pid: m.pid, slot: m.slot, log: this.logFile(m.slot) },
+      };
+    });
+    const counted = members.filter((m) => m.state !== 'stopping');
+    return { count: counted.length, ready: counted.filter((m) => m.ready).length, members };
+  }
+
+  async apply(plan: { add: number; remove: Member[] }) {
+    for (const member of plan.remove) {
+      const slot = Number(member.id.replace('slot-', ''));
+      const m = this.members.get(slot);
+      if (m && !m.stopping) this.stop(m);
+    }
+    const slots = lowestFreeSlots(this.members.keys(), plan.add);
+    for (const slot of slots) await this.start(slot);
+    this.save();
+  }
+
+  private logFile(slot: number): string {
+    return join(this.logDir, `slot-${slot}.log`);
+  }
+
+  private async start(slot: number): Promise<void> {
+    mkdirSync(this.logDir, { recursive: true });
+    const fd = openSync(this.logFile(slot), 'a');
+    let child: ChildProcess;
+    try {
+      child = spawn(this.config.command, this.config.args, {
+        cwd: this.cwd,
+        env: { ...process.env, ...this.config.env, WAYMOND_SCALER: this.ctx.id, WAYMOND_INDEX: String(slot) },
+        detached: true,
+        stdio: ['ignore', fd, fd],
+      });
+      await new Promise<void>((resolveSpawn, reject) => {
+        child.once('spawn', resolveSpawn);
+        child.once('error', (error) =>
+          reject(new Error(`could not start "${this.config.command}" in ${this.cwd}: ${error.message}`)),
+        );
+      });
+    } finally {
+      closeSync(fd);
+    }
+    const pid = child.pid as number;
+    const stat = readProcStat(pid);
+    const tracked: Tracked = { slot, pid, startTime: stat?.startTime ?? -1, startedAt: this.ctx.clock.now(), child };
+    child.once('exit', (code, signal) => {
+      tracked.exited = true;
+      if (!tracked.stopping) this.ctx.logger.warn({ slot, pid, code, signal }, 'member exited');
+    });
+    child.unref();
+    this.members.set(slot, tracked);
+    this.ctx.logger.info({ slot, pid }, 'member started');
+  }
+
+  private signal(m: Tracked, signal: NodeJS.Signals): void {
+    try {
+      process.kill(-m.pid, signal); // the member's whole process group
+    } catch {
+      try {
+        process.kill(m.pid, signal);
+      } catch {
+        // already gone
+      }
+    }
+  }
+
+  private stop(m: Tracked): void {
+    m.stopping = true;
+    this.ctx.logger.info({ slot: m.slot, pid: m.pid, signal: this.config.stop_signal }, 'stopping member');
+    this.signal(m, this.config.stop_signal);
+    const done = (async () => {
+      const { clock } = this.ctx;
+      const deadline = clock.now() + this.config.stop_timeout;
+      while (this.alive(m) && clock.now() < deadline) await clock.sleep(50);
+      if (this.alive(m)) {
+        this.ctx.logger.warn({ slot: m.slot, pid: m.pid }, 'member ignored stop_signal; sending SIGKILL');
+        this.signal(m, 'SIGKILL');
+      }
+      this.members.delete(m.slot);
+      this.save();
+    })();
+    this.stops.add(done);
+    void done.finally(() => this.stops.delete(done));
+  }
+
+  async stopAll(): Promise<void> {
+    for (const m of this.members.values()) if (!m.stopping) this.stop(m);
+    await Promise.all([...this.stops]);
+  }
+
+  async close(): Promise<void> {
+    // Members keep running (on_shutdown = "keep"); only wait for stops already under way.
+    await Promise.all([...this.stops]);
+  }
+}
