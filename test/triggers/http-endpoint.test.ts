@@ -146,7 +146,50 @@ describe('http_endpoint', () => {
     expect(tc?.events).toEqual([]);
   });
 
-  it('rejects an empty token in the config', () => {
-    expect(httpEndpoint.schema.safeParse({ type: 'http_endpoint', id: 'x', token: '' }).success).toBe(false);
+  describe('with credentials from the environment', () => {
+    const tokenVar = `WAYMOND_TEST_HOOK_TOKEN_${process.pid}`;
+    const secretVar = `WAYMOND_TEST_HOOK_SECRET_${process.pid}`;
+    afterEach(() => {
+      delete process.env[tokenVar];
+      delete process.env[secretVar];
+    });
+
+    it('reads token_env and secret_env at start', async () => {
+      process.env[tokenVar] = TOKEN;
+      process.env[secretVar] = SECRET;
+      const { route, outputs } = await setup({ token_env: tokenVar, secret_env: secretVar });
+      const body = '{"desired":2}';
+      expect((await route(request(body, { authorization: `Bearer ${TOKEN}` }))).status).toBe(401);
+      const both = { authorization: `Bearer ${TOKEN}`, 'x-hub-signature-256': sign(SECRET, body) };
+      expect((await route(request(body, both))).status).toBe(202);
+      expect(outputs()).toEqual([{ desired: 2 }]);
+    });
+
+    it('refuses everything, and says why once, when the variable is unset', async () => {
+      const { route, outputs } = await setup({ token_env: tokenVar });
+      const errors = tc?.events.filter((e) => e.topic === 'trigger.deploy.error') ?? [];
+      expect(errors.map((e) => e.data.error)).toEqual([
+        `trigger.deploy: environment variable ${tokenVar} is not set; the endpoint refuses every request`,
+      ]);
+      const response = await route(request('{"desired":1}', { authorization: 'Bearer ' }));
+      expect(response.status).toBe(503);
+      expect(outputs()).toEqual([]);
+      expect(tc?.events).toHaveLength(1);
+    });
   });
+
+  const badConfigs: [name: string, config: Record<string, unknown>, path: string][] = [
+    ['an empty token', { token: '' }, 'token'],
+    ['token and token_env', { token: 'a', token_env: 'A' }, 'token_env'],
+    ['secret and secret_env', { secret: 'a', secret_env: 'A' }, 'secret_env'],
+    ['a token_env that is not a variable name', { token_env: 'not a name' }, 'token_env'],
+    ['an unknown field', { tokens: 'a' }, ''],
+  ];
+  for (const [name, config, path] of badConfigs) {
+    it(`rejects ${name} in the config`, () => {
+      const result = httpEndpoint.schema.safeParse({ type: 'http_endpoint', id: 'x', ...config });
+      expect(result.success).toBe(false);
+      expect(result.error?.issues.map((i) => i.path.join('.'))).toContain(path);
+    });
+  }
 });
