@@ -7,18 +7,8 @@ import { interval } from './interval.js';
 import { mysql } from './mysql.js';
 import { natsJetstream } from './nats-jetstream.js';
 import { postgres } from './postgres.js';
+import { prometheus } from './prometheus.js';
 import { rabbitmq } from './rabbitmq.js';
 import { redis } from './redis.js';
 
-export const triggers = [
-  buildkite,
-  cron,
-  githubActions,
-  httpEndpoint,
-  interval,
-  mysql,
-  natsJetstream,
-  postgres,
-  rabbitmq,
-  redis,
-];
+export const triggers = [buildkite, cron, githubActions, httpEndpoint, interval, mysql, natsJetstream, postgres, prometheus, rabbitmq, redis];
