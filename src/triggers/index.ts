@@ -11,4 +11,16 @@ import { prometheus } from './prometheus.js';
 import { rabbitmq } from './rabbitmq.js';
 import { redis } from './redis.js';
 
-export const triggers = [buildkite, cron, githubActions, httpEndpoint, interval, mysql, natsJetstream, postgres, prometheus, rabbitmq, redis];
+export const triggers = [
+  buildkite,
+  cron,
+  githubActions,
+  httpEndpoint,
+  interval,
+  mysql,
+  natsJetstream,
+  postgres,
+  prometheus,
+  rabbitmq,
+  redis,
+];
