@@ -2,6 +2,7 @@
 import { buildkite } from './buildkite.js';
 import { cron } from './cron.js';
 import { githubActions } from './github-actions.js';
+import { gitlab } from './gitlab.js';
 import { httpEndpoint } from './http-endpoint.js';
 import { interval } from './interval.js';
 import { mysql } from './mysql.js';
@@ -15,6 +16,7 @@ export const triggers = [
   buildkite,
   cron,
   githubActions,
+  gitlab,
   httpEndpoint,
   interval,
   mysql,

@@ -91,6 +91,11 @@ export class JobBook {
     return counts;
   }
 
+  /** One tracked job, if any. */
+  get(id: string): Readonly<TrackedJob> | undefined {
+    return this.jobs[id];
+  }
+
   /** Ids of the unfinished jobs (for tests and the dashboard). */
   unfinished(): string[] {
     return Object.entries(this.jobs)

@@ -1,0 +1,271 @@
+/**
+ * GitLab CI jobs pending (and running) for a runner tag set, from the Jobs API and/or job
+ * webhooks, emitted like github_actions: `{ value: queued + in_progress, queued,
+ * in_progress, tags }` (queued = GitLab's `pending`, in_progress = `running`).
+ *
+ * GitLab's job webhook does not carry the job's own tags (only, once running, the
+ * runner's), so a pending or running job heard of by webhook is looked up once through
+ * `GET /projects/:id/jobs/:job_id` for its `tag_list`. Both sources therefore need a token.
+ * A poll replaces the webhook-tracked state, as with github_actions.
+ */
+import { z } from 'zod';
+import { errorMessage } from '../core/context.js';
+import { duration } from '../core/duration.js';
+import { triggerSchema } from '../core/schema.js';
+import type { EventData, HookRequest, HookResponse, TriggerDefinition } from '../core/types.js';
+import { JobBook, type JobStatus, labelsMatch, retryAfterMs } from './job-queue.js';
+import { createPoller, type PollControl, pollingFields, secretFromEnv } from './poller.js';
+import { header, parseJsonObject, safeEqual } from './webhook.js';
+
+const MAX_PAGES = 20;
+
+const schema = triggerSchema('gitlab', {
+  tags: z
+    .array(z.string().min(1))
+    .default([])
+    .describe(
+      'Tags of the runners being scaled. A job counts when every tag in its `tags:` is in this set (case-insensitive), as GitLab assigns jobs.',
+    ),
+  run_untagged: z
+    .boolean()
+    .default(false)
+    .describe('Also count jobs without tags (the runners are registered with "run untagged jobs").'),
+  projects: z
+    .array(z.union([z.number().int().positive(), z.string().min(1)]))
+    .min(1)
+    .optional()
+    .describe('Projects to poll, by numeric id or full path (`group/project`).'),
+  poll: z.boolean().default(false).describe('Poll the Jobs API for pending and running jobs of `projects`.'),
+  secret_token: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('Webhook secret token; enables `POST /hooks/<id>` for job events, checked against `X-Gitlab-Token`.'),
+  secret_token_env: secretFromEnv
+    .optional()
+    .describe('Name of an environment variable holding the webhook secret token (instead of `secret_token`).'),
+  api_url: z
+    .url()
+    .default('https://gitlab.com/api/v4')
+    .describe('API base URL, ending in `/api/v4` (self-managed: `https://<host>/api/v4`).'),
+  token_env: secretFromEnv
+    .default('GITLAB_TOKEN')
+    .describe('Name of the environment variable holding an access token with `read_api` (default `GITLAB_TOKEN`).'),
+  forget_after: duration('Drop a tracked job not heard of for this long.').default(86_400_000),
+  ...pollingFields,
+}).superRefine((value, ctx) => {
+  if (value.tags.length === 0 && !value.run_untagged) {
+    ctx.addIssue({ code: 'custom', path: ['tags'], message: 'expected at least one tag, or `run_untagged = true`' });
+  }
+  if (!value.secret_token && !value.secret_token_env && !value.poll) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['secret_token'],
+      message: 'expected `secret_token` or `secret_token_env` (webhooks), or `poll = true`',
+    });
+  }
+  if (value.poll && !value.projects) {
+    ctx.addIssue({ code: 'custom', path: ['projects'], message: 'polling needs `projects`' });
+  }
+});
+
+type Config = z.output<typeof schema>;
+
+// Only these need a runner; `created` and `manual` jobs are not runnable yet, so are left out.
+const ACTIVE: Record<string, JobStatus> = { pending: 'queued', running: 'in_progress' };
+const FINISHED = new Set(['success', 'failed', 'canceled', 'skipped']);
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
+
+function tagList(job: Record<string, unknown>): string[] {
+  const tags = job.tag_list;
+  return Array.isArray(tags) ? tags.filter((t): t is string => typeof t === 'string') : [];
+}
+
+async function detail(response: Response): Promise<string> {
+  try {
+    const body: unknown = await response.json();
+    return isRecord(body) && typeof body.message === 'string' ? `: ${body.message}` : '';
+  } catch {
+    return '';
+  }
+}
+
+export const gitlab: TriggerDefinition<typeof schema> = {
+  kind: 'trigger',
+  type: 'gitlab',
+  summary: 'Counts GitLab CI jobs pending and running for a runner tag set, from the Jobs API and/or job webhooks.',
+  schema,
+  acceptsInput: true,
+  example: `[[trigger]]
+type = "gitlab"
+id = "gitlab_docker"
+tags = ["linux", "docker"]
+poll = true
+projects = ["gitlab-org/gitlab-test", 380]
+secret_token_env = "GITLAB_WEBHOOK_TOKEN"
+interval = "30s"`,
+  create(config: Config, ctx) {
+    const book = new JobBook(ctx.state, ctx.clock, config.forget_after);
+    const base = config.api_url.replace(/\/+$/, '');
+    const matches = (tags: string[]) => labelsMatch(tags, config.tags, config.run_untagged);
+    const missingToken = () =>
+      new Error(`${ctx.address}: environment variable ${config.token_env} is not set; the GitLab API needs a token`);
+    const snapshot = (source: string): EventData => {
+      const counts = book.counts();
+      return { value: counts.queued + counts.in_progress, ...counts, tags: config.tags, source };
+    };
+
+    async function get(path: string, signal: AbortSignal | undefined, control?: PollControl): Promise<Response> {
+      const token = process.env[config.token_env];
+      if (!token) throw missingToken();
+      const url = `${base}${path}`;
+      const response = await fetch(url, { headers: { 'PRIVATE-TOKEN': token, 'User-Agent': 'waymond' }, signal });
+      if (response.status === 429) {
+        const waitMs =
+          retryAfterMs(response.headers.get('retry-after'), ctx.clock.now()) ??
+          retryAfterMs(response.headers.get('ratelimit-reset'), ctx.clock.now());
+        if (waitMs !== undefined) control?.deferNextPoll(waitMs);
+        throw new Error(
+          `${ctx.address}: GitLab API rate limit exceeded (429); retry after ${Math.ceil((waitMs ?? 0) / 1000)} s`,
+        );
+      }
+      if (response.status === 401) {
+        throw new Error(
+          `${ctx.address}: GitLab rejected the token (401${await detail(response)}); check ${config.token_env}`,
+        );
+      }
+      if (!response.ok)
+        throw new Error(`${ctx.address}: GET ${url} answered ${response.status}${await detail(response)}`);
+      return response;
+    }
+
+    const projectPath = (project: string | number) => `/projects/${encodeURIComponent(String(project))}`;
+
+    const poller = createPoller(ctx, config, {
+      async poll(control) {
+        const found = new Map<string, { status: JobStatus; labels: string[] }>();
+        for (const project of config.projects ?? []) {
+          let page: string | null = '1';
+          for (let n = 0; page && n < MAX_PAGES; n++) {
+            const response: Response = await get(
+              `${projectPath(project)}/jobs?scope[]=pending&scope[]=running&per_page=100&page=${page}`,
+              control.signal,
+              control,
+            );
+            const jobs: unknown = await response.json();
+            if (!Array.isArray(jobs)) throw new Error(`${ctx.address}: jobs of project ${project} is not a list`);
+            for (const job of jobs) {
+              if (!isRecord(job) || typeof job.id !== 'number' || typeof job.status !== 'string') continue;
+              const status = ACTIVE[job.status];
+              const tags = tagList(job);
+              if (status && matches(tags)) found.set(String(job.id), { status, labels: tags });
+            }
+            // GitLab leaves X-Next-Page empty on the last page.
+            page = response.headers.get('x-next-page') || null;
+          }
+        }
+        book.replaceUnfinished(found);
+        return snapshot('poll');
+      },
+    });
+
+    const expectedToken = () =>
+      config.secret_token ?? (config.secret_token_env ? process.env[config.secret_token_env] : undefined);
+
+    const handleHook = async (request: HookRequest): Promise<HookResponse> => {
+      const expected = expectedToken();
+      if (!expected) return { status: 503, body: { error: `${ctx.address} has no webhook secret token configured` } };
+      if (!safeEqual(header(request, 'x-gitlab-token') ?? '', expected)) {
+        ctx.logger.warn('webhook rejected: X-Gitlab-Token missing or wrong');
+        return { status: 401, body: { error: 'invalid X-Gitlab-Token' } };
+      }
+      const parsed = parseJsonObject(request.body);
+      if (!parsed.ok) return { status: parsed.status, body: { error: parsed.message } };
+      const data = parsed.data;
+      if (header(request, 'x-gitlab-event') !== 'Job Hook' || data.object_kind !== 'build') {
+        return { status: 202, body: { ignored: 'not a job event' } };
+      }
+      const { build_id: jobId, build_status: buildStatus, project_id: projectId } = data;
+      if (typeof jobId !== 'number' || typeof buildStatus !== 'string' || typeof projectId !== 'number') {
+        return { status: 400, body: { error: 'expected build_id, build_status and project_id' } };
+      }
+      const id = String(jobId);
+      if (FINISHED.has(buildStatus)) {
+        // Every finished job leaves a tombstone (a late "running" must not revive it), but
+        // only one we were counting changes the counts worth emitting.
+        const counted = book.get(id)?.status;
+        book.apply(id, 'completed', []);
+        if (counted && counted !== 'completed') ctx.emit(snapshot('webhook'));
+        return { status: 200, body: { ok: true } };
+      }
+      const status = ACTIVE[buildStatus];
+      if (!status) return { status: 200, body: { ok: true, ignored: `status ${buildStatus}` } };
+      const known = book.get(id);
+      if (known) {
+        // Only matching jobs are tracked, so its tags are already known: no API call.
+        if (book.apply(id, status, known.labels)) ctx.emit(snapshot('webhook'));
+        return { status: 200, body: { ok: true } };
+      }
+      let tags: string[];
+      try {
+        const response = await get(`${projectPath(projectId)}/jobs/${jobId}`, ctx.signal);
+        const job: unknown = await response.json();
+        tags = isRecord(job) ? tagList(job) : [];
+      } catch (error) {
+        // Answer 202, not 5xx: GitLab disables a webhook that keeps failing.
+        ctx.emitError(new Error(`${ctx.address}: could not read the tags of job ${jobId}: ${errorMessage(error)}`));
+        return { status: 202, body: { error: 'job tags unavailable' } };
+      }
+      if (!matches(tags)) return { status: 202, body: { ignored: 'tags do not match' } };
+      if (book.apply(id, status, tags)) ctx.emit(snapshot('webhook'));
+      return { status: 200, body: { ok: true } };
+    };
+
+    if (config.secret_token || config.secret_token_env) {
+      ctx.http.route('POST', `/hooks/${ctx.id}`, async (request) => {
+        try {
+          return await handleHook(request);
+        } catch (error) {
+          ctx.emitError(new Error(`${ctx.address}: webhook handling failed: ${errorMessage(error)}`));
+          return { status: 500, body: { error: 'internal error' } };
+        }
+      });
+    }
+
+    let tokenMissing = false;
+    return {
+      start() {
+        if (config.secret_token_env && !process.env[config.secret_token_env]) {
+          ctx.emitError(
+            new Error(
+              `${ctx.address}: environment variable ${config.secret_token_env} is not set; webhooks answer 503`,
+            ),
+          );
+        }
+        tokenMissing = !process.env[config.token_env];
+        if (tokenMissing) {
+          ctx.emitError(missingToken());
+          return;
+        }
+        if (config.poll) return poller.start();
+      },
+      stop() {
+        return poller.stop();
+      },
+      fire(input) {
+        if (!config.poll) {
+          ctx.emit(snapshot('state'));
+          return;
+        }
+        if (tokenMissing) {
+          ctx.emitError(missingToken());
+          return;
+        }
+        return poller.fire?.(input);
+      },
+    };
+  },
+};
