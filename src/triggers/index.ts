@@ -11,6 +11,7 @@ import { postgres } from './postgres.js';
 import { prometheus } from './prometheus.js';
 import { rabbitmq } from './rabbitmq.js';
 import { redis } from './redis.js';
+import { system } from './system.js';
 
 export const triggers = [
   buildkite,
@@ -25,4 +26,5 @@ export const triggers = [
   prometheus,
   rabbitmq,
   redis,
+  system,
 ];
