@@ -5,6 +5,7 @@ import { githubActions } from './github-actions.js';
 import { gitlab } from './gitlab.js';
 import { httpEndpoint } from './http-endpoint.js';
 import { interval } from './interval.js';
+import { mqttTrigger } from './mqtt.js';
 import { mysql } from './mysql.js';
 import { natsJetstream } from './nats-jetstream.js';
 import { postgres } from './postgres.js';
@@ -20,6 +21,7 @@ export const triggers = [
   gitlab,
   httpEndpoint,
   interval,
+  mqttTrigger,
   mysql,
   natsJetstream,
   postgres,
