@@ -103,7 +103,7 @@ export const buildkite: TriggerDefinition<typeof schema> = {
   kind: 'trigger',
   type: 'buildkite',
   summary:
-    'Polls the Buildkite agent metrics API and emits one event per queue (scheduled, running, waiting jobs; idle and busy agents).',
+    'Polls the Buildkite agent metrics API and emits one event per queue: scheduled, running, waiting and total jobs, idle, busy and total agents, and `value` = scheduled + running.',
   schema,
   acceptsInput: true,
   example: `[[trigger]]

@@ -208,7 +208,7 @@ export const githubActions: TriggerDefinition<typeof schema> = {
   kind: 'trigger',
   type: 'github_actions',
   summary:
-    'Counts GitHub Actions jobs queued and running for a self-hosted runner label set, from workflow_job webhooks and/or REST polling.',
+    'Counts GitHub Actions jobs for a self-hosted runner label set from workflow_job webhooks and/or REST polling; emits `value` = queued + in_progress, `queued`, `in_progress`, `waiting`, `labels`.',
   schema,
   acceptsInput: true,
   example: `[[trigger]]

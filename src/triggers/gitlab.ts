@@ -96,7 +96,8 @@ async function detail(response: Response): Promise<string> {
 export const gitlab: TriggerDefinition<typeof schema> = {
   kind: 'trigger',
   type: 'gitlab',
-  summary: 'Counts GitLab CI jobs pending and running for a runner tag set, from the Jobs API and/or job webhooks.',
+  summary:
+    'Counts GitLab CI jobs for a runner tag set from the Jobs API and/or job webhooks; emits `value` = queued (pending) + in_progress (running), `queued`, `in_progress`, `tags`.',
   schema,
   acceptsInput: true,
   example: `[[trigger]]
