@@ -3,6 +3,7 @@ import { buildkite } from './buildkite.js';
 import { cron } from './cron.js';
 import { githubActions } from './github-actions.js';
 import { gitlab } from './gitlab.js';
+import { httpClient } from './http-client.js';
 import { httpEndpoint } from './http-endpoint.js';
 import { interval } from './interval.js';
 import { mqttTrigger } from './mqtt.js';
@@ -19,6 +20,7 @@ export const triggers = [
   cron,
   githubActions,
   gitlab,
+  httpClient,
   httpEndpoint,
   interval,
   mqttTrigger,
