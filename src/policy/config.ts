@@ -1,0 +1,298 @@
+/**
+ * The policy's configuration, as zod fields a connector spreads into its own schema:
+ *
+ *   const schema = connectorSchema('policy', { ...policySchemaShape, metric: ... })
+ *     .superRefine(refinePolicy);
+ *
+ * The shape is flat (no nested `strategy` table) to keep TOML short; `refinePolicy` checks
+ * what a flat shape cannot: the fields each strategy needs, and fields that belong to another
+ * strategy (a `target` under `strategy = "steps"` is a mistake worth reporting).
+ */
+import { Cron } from 'croner';
+import { z } from 'zod';
+import { duration } from '../core/duration.js';
+import { parseChange } from './strategies.js';
+
+export const STRATEGIES = ['target_value', 'per_replica', 'steps', 'threshold', 'fixed', 'pass_through'] as const;
+export type StrategyName = (typeof STRATEGIES)[number];
+
+const change = z
+  .union([z.string(), z.number()])
+  .transform((value, ctx) => {
+    const parsed = parseChange(value);
+    if (!parsed) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `expected a change like "+2", "-1", "+25%", "-10%" or "=5", found ${JSON.stringify(value)}`,
+      });
+      return z.NEVER;
+    }
+    return parsed;
+  })
+  .describe('How to change the count: "+N", "-N", "+P%", "-P%" (of the current count) or "=N" (exactly N).');
+
+const stepBand = z.strictObject({
+  lower: z.number().optional().describe('Lower bound of the band, relative to `threshold`; absent: no lower bound.'),
+  upper: z.number().optional().describe('Upper bound of the band, relative to `threshold`; absent: no upper bound.'),
+  change,
+});
+
+const ratePolicy = z.strictObject({
+  type: z.enum(['count', 'percent']).describe('Limit the change to `value` members (`count`) or `value` percent.'),
+  value: z.number().positive().describe('Members or percent allowed per period.'),
+  period: duration('The period the limit applies to; changes made inside it count against it.'),
+});
+
+function scalingRules(direction: 'up' | 'down', defaultWindow: number) {
+  const word = direction === 'up' ? 'up' : 'down';
+  return z
+    .strictObject({
+      stabilization_window: duration(
+        direction === 'up'
+          ? 'Scale up only to the lowest recommendation seen in this window (default 0s: at once).'
+          : 'Scale down only to the highest recommendation seen in this window (default 300s), so a brief dip does not remove members needed again a moment later.',
+      ).default(defaultWindow),
+      policies: z
+        .array(ratePolicy)
+        .min(1)
+        .optional()
+        .describe(
+          direction === 'up'
+            ? 'Rate limits for scaling up; default (as the HPA): 100% or 4 members per 15s, whichever is more.'
+            : 'Rate limits for scaling down; default (as the HPA): 100% per 15s.',
+        ),
+      select: z
+        .enum(['max', 'min', 'disabled'])
+        .default('max')
+        .describe(
+          `Which policy wins: the one allowing most change (\`max\`), least (\`min\`), or never scale ${word} (\`disabled\`).`,
+        ),
+      cooldown: duration(`After scaling ${word}, wait this long before scaling ${word} again.`).default(0),
+    })
+    .prefault({})
+    .describe(`How fast and how eagerly to scale ${word}.`);
+}
+
+const scheduleWindow = z
+  .strictObject({
+    name: z.string().optional().describe('Name shown in reasons.'),
+    cron: z
+      .string()
+      .describe('When the window opens: a cron expression (5 fields, or 6 with seconds first).')
+      .superRefine((expression, ctx) => {
+        try {
+          new Cron(expression, { paused: true });
+        } catch (error) {
+          ctx.addIssue({ code: 'custom', message: `invalid cron expression: ${(error as Error).message}` });
+        }
+      }),
+    duration: duration('How long the window stays open each time it opens.'),
+    min: z.number().int().nonnegative().optional().describe('Lowest count while the window is open.'),
+    max: z.number().int().nonnegative().optional().describe('Highest count while the window is open.'),
+    timezone: z
+      .string()
+      .optional()
+      .describe('IANA time zone the cron expression is read in (default UTC).')
+      .superRefine((tz, ctx) => {
+        try {
+          new Intl.DateTimeFormat('en', { timeZone: tz });
+        } catch {
+          ctx.addIssue({ code: 'custom', message: `unknown time zone "${tz}"` });
+        }
+      }),
+  })
+  .refine((w) => w.min !== undefined || w.max !== undefined, { message: 'a schedule needs `min`, `max` or both' })
+  .refine((w) => w.min === undefined || w.max === undefined || w.min <= w.max, {
+    message: "a schedule's `min` is greater than its `max`",
+  });
+
+/** `.optional()` makes a new schema without the description, so it is described again. */
+export function optionalDuration(description: string) {
+  return duration(description).optional().describe(description);
+}
+
+export const policySchemaShape = {
+  strategy: z
+    .enum(STRATEGIES)
+    .describe('How the metric becomes a count: target_value, per_replica, steps, threshold, fixed or pass_through.'),
+  target: z
+    .number()
+    .positive()
+    .optional()
+    .describe('target_value: the metric value per member to aim for (HPA target).'),
+  tolerance: z
+    .number()
+    .nonnegative()
+    .optional()
+    .describe('target_value: no change while metric / target is within 1 ± tolerance (default 0.1).'),
+  per_replica: z
+    .number()
+    .positive()
+    .optional()
+    .describe('per_replica: units of work one member handles (e.g. 3 jobs per agent).'),
+  include: z
+    .string()
+    .optional()
+    .describe(
+      'per_replica: name of a second event field holding work already running (e.g. running jobs), added to the metric.',
+    ),
+  threshold: z
+    .number()
+    .optional()
+    .describe('steps: the alarm threshold step bounds are relative to (default 0: bounds are absolute).'),
+  steps: z
+    .array(stepBand)
+    .min(1)
+    .optional()
+    .describe(
+      'steps: bands `{ lower, upper, change }` (AWS step adjustments); at or above the threshold lower is inclusive, below it upper is.',
+    ),
+  min_adjustment: z
+    .number()
+    .int()
+    .positive()
+    .optional()
+    .describe('steps: a percentage change moves at least this many members (AWS MinAdjustmentMagnitude).'),
+  lower_bound: z.number().optional().describe('threshold: the metric is within bounds at or above this value.'),
+  upper_bound: z.number().optional().describe('threshold: the metric is within bounds below this value.'),
+  within_bounds_trigger: z
+    .number()
+    .int()
+    .positive()
+    .optional()
+    .describe('threshold: consecutive readings within bounds before the action applies (default 5).'),
+  delta: z.number().int().optional().describe('threshold: members to add (or remove, negative).'),
+  percentage: z
+    .number()
+    .optional()
+    .describe('threshold: percent of the current count to add (or remove, negative); rounds up.'),
+  value: z.number().int().nonnegative().optional().describe('threshold or fixed: the count to set.'),
+  min: z.number().int().nonnegative().default(0).describe('Lowest count this policy asks for.'),
+  max: z
+    .number()
+    .int()
+    .nonnegative()
+    .optional()
+    .describe("Highest count this policy asks for (default: no limit but the scaler's)."),
+  scale_up: scalingRules('up', 0),
+  scale_down: scalingRules('down', 300_000),
+  activation: z
+    .number()
+    .optional()
+    .describe(
+      'While at zero, a metric at or below this keeps the target at zero (KEDA activation); above it, scaling starts.',
+    ),
+  idle_after: optionalDuration(
+    'Go to zero only after the metric has stayed at or below `activation` (or zero) this long; until then keep at least one.',
+  ),
+  on_error: z
+    .enum(['hold', 'fallback'])
+    .optional()
+    .describe(
+      'When the metric fails: `hold` (keep the count; default) or `fallback` (ask for `fallback` members). Never scales down.',
+    ),
+  fallback: z
+    .number()
+    .int()
+    .nonnegative()
+    .optional()
+    .describe('The count to ask for while the metric fails (sets on_error = "fallback").'),
+  fallback_mode: z
+    .enum(['static', 'current_if_higher'])
+    .default('static')
+    .describe(
+      '`static`: ask for `fallback` unless that is below current (then hold); `current_if_higher`: ask for the higher of fallback and current.',
+    ),
+  error_after: z
+    .number()
+    .int()
+    .positive()
+    .default(1)
+    .describe('Consecutive failed or missing readings before on_error applies; before that the count holds.'),
+  schedules: z
+    .array(scheduleWindow)
+    .optional()
+    .describe('Windows `{ cron, duration, min, max, timezone }` that replace min/max while open.'),
+};
+
+export const policySchema = z.strictObject(policySchemaShape);
+export type PolicyConfig = z.output<typeof policySchema>;
+export type PolicyConfigInput = z.input<typeof policySchema>;
+
+export interface ConfigProblem {
+  path: string[];
+  message: string;
+}
+
+type FieldName = keyof typeof policySchemaShape;
+
+const STRATEGY_FIELDS: Record<StrategyName, FieldName[]> = {
+  target_value: ['target', 'tolerance'],
+  per_replica: ['per_replica', 'include'],
+  steps: ['steps', 'threshold', 'min_adjustment'],
+  threshold: ['lower_bound', 'upper_bound', 'within_bounds_trigger', 'delta', 'percentage', 'value'],
+  fixed: ['value'],
+  pass_through: [],
+};
+
+const OWNED = new Set<FieldName>(Object.values(STRATEGY_FIELDS).flat());
+
+/** What a flat schema cannot check, as sentences with the field's path. Empty when fine. */
+export function policyConfigProblems(config: PolicyConfig): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  const add = (field: string, message: string) => problems.push({ path: [field], message });
+  const mine = STRATEGY_FIELDS[config.strategy];
+  for (const field of OWNED) {
+    if (config[field] !== undefined && !mine.includes(field)) {
+      const owners = STRATEGIES.filter((s) => STRATEGY_FIELDS[s].includes(field)).join(' or ');
+      add(field, `\`${field}\` applies to strategy ${owners}, not ${config.strategy}`);
+    }
+  }
+  if (config.strategy === 'target_value' && config.target === undefined)
+    add('target', 'strategy target_value needs `target`');
+  if (config.strategy === 'per_replica' && config.per_replica === undefined) {
+    add('per_replica', 'strategy per_replica needs `per_replica`');
+  }
+  if (config.strategy === 'steps' && config.steps === undefined) add('steps', 'strategy steps needs `steps`');
+  if (config.strategy === 'fixed' && config.value === undefined) add('value', 'strategy fixed needs `value`');
+  if (config.strategy === 'threshold') {
+    if (config.lower_bound === undefined && config.upper_bound === undefined) {
+      add('lower_bound', 'strategy threshold needs `lower_bound`, `upper_bound` or both');
+    }
+    const actions = (['delta', 'percentage', 'value'] as const).filter((f) => config[f] !== undefined);
+    if (actions.length !== 1) {
+      add(
+        actions[1] ?? 'delta',
+        `strategy threshold needs exactly one of \`delta\`, \`percentage\` or \`value\`, found ${actions.length}`,
+      );
+    }
+    if (
+      config.lower_bound !== undefined &&
+      config.upper_bound !== undefined &&
+      config.lower_bound >= config.upper_bound
+    ) {
+      add('lower_bound', `lower_bound (${config.lower_bound}) must be below upper_bound (${config.upper_bound})`);
+    }
+  }
+  if (config.max !== undefined && config.min > config.max)
+    add('min', `min (${config.min}) is greater than max (${config.max})`);
+  if (config.on_error === 'fallback' && config.fallback === undefined)
+    add('fallback', 'on_error = "fallback" needs `fallback`');
+  if (config.on_error === 'hold' && config.fallback !== undefined) {
+    add('fallback', '`fallback` is set but on_error is "hold"; remove one of them');
+  }
+  return problems;
+}
+
+/** For `.superRefine(refinePolicy)` on a schema that spreads `policySchemaShape`. */
+export function refinePolicy(
+  config: PolicyConfig,
+  ctx: { addIssue(issue: { code: 'custom'; path: string[]; message: string }): void },
+): void {
+  for (const problem of policyConfigProblems(config)) ctx.addIssue({ code: 'custom', ...problem });
+}
+
+/** Parses a policy on its own (tests, the simulator). Throws a ZodError on bad config. */
+export function parsePolicyConfig(input: unknown): PolicyConfig {
+  return policySchema.superRefine(refinePolicy).parse(input);
+}
