@@ -96,12 +96,14 @@ const schema = triggerSchema('redis', {
 
 type RedisConfig = z.output<typeof schema>;
 
-function createClient(config: RedisConfig, password: string | undefined): RedisClient {
+function createClient(config: RedisConfig, password: string | undefined, address: string): RedisClient {
   const common: RedisOptions = {
     lazyConnect: true,
     connectTimeout: config.timeout,
     // Fail a command at once when the connection is down; the next poll reconnects.
     maxRetriesPerRequest: 0,
+    // Shows up in CLIENT LIST, so an operator can tell waymond's connections apart.
+    connectionName: `waymond:${address}`,
     ...(password === undefined ? {} : { password }),
   };
   if (config.cluster) {
@@ -141,7 +143,7 @@ interval = "10s"`,
   create(config, ctx) {
     const password = readSecretEnv(ctx.address, 'password_env', config.password_env);
     const where = config.cluster ? (config.nodes ?? []).map(redactUrl).join(', ') : redactUrl(config.url as string);
-    const client = createClient(config, password);
+    const client = createClient(config, password, ctx.address);
     let lastConnectionError: string | undefined;
     // Without a listener ioredis prints connection errors to the console; keep the latest for the next message.
     client.on('error', (error: unknown) => {
@@ -156,8 +158,10 @@ interval = "10s"`,
         try {
           await client.connect();
         } catch (error) {
-          // ioredis rejects with "Connection is closed."; the socket's own error says why.
-          throw new Error(`cannot connect to ${where}: ${lastConnectionError ?? errorMessage(error)}`);
+          // ioredis rejects with a generic "Connection is closed."; the socket's own error says why.
+          const reason = errorMessage(error);
+          const detail = lastConnectionError && lastConnectionError !== reason ? ` (${lastConnectionError})` : '';
+          throw new Error(`cannot connect to ${where}: ${reason}${detail}`);
         }
         return;
       }

@@ -247,6 +247,24 @@ describe.skipIf(!available)('redis trigger (real Redis)', () => {
     expect(JSON.stringify(t.events)).not.toContain('hunter2');
   });
 
+  it('after Redis drops the connection, the next poll reconnects and reads again', async () => {
+    const key = unique('reconnect');
+    await admin.lpush(key, 'a', 'b');
+    const { poll } = await pollOnce({ mode: 'list', key });
+    expect((await poll())[0]?.data.value).toBe(2);
+    const clients = String(await admin.client('LIST'))
+      .split('\n')
+      .filter((line) => line.includes('name=waymond:trigger.queue'));
+    expect(clients).toHaveLength(1);
+    const id = /\bid=(\d+)/.exec(clients[0] as string)?.[1] as string;
+    await admin.client('KILL', 'ID', id);
+    // The poll right after the kill may still see the dying socket (an error event); the one after must read.
+    let events = await poll();
+    if (events[0]?.topic === 'trigger.queue.error') events = await poll();
+    expect(events.map((e) => e.topic)).toEqual(['trigger.queue.output']);
+    expect(events[0]?.data.value).toBe(2);
+  });
+
   it('polls on its own interval when nothing is connected to its input', async () => {
     const key = unique('own-interval');
     await admin.lpush(key, 'a');
