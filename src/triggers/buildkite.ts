@@ -7,6 +7,7 @@
 import { z } from 'zod';
 import { triggerSchema } from '../core/schema.js';
 import type { EventData, TriggerDefinition } from '../core/types.js';
+import { retryAfterMs } from './job-queue.js';
 import { createPoller, pollingFields, secretFromEnv } from './poller.js';
 
 export const BUILDKITE_DEFAULT_ENDPOINT = 'https://agent.buildkite.com/v3';
@@ -130,6 +131,11 @@ interval = "30s"`,
         });
         const pollSeconds = Number(response.headers.get(POLL_DURATION_HEADER));
         if (Number.isFinite(pollSeconds) && pollSeconds > 0) control.deferNextPoll(pollSeconds * 1000);
+        if (response.status === 429) {
+          const waitMs = retryAfterMs(response.headers.get('retry-after'), ctx.clock.now());
+          if (waitMs !== undefined) control.deferNextPoll(waitMs);
+          throw new Error(`${ctx.address}: Buildkite is rate limiting this token (429); polling again later`);
+        }
         if (response.status === 401) {
           throw new Error(
             `${ctx.address}: Buildkite rejected the agent token (401${await errorDetail(response)}); check ${config.token_env}`,

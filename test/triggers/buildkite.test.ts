@@ -123,6 +123,25 @@ describe('buildkite trigger', () => {
     await trigger.stop();
   });
 
+  it('on 429 reports an error and waits for Retry-After', async () => {
+    const clock = new VirtualClock();
+    t = testContext('trigger', 'bk', { clock });
+    api.throttleSeconds = 30;
+    const trigger = await buildkite.create(
+      buildkite.schema.parse({ type: 'buildkite', id: 'bk', endpoint: api.endpoint, interval: '5s' }),
+      t.ctx,
+    );
+    await trigger.start();
+    await vi.waitFor(() => expect(t?.events.map((e) => e.topic)).toEqual(['trigger.bk.error']));
+    expect(String(t.events[0]?.data.error)).toContain('rate limiting this token (429)');
+    for (let i = 0; i < 5; i++) await clock.advance(5000);
+    expect(api.requests).toHaveLength(1);
+    api.throttleSeconds = undefined;
+    await clock.advance(5000);
+    await vi.waitFor(() => expect(t?.events.some((e) => e.topic === 'trigger.bk.output')).toBe(true));
+    await trigger.stop();
+  });
+
   it('reports a 401 as an error naming the address and the token variable, never the token', async () => {
     process.env.BUILDKITE_TOKEN = 'wrong-token-secret';
     t = testContext('trigger', 'bk', { hasInput: true });
