@@ -1,9 +1,11 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import fc from 'fast-check';
 import { parse } from 'smol-toml';
 import { describe, expect, it } from 'vitest';
 import { compileGoTemplate, compileGoTemplateTransform } from '../../../src/connectors/transforms/go-template.js';
 import type { EventData } from '../../../src/core/types.js';
+import { queueEvents } from '../../../src/triggers/buildkite.js';
 
 const buildkiteQueue: EventData = {
   queue: 'aws-on-demand-arm64-ubuntu-22-ami-abc',
@@ -182,6 +184,34 @@ describe('go_template as a JSON transform', () => {
   });
 });
 
+describe('go_template properties', () => {
+  it('quote makes any string a JSON string that reads back unchanged', () => {
+    const transform = compileGoTemplateTransform('{"s": {{ quote .s }}}');
+    fc.assert(
+      fc.property(fc.string({ unit: 'grapheme' }), (s) => {
+        expect(transform({ s })).toEqual({ s });
+      }),
+    );
+  });
+
+  it('integer maths matches Go int64 maths for safe integers', () => {
+    const small = fc.integer({ min: -1_000_000, max: 1_000_000 });
+    const template = compileGoTemplate(
+      '{{ add .a .b }} {{ sub .a .b }} {{ mul .a .b }} {{ div .a .b }} {{ max .a .b }}',
+    );
+    fc.assert(
+      fc.property(
+        small,
+        small.filter((b) => b !== 0),
+        (a, b) => {
+          const expected = [a + b, a - b, a * b, Math.trunc(a / b), Math.max(a, b)].map((n) => String(n + 0)).join(' ');
+          expect(template.render({ a, b })).toBe(expected);
+        },
+      ),
+    );
+  });
+});
+
 describe('the seed configs', () => {
   const seedDir = '/work/shared/seed';
   const templates: { file: string; id: string; template: string }[] = [];
@@ -212,6 +242,30 @@ describe('the seed configs', () => {
         ]);
         expect(output.desired_count).toBe(5);
       }
+    });
+
+    it(`${file} ${id} renders what the buildkite trigger emits`, () => {
+      // The agent metrics API's shape, as the buildkite trigger reads it.
+      const metrics = {
+        agents: {
+          idle: 0,
+          busy: 1,
+          total: 1,
+          queues: { 'aws-on-demand-arm64-ubuntu-24-ami-1': { idle: 0, busy: 1, total: 1 } },
+        },
+        jobs: {
+          scheduled: 4,
+          running: 1,
+          waiting: 0,
+          total: 5,
+          queues: { 'aws-on-demand-arm64-ubuntu-24-ami-1': { scheduled: 4, running: 1, waiting: 0, total: 5 } },
+        },
+        organization: { slug: 'acme' },
+      };
+      const [event] = queueEvents(metrics, undefined);
+      const output = compileGoTemplateTransform(template)(event as EventData);
+      expect(output.asg_name).toBe('aws-on-demand-arm64-ubuntu-24-ami-1');
+      expect(output.desired_count).toBe('tags' in output ? 5 : 4);
     });
 
     it(`${file} ${id} names a missing queue`, () => {
