@@ -1,6 +1,7 @@
 /**
  * `${VAR}` and `${VAR:-default}` from the environment, applied to the file's text before
- * parsing (so numbers can come from the environment too). `$$` is a literal `$`. Comment
+ * parsing (so numbers can come from the environment too). `$${` is a literal `${` (a lone
+ * `$$` stays as it is, since JSONata uses it for the root of the input). Comment
  * lines are left alone, so a commented-out `${TOKEN}` never fails a config.
  */
 export interface InterpolationResult {
@@ -8,7 +9,7 @@ export interface InterpolationResult {
   missing: { name: string; line: number }[];
 }
 
-const PATTERN = /\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
+const PATTERN = /\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
 
 export function interpolateEnv(
   text: string,
@@ -19,7 +20,7 @@ export function interpolateEnv(
   const lines = text.split('\n').map((line, index) => {
     if (commentPrefix && line.trimStart().startsWith(commentPrefix)) return line;
     return line.replace(PATTERN, (match, name: string | undefined, fallback: string | undefined) => {
-      if (match === '$$') return '$';
+      if (match === '$${') return '${';
       const value = env[name as string];
       if (value !== undefined && value !== '') return value;
       if (fallback !== undefined) return fallback;

@@ -34,7 +34,7 @@ export const transformSchema = z.discriminatedUnion('method', [
     template: z
       .string()
       .describe(
-        'Go template (the subset CI configs use) rendering JSON; `{{ .field }}`, sprig add/sub/mul/div/max/min/ceil/floor/default/quote.',
+        'Go template (the subset CI configs use) rendering JSON; `{{ .field }}`, sprig add/sub/mul/div/divf/max/min/ceil/floor/default/quote.',
       ),
   }),
 ]);

@@ -208,7 +208,8 @@ class ProcessScaler {
         this.ctx.logger.warn({ slot: m.slot, pid: m.pid }, 'member ignored stop_signal; sending SIGKILL');
         this.signal(m, 'SIGKILL');
       }
-      this.members.delete(m.slot);
+      // observe() may already have dropped it and a new member may hold the slot now.
+      if (this.members.get(m.slot) === m) this.members.delete(m.slot);
       this.save();
     })();
     this.stops.add(done);
