@@ -21,7 +21,7 @@ const strategyConfig = fc.oneof(
   fc.record({
     strategy: fc.constant('steps' as const),
     threshold: fc.constant(50),
-    steps: fc.constant([
+    steps: fc.constant<NonNullable<PolicyConfigInput['steps']>>([
       { upper: 0, change: '-20%' },
       { lower: 0, upper: 20, change: '+1' },
       { lower: 20, change: '+50%' },
@@ -40,6 +40,13 @@ const reading = fc.record({
   drift: fc.integer({ min: -2, max: 2 }),
 });
 
+interface Reading {
+  gap: number;
+  metric: number;
+  failed: boolean;
+  drift: number;
+}
+
 interface Step {
   at: number;
   current: number;
@@ -47,7 +54,7 @@ interface Step {
   input: PolicyInput;
 }
 
-function run(configInput: PolicyConfigInput, readings: fc.infer<typeof reading>[], start: number): Step[] {
+function run(configInput: PolicyConfigInput, readings: Reading[], start: number): Step[] {
   const config = parsePolicyConfig(configInput);
   let state: PolicyState = initialPolicyState();
   let current = start;
