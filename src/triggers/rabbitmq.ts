@@ -117,7 +117,11 @@ interval = "15s"`,
       // A poll that timed out may have left a connect in flight: share it rather than open a second.
       connecting ??= (async () => {
         try {
-          const opened = await connect(connectUrl, { timeout: config.timeout });
+          const opened = await connect(connectUrl, {
+            timeout: config.timeout,
+            // Names the connection in `rabbitmqctl list_connections` and the management UI.
+            clientProperties: { connection_name: `waymond ${ctx.address}` },
+          });
           // amqplib emits 'error' before 'close' on a broken connection; without a listener it would throw.
           opened.on('error', (error: unknown) =>
             ctx.logger.debug({ err: errorMessage(error) }, 'amqp connection error'),

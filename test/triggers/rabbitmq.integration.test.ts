@@ -1,3 +1,4 @@
+import { execFileSync, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -10,6 +11,8 @@ import { canConnect, requireService } from '../helpers/services.js';
 
 const URL = 'amqp://guest:guest@127.0.0.1:5672';
 const available = await requireService('RabbitMQ at 127.0.0.1:5672', () => canConnect(5672));
+// Closing a connection from the broker side needs rabbitmqctl, on the broker's machine (here and in CI).
+const haveRabbitmqctl = available && spawnSync('rabbitmqctl', ['--help']).error === undefined;
 const tick = { id: 'x', topic: 'in', source: 'trigger.tick', time: 0, data: {} };
 
 describe.skipIf(!available)('rabbitmq trigger (real RabbitMQ)', () => {
@@ -98,6 +101,35 @@ describe.skipIf(!available)('rabbitmq trigger (real RabbitMQ)', () => {
       /cannot connect to amqp:\/\/guest:\*\*\*@127\.0\.0\.1:1.*ECONNREFUSED/,
     );
     expect(JSON.stringify(t.events)).not.toContain('s3cret');
+  });
+
+  it.skipIf(!haveRabbitmqctl)('after the broker closes the connection, a later poll reconnects', async () => {
+    const queue = uniqueQueue();
+    await ch.assertQueue(queue, { durable: false });
+    await publish(queue, 3);
+    const id = `drop${randomUUID().slice(0, 8)}`;
+    const t = testContext('trigger', id, { hasInput: true });
+    const trigger = await definition.create(definition.schema.parse({ type: 'rabbitmq', id, url: URL, queue }), t.ctx);
+    running.push({ trigger, t });
+    await trigger.start();
+    await trigger.fire?.(tick);
+    expect(t.events.at(-1)?.data.value).toBe(3);
+
+    const listing = execFileSync('rabbitmqctl', ['-q', 'list_connections', 'pid', 'client_properties'], {
+      encoding: 'utf8',
+    });
+    const line = listing.split('\n').find((l) => l.includes(`waymond trigger.${id}`));
+    const pid = line?.split('\t')[0];
+    expect(pid).toMatch(/^<.+>$/);
+    execFileSync('rabbitmqctl', ['-q', 'close_connection', pid as string, 'waymond test: dropping the connection']);
+
+    // The poll right after may still hold the closing connection (an error event); the one after must read.
+    const before = t.events.length;
+    await trigger.fire?.(tick);
+    if (t.events.at(-1)?.topic === `trigger.${id}.error`) await trigger.fire?.(tick);
+    expect(t.events.at(-1)?.topic).toBe(`trigger.${id}.output`);
+    expect(t.events.at(-1)?.data.value).toBe(3);
+    expect(t.events.length - before).toBeLessThanOrEqual(2);
   });
 
   describe('with management_url (a local server answering as the management API documents)', () => {
