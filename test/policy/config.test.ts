@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
+import { connectorSchema } from '../../src/core/schema.js';
 import { parsePolicyConfig, policyConfigProblems, policySchemaShape, refinePolicy } from '../../src/policy/config.js';
+import { evaluatePolicy, initialPolicyState } from '../../src/policy/evaluate.js';
 
 function problems(input: Record<string, unknown>): string[] {
   const result = z.strictObject(policySchemaShape).superRefine(refinePolicy).safeParse(input);
@@ -105,5 +107,23 @@ describe('policy config', () => {
 
   it('a fallback count alone selects on_error fallback', () => {
     expect(policyConfigProblems(parsePolicyConfig({ strategy: 'pass_through', fallback: 3 }))).toEqual([]);
+  });
+
+  it('spreads into a connector schema, and the connector config feeds evaluatePolicy as is', () => {
+    const schema = connectorSchema('policy', { ...policySchemaShape, metric: z.string() }).superRefine(refinePolicy);
+    const raw = {
+      type: 'policy',
+      id: 'agents',
+      from: 'trigger.queue',
+      to: 'scaler.agents',
+      metric: 'jobs',
+      strategy: 'per_replica',
+      per_replica: 2,
+    };
+    const config = schema.parse(raw);
+    expect(evaluatePolicy(config, initialPolicyState(), { current: 1, metric: 6 }, 0).desired).toBe(3);
+    expect(
+      schema.safeParse({ ...raw, strategy: 'target_value', per_replica: undefined }).error?.issues[0]?.message,
+    ).toBe('strategy target_value needs `target`');
   });
 });

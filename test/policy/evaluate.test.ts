@@ -75,6 +75,14 @@ describe('evaluatePolicy: HPA conformance', () => {
   });
 });
 
+describe('evaluatePolicy: AWS step scaling from config', () => {
+  it('+25% of 4 with min_adjustment 2 adds 2 (MinAdjustmentMagnitude)', () => {
+    const config = policy({ strategy: 'steps', steps: [{ lower: 0, change: '+25%' }], min_adjustment: 2 });
+    const d = evaluatePolicy(config, initialPolicyState(), { current: 4, metric: 1, label: 'backlog' }, T);
+    expect(d).toMatchObject({ desired: 6, reason: 'backlog 1 in step [0, ∞]: +25% on 4 = 6' });
+  });
+});
+
 describe('evaluatePolicy: bounds', () => {
   it('caps by max with the reason the brief asks for', () => {
     const config = policy({ strategy: 'per_replica', per_replica: 3, max: 10 });
