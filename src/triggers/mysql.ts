@@ -5,7 +5,7 @@ import type { TriggerDefinition } from '../core/types.js';
 import { createPoller, pollingFields } from './poller.js';
 import { checkSqlConfig, redactDsn, resolveDsn, type SqlColumn, singleNumber, sqlFields } from './sql-query.js';
 
-const schema = triggerSchema('mysql', { ...sqlFields, ...pollingFields }).superRefine(checkSqlConfig);
+const schema = triggerSchema('mysql', { ...sqlFields('mysql'), ...pollingFields }).superRefine(checkSqlConfig);
 
 /** Column types whose values mysql2 may hand back as strings that are still numbers (DECIMAL). */
 const NUMERIC_TYPES = new Set([0, 1, 2, 3, 4, 5, 8, 9, 13, 246]);

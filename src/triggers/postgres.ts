@@ -5,7 +5,7 @@ import type { TriggerDefinition } from '../core/types.js';
 import { createPoller, pollingFields } from './poller.js';
 import { checkSqlConfig, redactDsn, resolveDsn, type SqlColumn, singleNumber, sqlFields } from './sql-query.js';
 
-const schema = triggerSchema('postgres', { ...sqlFields, ...pollingFields }).superRefine(checkSqlConfig);
+const schema = triggerSchema('postgres', { ...sqlFields('postgres'), ...pollingFields }).superRefine(checkSqlConfig);
 
 /** Types whose values pg hands back as strings that are still numbers (bigint, numeric). */
 const NUMERIC_OIDS = new Set([

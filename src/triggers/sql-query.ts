@@ -7,7 +7,10 @@ import { z } from 'zod';
 import { duration } from '../core/duration.js';
 import { secretFromEnv } from './poller.js';
 
-export const sqlFields = {
+export type SqlDialect = 'postgres' | 'mysql';
+
+/** The config fields every SQL trigger has; the query is checked with its dialect's quoting rules. */
+export const sqlFields = (dialect: SqlDialect) => ({
   query: z
     .string()
     .transform((text, ctx) => {
@@ -16,7 +19,7 @@ export const sqlFields = {
         ctx.addIssue({ code: 'custom', message: 'expected one SQL statement, found an empty query' });
         return z.NEVER;
       }
-      if (hasSecondStatement(statement)) {
+      if (hasSecondStatement(statement, dialect)) {
         ctx.addIssue({
           code: 'custom',
           message: 'expected one SQL statement, found several separated by ";" (only one query is run per poll)',
@@ -40,7 +43,7 @@ export const sqlFields = {
   statement_timeout: duration(
     'The server cancels the query after this long; must be shorter than `timeout`, so a slow query is stopped rather than left running.',
   ).default(5000),
-};
+});
 
 interface SqlDsnConfig {
   dsn?: string | undefined;
@@ -117,25 +120,29 @@ function stripTrailingSemicolons(text: string): string {
 }
 
 /**
- * True when a `;` outside quotes and comments is followed by more SQL. Quoting rules of
- * both dialects are honoured ('…', "…", `…`, -- and # comments, /* *\/, $tag$…$tag$); a
- * false negative is caught by the server anyway (pg's extended protocol and mysql2 without
- * multipleStatements both refuse a second statement).
+ * True when a `;` outside quotes and comments is followed by more SQL. Each dialect's
+ * quoting is honoured: both have '…', "…", -- and /* *\/; MySQL adds `…`, # comments and
+ * backslash escapes, PostgreSQL $tag$…$tag$ (where a backslash is an ordinary character).
+ * A false negative is caught by the server anyway (pg's extended protocol and mysql2
+ * without multipleStatements both refuse a second statement).
  */
-export function hasSecondStatement(sql: string): boolean {
+export function hasSecondStatement(sql: string, dialect: SqlDialect): boolean {
+  const mysql = dialect === 'mysql';
   let i = 0;
   while (i < sql.length) {
     const c = sql[i] as string;
     const next = sql[i + 1];
-    if (c === "'" || c === '"' || c === '`') {
-      i = skipQuoted(sql, i, c);
-    } else if ((c === '-' && next === '-') || c === '#') {
+    if (c === "'" || c === '"' || (mysql && c === '`')) {
+      // PostgreSQL honours backslash escapes only in E'…' strings.
+      const escapeString = c === "'" && /(^|[^A-Za-z0-9_])[Ee]$/.test(sql.slice(Math.max(0, i - 2), i));
+      i = skipQuoted(sql, i, c, mysql || escapeString);
+    } else if ((c === '-' && next === '-') || (mysql && c === '#')) {
       const end = sql.indexOf('\n', i);
       i = end === -1 ? sql.length : end + 1;
     } else if (c === '/' && next === '*') {
       const end = sql.indexOf('*/', i + 2);
       i = end === -1 ? sql.length : end + 2;
-    } else if (c === '$') {
+    } else if (!mysql && c === '$') {
       const tag = /^\$[A-Za-z_]*\$/.exec(sql.slice(i))?.[0];
       if (tag) {
         const end = sql.indexOf(tag, i + tag.length);
@@ -152,10 +159,10 @@ export function hasSecondStatement(sql: string): boolean {
   return false;
 }
 
-function skipQuoted(sql: string, start: number, quote: string): number {
+function skipQuoted(sql: string, start: number, quote: string, backslashEscapes: boolean): number {
   let i = start + 1;
   while (i < sql.length) {
-    if (sql[i] === '\\' && quote === "'") {
+    if (backslashEscapes && sql[i] === '\\' && quote !== '`') {
       i += 2;
     } else if (sql[i] === quote) {
       if (sql[i + 1] === quote) i += 2;

@@ -2,21 +2,31 @@ import { describe, expect, it } from 'vitest';
 import { hasSecondStatement, redactDsn, type SqlColumn, singleNumber } from '../../src/triggers/sql-query.js';
 
 describe('hasSecondStatement', () => {
-  it.each([
-    ['a single statement', 'SELECT count(*) FROM jobs', false],
-    ['";" inside a single-quoted string', "SELECT count(*) FROM t WHERE s = 'a;b'", false],
-    ['an escaped quote before ";"', "SELECT count(*) FROM t WHERE s = 'it''s; fine'", false],
-    ['a backslash-escaped quote (MySQL)', "SELECT count(*) FROM t WHERE s = 'a\\';b'", false],
-    ['";" inside a double-quoted identifier', 'SELECT count(*) FROM "odd;name"', false],
-    ['";" inside backticks', 'SELECT count(*) FROM `odd;name`', false],
-    ['";" in a -- comment', 'SELECT 1 -- one; two\n', false],
-    ['";" in a /* */ comment', 'SELECT /* a; b */ 1', false],
-    ['";" in dollar quoting', 'SELECT $body$a;b$body$', false],
-    ['two statements', 'SELECT 1; SELECT 2', true],
-    ['a statement after a comment', 'SELECT 1; -- x\nDELETE FROM jobs', true],
-    ['a second statement after a quoted ";"', "SELECT ';'; DROP TABLE jobs", true],
-  ])('%s', (_name, sql, expected) => {
-    expect(hasSecondStatement(sql)).toBe(expected);
+  it.each<[string, string, 'postgres' | 'mysql', boolean]>([
+    ['a single statement', 'SELECT count(*) FROM jobs', 'postgres', false],
+    ['";" inside a single-quoted string', "SELECT count(*) FROM t WHERE s = 'a;b'", 'postgres', false],
+    ['an escaped quote before ";"', "SELECT count(*) FROM t WHERE s = 'it''s; fine'", 'postgres', false],
+    ['a backslash-escaped quote (MySQL)', "SELECT count(*) FROM t WHERE s = 'a\\';b'", 'mysql', false],
+    ['";" inside a double-quoted identifier', 'SELECT count(*) FROM "odd;name"', 'postgres', false],
+    ['";" inside backticks', 'SELECT count(*) FROM `odd;name`', 'mysql', false],
+    ['";" in a -- comment', 'SELECT 1 -- one; two\n', 'postgres', false],
+    ['";" in a /* */ comment', 'SELECT /* a; b */ 1', 'mysql', false],
+    ['";" in dollar quoting', 'SELECT $body$a;b$body$', 'postgres', false],
+    ['two statements', 'SELECT 1; SELECT 2', 'mysql', true],
+    ['a statement after a comment', 'SELECT 1; -- x\nDELETE FROM jobs', 'postgres', true],
+    ['a second statement after a quoted ";"', "SELECT ';'; DROP TABLE jobs", 'mysql', true],
+    [
+      'a backslash in a PostgreSQL string is no escape',
+      "SELECT 1 FROM t WHERE p = 'C:\\' ; SELECT 2",
+      'postgres',
+      true,
+    ],
+    ["...but it is in an E'' string", "SELECT 1 FROM t WHERE p = E'a\\';b'", 'postgres', false],
+    ['"#" is an operator in PostgreSQL, not a comment', 'SELECT 5 # 3; SELECT 2', 'postgres', true],
+    ['"#" starts a comment in MySQL', 'SELECT 1 # one; two', 'mysql', false],
+    ['"$" is no quote in MySQL', 'SELECT 1 AS $a$; SELECT 2 AS $a$', 'mysql', true],
+  ])('%s (%s)', (_name, sql, dialect, expected) => {
+    expect(hasSecondStatement(sql, dialect)).toBe(expected);
   });
 });
 
