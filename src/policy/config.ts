@@ -201,7 +201,7 @@ export const policySchemaShape = {
     .enum(['static', 'current_if_higher'])
     .default('static')
     .describe(
-      '`static`: ask for `fallback` unless that is below current (then hold); `current_if_higher`: ask for the higher of fallback and current.',
+      'Both ask for `fallback` when it is above current. Below current, both hold, since a failing source never scales down; `current_if_higher` (KEDA\'s name) only says so as "keeps current".',
     ),
   error_after: z
     .number()
