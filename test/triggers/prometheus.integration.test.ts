@@ -42,6 +42,21 @@ describe('prometheus trigger config and result rules', () => {
     expect(half.error?.issues[0]?.message).toMatch(/needs both `username` and `password_env`/);
   });
 
+  it('names an unset secret variable at creation, without a value to leak', () => {
+    const config = definition.schema.parse({
+      type: 'prometheus',
+      id: 'p',
+      url: 'http://prom:9090',
+      query: 'up',
+      bearer_token_env: `WAYMOND_UNSET_${randomUUID().slice(0, 8).toUpperCase()}`,
+    });
+    const t = testContext('trigger', 'p');
+    expect(() => definition.create(config, t.ctx)).toThrow(
+      /^trigger\.p: environment variable WAYMOND_UNSET_\w+ \(bearer_token_env\) is not set$/,
+    );
+    t.close();
+  });
+
   it('a sample without a [time, value] pair (native histogram) is refused', () => {
     expect(() => samplesOf({ resultType: 'vector', result: [{ metric: {}, histogram: [1, {}] }] })).toThrow(
       /native histogram/,
