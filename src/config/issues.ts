@@ -178,15 +178,19 @@ export function zodIssueMessages(
         continue;
       }
       case 'invalid_union': {
+        if (issue.input === undefined) {
+          out.push({ path: formatPath(issue.path), message: 'is required' });
+          continue;
+        }
         const note = issue.message.startsWith('Invalid input') ? 'does not match any allowed form' : issue.message;
         out.push({ path: formatPath(issue.path), message: `${note}, found ${found}` });
         continue;
       }
       default: {
+        // Checks over a whole table (min > max) carry the table as input: nothing useful to quote.
+        const quotable = issue.input !== undefined && (issue.input === null || typeof issue.input !== 'object');
         const message =
-          issue.message.includes('found') || issue.input === undefined
-            ? issue.message
-            : `${issue.message}, found ${found}`;
+          issue.message.includes('found') || !quotable ? issue.message : `${issue.message}, found ${found}`;
         out.push({ path: formatPath(issue.path), message });
       }
     }

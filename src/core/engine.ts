@@ -18,8 +18,10 @@ import { type Clock, RealClock } from './clock.js';
 import { type ContextServices, createComponentContext, errorMessage } from './context.js';
 import { fromList } from './graph.js';
 import { Reconciler, type ReconcilerSettings } from './reconciler.js';
+import { type ScaleInSettings, withScaleIn } from './scale-in.js';
 import type {
   Address,
+  ComponentContext,
   Connector,
   EventData,
   RouteHandler,
@@ -41,6 +43,13 @@ export interface EngineOptions {
   /** How long in-flight reconciles may take at shutdown. */
   shutdownGraceMs?: number;
   processMetrics?: boolean;
+  /**
+   * Replaces a scaler's target (the simulator's simulated fleets): return a Scaler to use
+   * instead of the configured one, or undefined to build it as configured.
+   */
+  scalerOverride?: (component: ComponentConfig, ctx: ComponentContext) => Scaler | undefined;
+  /** Create triggers but never start them (the simulator feeds their outputs itself). */
+  startTriggers?: boolean;
 }
 
 interface RunningScaler {
@@ -165,7 +174,7 @@ export class Engine {
       this.server = await createHttpServer(this, this.routes, listen);
     }
     for (const running of this.scalers.values()) running.reconciler.start();
-    for (const [c, trigger] of triggers) {
+    for (const [c, trigger] of this.options.startTriggers === false ? [] : triggers) {
       try {
         await trigger.start();
       } catch (error) {
@@ -257,12 +266,15 @@ export class Engine {
 
   private async startScaler(c: ComponentConfig, services: ContextServices): Promise<void> {
     const ctx = createComponentContext('scaler', c.id, services, { hasInput: true });
-    const scaler = (await c.definition.create(c.config, ctx)) as Scaler;
-    const settings = c.config as unknown as ReconcilerSettings & { on_shutdown: 'keep' | 'stop' };
+    const scaler = this.options.scalerOverride?.(c, ctx) ?? ((await c.definition.create(c.config, ctx)) as Scaler);
+    const settings = c.config as unknown as ReconcilerSettings & ScaleInSettings & { on_shutdown: 'keep' | 'stop' };
+    // Busy checks and drains pick the members to remove (see scale-in.ts).
+    const scaleIn = withScaleIn(scaler, settings, { address: c.address, clock: this.clock, logger: ctx.logger });
     const reconciler = new Reconciler({
       address: c.address,
-      scaler,
+      scaler: scaleIn.scaler,
       settings,
+      chooseRemovals: scaleIn.chooseRemovals,
       clock: this.clock,
       bus: this.bus,
       store: this.store,

@@ -114,7 +114,7 @@ export function checkGraph(components: GraphComponent[], _registry?: Registry): 
     }
   }
 
-  const cycle = findCycle(graphEdges([...byAddress.values()]).filter(([a, b]) => a !== b));
+  const cycle = readableCycle(findCycle(graphEdges([...byAddress.values()]).filter(([a, b]) => a !== b)));
   if (cycle) issues.push({ severity: 'error', address: cycle[0], message: `cycle: ${cycle.join(' -> ')}` });
 
   for (const c of byAddress.values()) {
@@ -131,6 +131,17 @@ export function checkGraph(components: GraphComponent[], _registry?: Registry): 
 
 function sectionName(c: GraphComponent): string {
   return c.kind === 'connector' ? 'connect' : c.kind;
+}
+
+/** Rotates a closed path to start at its first trigger (where a reader starts reading). */
+export function readableCycle(cycle: string[] | undefined): string[] | undefined {
+  if (!cycle) return undefined;
+  const open = cycle.slice(0, -1);
+  const triggers = open.filter((a) => a.startsWith('trigger.')).sort();
+  const start = triggers.length > 0 ? open.indexOf(triggers[0] as string) : 0;
+  if (start <= 0) return cycle;
+  const rotated = [...open.slice(start), ...open.slice(0, start)];
+  return [...rotated, rotated[0] as string];
 }
 
 /** Returns the first cycle found as a closed path `[a, b, a]`, or undefined. */

@@ -1,0 +1,220 @@
+import pino from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { EventBus } from '../../src/core/bus.js';
+import { settle, VirtualClock } from '../../src/core/clock.js';
+import { Reconciler, type ReconcilerSettings } from '../../src/core/reconciler.js';
+import type { WaymondEvent } from '../../src/core/types.js';
+import { SqliteStore } from '../../src/store/sqlite.js';
+import { GatedTarget } from '../helpers/gated-target.js';
+
+const logger = pino({ level: 'silent' });
+const stores: SqliteStore[] = [];
+
+function setup(settings: Partial<ReconcilerSettings> = {}, options: { dryRun?: boolean; store?: SqliteStore } = {}) {
+  const clock = new VirtualClock();
+  const bus = new EventBus(clock, logger);
+  const store = options.store ?? new SqliteStore(':memory:');
+  stores.push(store);
+  const target = new GatedTarget();
+  const events: WaymondEvent[] = [];
+  bus.subscribeAll((e) => events.push(e));
+  const reconciler = new Reconciler({
+    address: 'scaler.t',
+    scaler: target,
+    settings: { min: 0, max: 10, resync_interval: 30_000, retry_initial: 1000, retry_max: 60_000, ...settings },
+    clock,
+    bus,
+    store,
+    logger,
+    random: () => 0.5,
+    dryRun: options.dryRun,
+  });
+  const input = (data: Record<string, unknown>) =>
+    reconciler.handleInput(bus.emit('scaler.t.input', 'connector.c', data));
+  return { clock, bus, store, target, events, reconciler, input };
+}
+
+afterEach(() => {
+  for (const s of stores.splice(0)) s.close();
+});
+
+describe('Reconciler', () => {
+  it('applies a desired count and records the decision', async () => {
+    const { target, store, reconciler } = setup();
+    const result = await reconciler.reconcileNow(3, {}, 'e1', 'queue 9 / 3 per agent = 3');
+    expect(result).toMatchObject({ outcome: 'ok', observed: 0, desired: 3, action: 'scale_up +3 (0 -> 3)' });
+    expect(target.count).toBe(3);
+    const [decision] = store.listDecisions({ scaler: 'scaler.t' });
+    expect(decision).toMatchObject({
+      scaler: 'scaler.t',
+      sourceEvent: 'e1',
+      observed: 0,
+      desired: 3,
+      outcome: 'ok',
+      reason: 'queue 9 / 3 per agent = 3',
+    });
+  });
+
+  it('latest wins: requests arriving during an apply coalesce into the newest one', async () => {
+    const { target, reconciler, clock } = setup();
+    target.hold();
+    reconciler.request(1, {});
+    await settle();
+    for (const n of [2, 3, 4, 5, 7]) reconciler.request(n, {});
+    target.release();
+    await clock.advance(10);
+    await reconciler.idle();
+    expect(target.applies.map((p) => p.desired)).toEqual([1, 7]);
+    expect(target.count).toBe(7);
+  });
+
+  it('never runs two applies on the same target at once', async () => {
+    const { target, reconciler } = setup();
+    target.hold();
+    const first = reconciler.reconcileNow(2, {});
+    const second = reconciler.reconcileNow(4, {});
+    await settle();
+    expect(target.concurrent).toBe(1);
+    target.release();
+    await Promise.all([first, second]);
+    expect(target.maxConcurrent).toBe(1);
+    expect(target.count).toBe(4);
+  });
+
+  it('clamps to max and to min, saying so in the reason', async () => {
+    const { target, reconciler } = setup({ min: 2, max: 5 });
+    const high = await reconciler.reconcileNow(50, {}, null, 'asked 50');
+    expect(high.desired).toBe(5);
+    expect(high.reason).toBe('asked 50, capped by max 5');
+    const low = await reconciler.reconcileNow(0, {}, null, 'asked 0');
+    expect(low.desired).toBe(2);
+    expect(low.reason).toBe('asked 0, raised to min 2');
+    expect(target.count).toBe(2);
+  });
+
+  it.each([
+    ['negative', { desired: -1 }, 'invalid desired: expected an integer >= 0, found -1'],
+    ['fractional', { desired: 2.5 }, 'invalid desired: expected an integer >= 0, found 2.5'],
+    ['NaN', { desired: Number.NaN }, 'invalid desired: expected an integer >= 0, found NaN'],
+    ['a string', { desired: '5' }, 'invalid desired: expected an integer >= 0, found string "5"'],
+    ['missing', { queue: 'a' }, 'missing desired count: expected "desired" (an integer >= 0) in the event data'],
+    [
+      'a bad desired_count',
+      { desired_count: null },
+      'invalid desired_count: expected an integer >= 0, found object null',
+    ],
+  ])('rejects %s desired with an error event and leaves the target alone', async (_name, data, message) => {
+    const { target, reconciler, events, input, store } = setup();
+    await reconciler.reconcileNow(3, {});
+    input(data);
+    await reconciler.idle();
+    expect(target.applies).toHaveLength(1);
+    expect(target.count).toBe(3);
+    const error = events.find((e) => e.topic === 'scaler.t.error');
+    expect(error?.data.error).toBe(message);
+    expect(store.listDecisions({ limit: 1 })[0]).toMatchObject({ outcome: 'rejected', error: message });
+  });
+
+  it("reads the original's desired_count, and a static count when the event has none", async () => {
+    const { target, reconciler, input } = setup({ count: 2 });
+    input({ desired_count: 4 });
+    await reconciler.idle();
+    expect(target.count).toBe(4);
+    input({ time: 'tick' });
+    await reconciler.idle();
+    expect(target.count).toBe(2);
+  });
+
+  it('retries a failed apply with exponential backoff, then succeeds', async () => {
+    const { target, reconciler, clock, events } = setup({ retry_initial: 1000, retry_max: 8000 });
+    target.failNext = 3;
+    const first = await reconciler.reconcileNow(3, {});
+    expect(first.outcome).toBe('error');
+    expect(first.error).toBe('target API answered 503');
+    // random() = 0.5: delays are 0.75 of 1s, 2s, 4s.
+    await clock.advance(749);
+    expect(target.applies).toHaveLength(0);
+    await clock.advance(1);
+    await clock.advance(1500);
+    await clock.advance(3000);
+    await reconciler.idle();
+    expect(target.count).toBe(3);
+    expect(events.filter((e) => e.topic === 'scaler.t.error')).toHaveLength(3);
+  });
+
+  it("a new request does not wait out an earlier failure's backoff", async () => {
+    const { target, reconciler } = setup({ retry_initial: 60_000 });
+    target.failNext = 1;
+    await reconciler.reconcileNow(3, {});
+    const result = await reconciler.reconcileNow(4, {});
+    expect(result.outcome).toBe('ok');
+    expect(target.count).toBe(4);
+  });
+
+  it('resync re-applies the last desired count so drift heals, without recording no-op resyncs', async () => {
+    const { target, reconciler, clock, store } = setup({ resync_interval: 30_000 });
+    await reconciler.reconcileNow(3, {});
+    reconciler.start();
+    await clock.advance(30_000);
+    expect(store.listDecisions({})).toHaveLength(1);
+    target.count = 1; // a member crashed
+    await clock.advance(30_000);
+    await reconciler.idle();
+    expect(target.count).toBe(3);
+    const latest = store.listDecisions({ limit: 1 })[0];
+    expect(latest).toMatchObject({ action: 'scale_up +2 (1 -> 3)', reason: 'resync of desired 3' });
+    await reconciler.stop();
+  });
+
+  it('re-asserts the saved desired count after a restart', async () => {
+    const store = new SqliteStore(':memory:');
+    const first = setup({}, { store });
+    await first.reconciler.reconcileNow(4, {});
+    const second = setup({}, { store });
+    second.reconciler.start();
+    await second.reconciler.idle();
+    expect(second.target.count).toBe(4);
+    await second.reconciler.stop();
+  });
+
+  it('dry run decides and records but never applies', async () => {
+    const { target, reconciler, store } = setup({}, { dryRun: true });
+    const result = await reconciler.reconcileNow(5, {});
+    expect(result.outcome).toBe('dry_run');
+    expect(target.applies).toHaveLength(0);
+    expect(store.listDecisions({})[0]).toMatchObject({ outcome: 'dry_run', desired: 5 });
+  });
+
+  it('publishes every reconcile on <address>.result', async () => {
+    const { reconciler, events } = setup();
+    await reconciler.reconcileNow(2, {});
+    const result = events.find((e) => e.topic === 'scaler.t.result');
+    expect(result?.data).toMatchObject({ scaler: 'scaler.t', outcome: 'ok', desired: 2 });
+  });
+
+  it('gives each target key its own lane', async () => {
+    const { clock, bus } = setup();
+    const counts = new Map<string, number>();
+    const store = new SqliteStore(':memory:');
+    stores.push(store);
+    const reconciler = new Reconciler({
+      address: 'scaler.asg',
+      scaler: {
+        targetKey: (data) => String(data.asg_name),
+        observe: async (data) => ({ count: counts.get(String(data.asg_name)) ?? 0 }),
+        apply: async (plan) => {
+          counts.set(String(plan.data.asg_name), plan.desired);
+        },
+      },
+      settings: { min: 0, max: 10, resync_interval: 30_000, retry_initial: 1000, retry_max: 60_000 },
+      clock,
+      bus,
+      store,
+      logger,
+    });
+    reconciler.request(2, { asg_name: 'a' });
+    reconciler.request(5, { asg_name: 'b' });
+    await reconciler.idle();
+    expect(Object.fromEntries(counts)).toEqual({ a: 2, b: 5 });
+  });
+});
