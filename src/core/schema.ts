@@ -83,6 +83,26 @@ export const scalerCommon = {
     .enum(['keep', 'stop'])
     .default('keep')
     .describe('On SIGINT/SIGTERM, leave members running (`keep`) or stop them (`stop`).'),
+  busy_check: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      'Asked of each candidate before scale-in; only idle members are removed. A shell command run in the member (its container, host or env): exit 0 = busy, exit 1 = idle. Or an http(s) URL template (`{{id}}` and any member info key, e.g. `{{host}}`) answered with JSON `{"busy": true|false}`. Anything else (other exit codes, errors, timeouts of 10s) counts as busy.',
+    ),
+  drain: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      'Instead of stopping a chosen member, ask it to finish its job and exit: a shell command run in the member, or an http(s) URL template that is POSTed. The member counts as leaving (not toward capacity) until it exits or drain_timeout passes.',
+    ),
+  drain_timeout: duration(
+    'How long a drained member may take to exit; after that it counts again and is stopped on the next scale-in.',
+  ).default(600_000),
+  force_after: duration(
+    'When every candidate is busy, stop busy members anyway once scale-in has been wanted this long (default: never).',
+  ).optional(),
 };
 
 export function scalerSchema<T extends z.ZodRawShape>(type: string, shape: T) {

@@ -134,6 +134,12 @@ export interface Observation {
   members?: Member[];
 }
 
+export interface MemberCommandResult {
+  exitCode: number | null;
+  /** stdout and stderr, trimmed to a tail. */
+  output: string;
+}
+
 export interface Plan {
   desired: number;
   observed: Observation;
@@ -155,6 +161,12 @@ export interface Scaler {
   apply(plan: Plan): Promise<void>;
   /** Called at shutdown when `on_shutdown = "stop"`: stop every member. */
   stopAll?(): Promise<void>;
+  /**
+   * Runs a shell command where `member` lives (its host, its container, with its env), for
+   * `busy_check` and `drain`. Resolves with the exit code (null when killed) even when it is
+   * not 0; rejects only when the command could not be run at all.
+   */
+  runInMember?(member: Member, command: string, timeoutMs: number): Promise<MemberCommandResult>;
   close?(): void | Promise<void>;
   /**
    * For scalers serving several targets from one config (one ASG per Buildkite queue):

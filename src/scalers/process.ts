@@ -12,7 +12,8 @@ import { isAbsolute, join, resolve } from 'node:path';
 import { z } from 'zod';
 import { duration } from '../core/duration.js';
 import { scalerSchema } from '../core/schema.js';
-import type { ComponentContext, Member, ScalerDefinition } from '../core/types.js';
+import type { ComponentContext, Member, MemberCommandResult, ScalerDefinition } from '../core/types.js';
+import { runLocalShell } from './member-command.js';
 import { isSameLiveProcess, readProcStat } from './proc.js';
 
 const SIGNALS = ['SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGHUP', 'SIGUSR1', 'SIGUSR2', 'SIGKILL'] as const;
@@ -214,6 +215,18 @@ class ProcessScaler {
     })();
     this.stops.add(done);
     void done.finally(() => this.stops.delete(done));
+  }
+
+  /** busy_check / drain: a local shell with the member's own environment. */
+  runInMember(member: Member, command: string, timeoutMs: number): Promise<MemberCommandResult> {
+    const slot = Number(member.id.replace('slot-', ''));
+    const m = this.members.get(slot);
+    const env = { ...process.env, ...this.config.env, WAYMOND_SCALER: this.ctx.id, WAYMOND_INDEX: String(slot) };
+    return runLocalShell(command, {
+      cwd: this.cwd,
+      env: { ...env, WAYMOND_MEMBER_PID: String(m?.pid ?? '') },
+      timeoutMs,
+    });
   }
 
   async stopAll(): Promise<void> {
