@@ -1,7 +1,8 @@
 // Every scaler type, alphabetically. Adding one is one line here.
+import { awsEc2Asg } from './aws-ec2-asg.js';
 import { exec } from './exec.js';
 import { http } from './http.js';
 import { noop } from './noop.js';
 import { processScaler } from './process.js';
 
-export const scalers = [exec, http, noop, processScaler];
+export const scalers = [awsEc2Asg, exec, http, noop, processScaler];

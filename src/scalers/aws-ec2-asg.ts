@@ -1,0 +1,342 @@
+/**
+ * Scales EC2 Auto Scaling groups, one per target: the input's `asg_name` (one group per
+ * Buildkite queue in the original waymond's flow), else the config's `asg_name`.
+ *
+ * - The count is the group's DesiredCapacity: the group itself replaces instances that
+ *   die, so the capacity it is committed to is what waymond reconciles. Instances are the
+ *   members (Pending → starting, InService → running and ready).
+ * - Scale-out and plain scale-in are SetDesiredCapacity, an absolute value: a retry never
+ *   changes the group twice. When the engine names instances to remove, each goes with
+ *   TerminateInstanceInAutoScalingGroup and ShouldDecrementDesiredCapacity=true (a retry
+ *   finds the instance already terminating, so it is never decremented twice).
+ * - Instances protected from scale-in are never terminated by waymond. If the engine picked
+ *   one, it is skipped and SetDesiredCapacity lowers the rest; the group then chooses among
+ *   unprotected instances, and keeps protected ones until their protection is lifted.
+ * - The desired count is moved into the group's MinSize..MaxSize (the API refuses values
+ *   outside), and the log says so.
+ * - A missing group is created (allow_create) on the first input that wants instances,
+ *   with the config's settings and a launch template version picked by AMI id.
+ */
+import {
+  AutoScalingClient,
+  type AutoScalingGroup,
+  CreateAutoScalingGroupCommand,
+  CreateOrUpdateTagsCommand,
+  DescribeAutoScalingGroupsCommand,
+  type Instance,
+  SetDesiredCapacityCommand,
+  TerminateInstanceInAutoScalingGroupCommand,
+} from '@aws-sdk/client-auto-scaling';
+import { EC2Client } from '@aws-sdk/client-ec2';
+import type {
+  ComponentContext,
+  EventData,
+  Member,
+  MemberState,
+  Observation,
+  Plan,
+  Scaler,
+  ScalerDefinition,
+} from '../core/types.js';
+import { baseTemplate, createGroupInput, toTags, versionForAmi } from './aws-ec2-asg-create.js';
+import { type AsgConfig, type AsgInput, type AsgTag, inputSchema, mergeTags, schema } from './aws-ec2-asg-schema.js';
+
+export const awsEc2Asg: ScalerDefinition<typeof schema> = {
+  kind: 'scaler',
+  type: 'aws_ec2_asg',
+  summary:
+    'Sets the desired capacity of EC2 Auto Scaling groups named by the input (`asg_name`), creating them when allowed; never terminates scale-in-protected instances.',
+  schema,
+  example: `[[scaler]]
+type = "aws_ec2_asg"
+id = "ci_agents"
+region = "eu-west-1"
+allow_create = true
+min_size = 0
+max_size = 10
+vpc_zone_identifier = ["subnet-0abc1234"]
+[scaler.mixed_instances_policy.launch_template.launch_template_specification]
+launch_template_name = "ci-agent"
+[[scaler.tags]]
+key = "team"
+value = "ci"
+propagate_at_launch = true`,
+  create(config, ctx) {
+    return new AsgScaler(config, ctx);
+  },
+};
+
+/** Lifecycle states from the API reference, as waymond's member states. */
+export function memberState(lifecycle: string | undefined): MemberState {
+  if (!lifecycle) return 'unknown';
+  if (lifecycle.startsWith('Pending')) return 'starting';
+  if (lifecycle === 'InService') return 'running';
+  if (lifecycle.startsWith('Terminat') || lifecycle.startsWith('Detach')) return 'stopping';
+  return 'unknown';
+}
+
+/** The API's code and message, never the request (which carries no secret, but is noise). */
+function describeAwsError(error: unknown): string {
+  if (error instanceof Error) {
+    const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+    return `${error.name}: ${error.message}${status ? ` (HTTP ${status})` : ''}`;
+  }
+  return String(error);
+}
+
+function isCode(error: unknown, code: string): boolean {
+  return error instanceof Error && error.name === code;
+}
+
+class AsgScaler implements Scaler {
+  private readonly autoscaling: AutoScalingClient;
+  private readonly ec2: EC2Client;
+  /** The group as the last observe saw it, per name; apply works from the same view. */
+  private readonly seen = new Map<string, AutoScalingGroup | null>();
+  /** When waymond first saw each instance: the API gives no launch time, and newest go first. */
+  private readonly firstSeen = new Map<string, number>();
+
+  constructor(
+    private readonly config: AsgConfig,
+    private readonly ctx: ComponentContext,
+  ) {
+    const common = {
+      ...(config.region ? { region: config.region } : {}),
+      maxAttempts: config.max_attempts,
+    };
+    this.autoscaling = new AutoScalingClient({ ...common, ...(config.endpoint ? { endpoint: config.endpoint } : {}) });
+    const ec2Endpoint = config.ec2_endpoint ?? config.endpoint;
+    this.ec2 = new EC2Client({ ...common, ...(ec2Endpoint ? { endpoint: ec2Endpoint } : {}) });
+  }
+
+  targetKey(data: EventData): string {
+    // An input without a name still gets a lane; observe then reports the missing name.
+    const name = typeof data.asg_name === 'string' ? data.asg_name : undefined;
+    return name ?? this.config.asg_name ?? '';
+  }
+
+  async observe(data: EventData): Promise<Observation> {
+    const name = this.groupName(data);
+    const group = await this.call(`DescribeAutoScalingGroups for "${name}"`, () => this.describe(name));
+    this.seen.set(name, group);
+    if (!group) {
+      if (!this.config.allow_create) {
+        throw new Error(
+          `${this.ctx.address}: Auto Scaling group "${name}" not found; set allow_create = true to let waymond create it`,
+        );
+      }
+      return { count: 0, ready: 0, members: [] };
+    }
+    const now = this.ctx.clock.now();
+    const members = (group.Instances ?? []).map((i) => this.member(i, now));
+    const present = new Set(members.map((m) => m.id));
+    for (const id of this.firstSeen.keys()) if (!present.has(id)) this.firstSeen.delete(id);
+    return {
+      count: group.DesiredCapacity ?? 0,
+      ready: members.filter((m) => m.ready).length,
+      members,
+    };
+  }
+
+  async apply(plan: Plan): Promise<void> {
+    const name = this.groupName(plan.data);
+    const input = this.readInput(plan.data);
+    const tags = mergeTags(this.config.tags, input.tags);
+    const group = this.seen.get(name);
+    if (!group) {
+      await this.createGroup(name, input, plan.desired, tags);
+      return;
+    }
+    const current = group.DesiredCapacity ?? 0;
+    const target = this.withinGroupBounds(group, plan.desired);
+    if (target === current) return;
+    if (target > current && this.config.disable_scale_out) {
+      this.ctx.logger.info(
+        { group: name, current, desired: target },
+        'scale-out disabled (disable_scale_out): group left as is',
+      );
+      return;
+    }
+    if (target < current && this.config.disable_scale_in) {
+      this.ctx.logger.info(
+        { group: name, current, desired: target },
+        'scale-in disabled (disable_scale_in): group left as is',
+      );
+      return;
+    }
+    await this.syncTags(group, tags);
+    let remaining = current;
+    if (target < current) remaining = await this.terminateNamed(name, group, plan.remove, current - target);
+    if (remaining !== target) {
+      await this.call(`SetDesiredCapacity of "${name}" to ${target}`, () =>
+        this.autoscaling.send(
+          new SetDesiredCapacityCommand({
+            AutoScalingGroupName: name,
+            DesiredCapacity: target,
+            HonorCooldown: this.config.honor_cooldown,
+          }),
+        ),
+      );
+    }
+    this.ctx.logger.info({ group: name, from: current, to: target, reason: plan.reason }, 'group capacity changed');
+  }
+
+  close(): void {
+    this.autoscaling.destroy();
+    this.ec2.destroy();
+  }
+
+  private groupName(data: EventData): string {
+    const name = this.targetKey(data);
+    if (!name) {
+      throw new Error(
+        `${this.ctx.address}: no Auto Scaling group named: expected "asg_name" in the input data or the config`,
+      );
+    }
+    return name;
+  }
+
+  private readInput(data: EventData): AsgInput {
+    const parsed = inputSchema.safeParse(data);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      throw new Error(
+        `${this.ctx.address}: invalid input data at ${issue?.path.join('.') || '(root)'}: ${issue?.message}`,
+      );
+    }
+    return parsed.data;
+  }
+
+  private async describe(name: string): Promise<AutoScalingGroup | null> {
+    const out = await this.autoscaling.send(
+      new DescribeAutoScalingGroupsCommand({ AutoScalingGroupNames: [name], MaxRecords: 1 }),
+    );
+    return out.AutoScalingGroups?.find((g) => g.AutoScalingGroupName === name) ?? null;
+  }
+
+  private member(i: Instance, now: number): Member {
+    const id = i.InstanceId ?? 'unknown';
+    if (!this.firstSeen.has(id)) this.firstSeen.set(id, now);
+    const state = memberState(i.LifecycleState);
+    return {
+      id,
+      state,
+      ready: i.LifecycleState === 'InService',
+      startedAt: this.firstSeen.get(id) ?? now,
+      info: {
+        lifecycle_state: i.LifecycleState,
+        health_status: i.HealthStatus,
+        availability_zone: i.AvailabilityZone,
+        instance_type: i.InstanceType,
+        protected_from_scale_in: i.ProtectedFromScaleIn === true,
+      },
+    };
+  }
+
+  private withinGroupBounds(group: AutoScalingGroup, desired: number): number {
+    const min = group.MinSize ?? 0;
+    const max = group.MaxSize ?? desired;
+    const value = Math.min(max, Math.max(min, desired));
+    if (value !== desired) {
+      const bound = desired > max ? `MaxSize ${max}` : `MinSize ${min}`;
+      this.ctx.logger.info(
+        { group: group.AutoScalingGroupName, requested: desired, desired: value },
+        `desired ${desired} moved to ${value} by the group's ${bound}`,
+      );
+    }
+    return value;
+  }
+
+  /** Terminates up to `surplus` of the named instances, never a protected one; returns the new desired. */
+  private async terminateNamed(
+    name: string,
+    group: AutoScalingGroup,
+    remove: Member[],
+    surplus: number,
+  ): Promise<number> {
+    const byId = new Map((group.Instances ?? []).map((i) => [i.InstanceId, i]));
+    let desired = group.DesiredCapacity ?? 0;
+    let terminated = 0;
+    for (const member of remove) {
+      if (terminated >= surplus) break;
+      const instance = byId.get(member.id);
+      if (!instance || memberState(instance.LifecycleState) === 'stopping') continue;
+      if (instance.ProtectedFromScaleIn) {
+        this.ctx.logger.info(
+          { group: name, instance: member.id },
+          'instance is protected from scale-in: not terminating it',
+        );
+        continue;
+      }
+      await this.call(`TerminateInstanceInAutoScalingGroup ${member.id} of "${name}"`, () =>
+        this.autoscaling.send(
+          new TerminateInstanceInAutoScalingGroupCommand({
+            InstanceId: member.id,
+            ShouldDecrementDesiredCapacity: true,
+          }),
+        ),
+      );
+      terminated++;
+      desired--;
+    }
+    return desired;
+  }
+
+  /** Brings the group's tags up to date with config + input (only the ones that differ). */
+  private async syncTags(group: AutoScalingGroup, tags: AsgTag[]): Promise<void> {
+    const name = group.AutoScalingGroupName ?? '';
+    const existing = new Map((group.Tags ?? []).map((t) => [t.Key, t]));
+    const changed = tags.filter((t) => {
+      const e = existing.get(t.key);
+      return !e || e.Value !== t.value || (e.PropagateAtLaunch ?? false) !== t.propagate_at_launch;
+    });
+    if (changed.length === 0) return;
+    await this.call(`CreateOrUpdateTags on "${name}"`, () =>
+      this.autoscaling.send(new CreateOrUpdateTagsCommand({ Tags: toTags(name, changed) })),
+    );
+  }
+
+  private async createGroup(name: string, input: AsgInput, desired: number, tags: AsgTag[]): Promise<void> {
+    const ami = input.launch_template_version_options?.ami_id ?? this.config.launch_template_version_options?.ami_id;
+    let amiVersion: Awaited<ReturnType<typeof versionForAmi>> | undefined;
+    if (ami) {
+      const base = baseTemplate(this.config, input);
+      if (!base) {
+        throw new Error(
+          `${this.ctx.address}: launch_template_version_options needs a base_launch_template (or a launch template in the config)`,
+        );
+      }
+      amiVersion = await this.call(`finding or creating a launch template version for ${ami}`, () =>
+        versionForAmi(this.ec2, base, ami),
+      );
+    }
+    let plan: ReturnType<typeof createGroupInput>;
+    try {
+      plan = createGroupInput(this.config, input, name, desired, amiVersion, tags);
+    } catch (error) {
+      throw new Error(`${this.ctx.address}: ${(error as Error).message}`);
+    }
+    if (plan.clampNote) this.ctx.logger.info({ group: name }, plan.clampNote);
+    try {
+      await this.autoscaling.send(new CreateAutoScalingGroupCommand(plan.input));
+      this.ctx.logger.info({ group: name, desired: plan.input.DesiredCapacity }, 'created Auto Scaling group');
+    } catch (error) {
+      if (!isCode(error, 'AlreadyExists')) {
+        throw new Error(`${this.ctx.address}: CreateAutoScalingGroup "${name}" failed: ${describeAwsError(error)}`);
+      }
+      // Created meanwhile (by a retried request or someone else): set the capacity instead.
+      const capacity = plan.input.DesiredCapacity ?? 0;
+      await this.call(`SetDesiredCapacity of "${name}" to ${capacity}`, () =>
+        this.autoscaling.send(new SetDesiredCapacityCommand({ AutoScalingGroupName: name, DesiredCapacity: capacity })),
+      );
+    }
+  }
+
+  private async call<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (error) {
+      throw new Error(`${this.ctx.address}: ${what} failed: ${describeAwsError(error)}`);
+    }
+  }
+}
