@@ -270,12 +270,27 @@ export class Reconciler {
         return this.finish(lane, job, started, { outcome: 'dry_run', observed: observedCount, action });
       }
       await scaler.apply(plan);
+      await this.observeAfterApply(lane, job);
       return this.finish(lane, job, started, { outcome: 'ok', observed: observedCount, action });
     } catch (error) {
       const message = errorMessage(error);
       this.o.logger.warn({ err: message }, 'reconcile failed');
       this.o.bus.emit(`${address}.error`, address, { error: message, desired: job.desired, stage: 'reconcile' });
       return this.finish(lane, job, started, { outcome: 'error', observed: observedCount, action, error: message });
+    }
+  }
+
+  /**
+   * Observes again after a change, so the API, the metrics and policies reading `current`
+   * see the members just started (counted while starting) instead of the count before.
+   */
+  private async observeAfterApply(lane: Lane, job: Job): Promise<void> {
+    try {
+      const after = await this.o.scaler.observe(job.data);
+      lane.lastObserved = after;
+      this.o.metrics?.current.set({ scaler: this.o.address }, after.count);
+    } catch (error) {
+      this.o.logger.debug({ err: errorMessage(error) }, 'observe after apply failed; the next reconcile will observe');
     }
   }
 

@@ -1,4 +1,8 @@
-/** Finds live processes by an environment variable, reading /proc (what `ps e` would show). */
+/**
+ * Finds live processes by an environment variable, reading /proc (what `ps e` would show).
+ * Only process-group leaders count: a member runs in its own group, and the children it
+ * spawns (a shell's `sleep`) inherit its environment but are not members.
+ */
 import { readdirSync, readFileSync } from 'node:fs';
 
 export function pidsWithEnv(name: string, value: string): number[] {
@@ -8,8 +12,8 @@ export function pidsWithEnv(name: string, value: string): number[] {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-      if (state === 'Z') continue;
+      const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (state === 'Z' || Number(pgrp) !== Number(entry)) continue;
       const env = readFileSync(`/proc/${entry}/environ`, 'utf8').split('\0');
       if (env.includes(needle)) pids.push(Number(entry));
     } catch {

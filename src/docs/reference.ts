@@ -1,0 +1,129 @@
+/**
+ * The component reference, generated from the zod schemas (the single source of truth).
+ * `npm run docs` writes docs/reference.md; a test fails when that file is stale.
+ */
+import { z } from 'zod';
+import { formatDuration } from '../core/duration.js';
+import type { Registry } from '../core/registry.js';
+import type { ComponentDefinition, ComponentKind } from '../core/types.js';
+
+interface JsonSchema {
+  type?: string | string[];
+  description?: string;
+  default?: unknown;
+  enum?: unknown[];
+  const?: unknown;
+  anyOf?: JsonSchema[];
+  oneOf?: JsonSchema[];
+  items?: JsonSchema;
+  properties?: Record<string, JsonSchema>;
+  required?: string[];
+  additionalProperties?: JsonSchema | boolean;
+  minimum?: number;
+  maximum?: number;
+  format?: string;
+  waymondType?: string;
+}
+
+function typeOf(s: JsonSchema): string {
+  if (s.waymondType === 'duration') return 'duration';
+  if (s.const !== undefined) return JSON.stringify(s.const);
+  if (s.enum) return s.enum.map((v) => JSON.stringify(v)).join(' \\| ');
+  const variants = s.anyOf ?? s.oneOf;
+  if (variants) return [...new Set(variants.map(typeOf))].join(' \\| ');
+  if (s.type === 'array') return `array of ${s.items ? typeOf(s.items) : 'any'}`;
+  if (s.type === 'object') return s.properties ? 'table' : 'map';
+  if (Array.isArray(s.type)) return s.type.join(' \\| ');
+  if (s.type === 'integer') return 'integer';
+  return s.type ?? 'any';
+}
+
+function cell(text: string): string {
+  return text.replace(/\|/g, '\\|').replace(/\n+/g, ' ');
+}
+
+interface ZodInternals {
+  _zod?: {
+    def: { type: string; innerType?: unknown; in?: unknown; shape?: Record<string, unknown>; defaultValue?: unknown };
+  };
+}
+
+/** Top-level defaults read from the zod schema itself: a duration's default is stored in ms, shown as "15s". */
+export function outputDefaults(schema: unknown): Record<string, string> {
+  let current = schema as ZodInternals;
+  for (let i = 0; i < 10 && current._zod?.def.type !== 'object'; i++) {
+    const def = current._zod?.def;
+    const next = def?.innerType ?? def?.in;
+    if (!next) break;
+    current = next as ZodInternals;
+  }
+  const out: Record<string, string> = {};
+  for (const [name, field] of Object.entries(current._zod?.def.shape ?? {})) {
+    const def = (field as ZodInternals)._zod?.def;
+    if (def?.type !== 'default') continue;
+    const value = typeof def.defaultValue === 'function' ? (def.defaultValue as () => unknown)() : def.defaultValue;
+    const isDuration = JSON.stringify(componentFieldSchema(def.innerType)).includes('"waymondType":"duration"');
+    out[name] = isDuration && typeof value === 'number' ? JSON.stringify(formatDuration(value)) : JSON.stringify(value);
+  }
+  return out;
+}
+
+function componentFieldSchema(field: unknown): unknown {
+  try {
+    return z.toJSONSchema(field as z.ZodType, { io: 'input', unrepresentable: 'any' });
+  } catch {
+    return {};
+  }
+}
+
+function fieldRows(schema: JsonSchema, prefix = '', defaults: Record<string, string> = {}): string[] {
+  const rows: string[] = [];
+  const required = new Set(schema.required ?? []);
+  for (const [name, field] of Object.entries(schema.properties ?? {})) {
+    if (!prefix && (name === 'type' || name === 'id')) continue;
+    const path = `${prefix}${name}`;
+    const known = field.default === undefined ? defaults[name] : JSON.stringify(field.default);
+    const def = known === undefined ? (required.has(name) ? 'required' : '') : `\`${known}\``;
+    rows.push(`| \`${path}\` | ${cell(typeOf(field))} | ${def} | ${cell(field.description ?? '')} |`);
+    const item = field.type === 'array' ? field.items : field;
+    if (item?.type === 'object' && item.properties)
+      rows.push(...fieldRows(item, `${path}${field.type === 'array' ? '[]' : ''}.`));
+  }
+  return rows;
+}
+
+export function componentJsonSchema(def: ComponentDefinition): JsonSchema {
+  return z.toJSONSchema(def.schema, { io: 'input', unrepresentable: 'any' }) as JsonSchema;
+}
+
+const KIND_TITLES: Record<ComponentKind, string> = { trigger: 'Triggers', connector: 'Connectors', scaler: 'Scalers' };
+const SECTION: Record<ComponentKind, string> = { trigger: 'trigger', connector: 'connect', scaler: 'scaler' };
+
+export function renderReference(registry: Registry): string {
+  const out: string[] = [
+    '# Component reference',
+    '',
+    '<!-- Generated from the config schemas by `npm run docs`. Do not edit by hand: a test fails when this file is stale. -->',
+    '',
+    'Every component is a table in the config file: `[[trigger]]`, `[[connect]]` or `[[scaler]]`, with a `type` and an `id`.',
+    'Durations are written like `"15s"`, `"1m30s"` or `"250ms"` (a bare number means seconds).',
+    '',
+  ];
+  for (const kind of ['trigger', 'connector', 'scaler'] as ComponentKind[]) {
+    out.push(`## ${KIND_TITLES[kind]}`, '');
+    for (const def of registry.all(kind))
+      out.push(`- [\`${def.type}\`](#${kind}-${def.type.replace(/_/g, '-')}): ${def.summary}`);
+    out.push('');
+    for (const def of registry.all(kind)) {
+      out.push(`### ${kind} \`${def.type}\``, '', def.summary, '');
+      if (kind === 'trigger')
+        out.push(def.acceptsInput ? 'Accepts input: a connector may fire it.' : 'Takes no input.', '');
+      const rows = fieldRows(componentJsonSchema(def), '', outputDefaults(def.schema));
+      if (rows.length > 0)
+        out.push('| field | type | default | description |', '| --- | --- | --- | --- |', ...rows, '');
+      out.push('Example:', '', '```toml', def.example.trim(), '```', '');
+    }
+  }
+  out.push(`<!-- sections: ${Object.values(SECTION).join(', ')} -->`, '');
+  return out.join('\n');
+}

@@ -1,0 +1,120 @@
+import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { type Daemon, startDaemon, waitUntil } from '../helpers/daemon.js';
+import { killAll, pidsWithEnv } from '../helpers/procs.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'waymond-cli-'));
+const id = `agents_${process.pid}`;
+const agent = join(dir, 'agent.sh');
+writeFileSync(agent, '#!/bin/sh\ntrap "exit 0" TERM\nwhile true; do sleep 1; done\n');
+chmodSync(agent, 0o755);
+const config = join(dir, 'waymond.toml');
+writeFileSync(
+  config,
+  `[[trigger]]
+type = "http_endpoint"
+id = "set"
+
+[[connect]]
+type = "direct"
+id = "hook_to_agents"
+from = "trigger.set"
+to = "scaler.${id}"
+
+[[scaler]]
+type = "process"
+id = "${id}"
+command = "${agent}"
+max = 5
+resync_interval = "1s"
+stop_timeout = "3s"
+`,
+);
+const state = join(dir, 'state.db');
+const members = () => pidsWithEnv('WAYMOND_SCALER', id);
+
+async function post(url: string, body: string): Promise<number> {
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body,
+  });
+  await response.text();
+  return response.status;
+}
+
+describe('waymond run, end to end with real processes', () => {
+  let daemon: Daemon;
+
+  afterAll(async () => {
+    await daemon?.stop('SIGKILL');
+    killAll(members());
+  });
+
+  it('a webhook sets the count (curl -d style body)', async () => {
+    daemon = await startDaemon(['-c', config, '--state', state]);
+    expect(await post(`${daemon.url}/hooks/set`, '{"desired":3}')).toBe(202);
+    await waitUntil(() => members().length === 3, '3 members');
+    const components = (await (await fetch(`${daemon.url}/api/components`)).json()) as {
+      components: { address: string; observed?: number }[];
+    };
+    expect(components.components.find((c) => c.address === `scaler.${id}`)?.observed).toBe(3);
+  });
+
+  it('replaces a killed member', async () => {
+    const [victim] = members();
+    killAll([victim as number]);
+    await waitUntil(() => members().length === 3 && !members().includes(victim as number), 'the member to be replaced');
+  });
+
+  it('bad desired values change nothing and are reported', async () => {
+    const before = members().sort();
+    for (const body of ['{"desired":-1}', '{"desired":2.5}', '{"desired":"4"}', '{"queue":"x"}']) {
+      expect(await post(`${daemon.url}/hooks/set`, body)).toBe(202);
+    }
+    expect(await post(`${daemon.url}/hooks/set`, 'not json')).toBe(400);
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(members().sort()).toEqual(before);
+    const { decisions } = (await (await fetch(`${daemon.url}/api/decisions?scaler=scaler.${id}&limit=10`)).json()) as {
+      decisions: { outcome: string; error: string | null }[];
+    };
+    const rejected = decisions.filter((d) => d.outcome === 'rejected').map((d) => d.error);
+    expect(rejected).toEqual(
+      expect.arrayContaining([
+        'invalid desired: expected an integer >= 0, found -1',
+        'invalid desired: expected an integer >= 0, found 2.5',
+        'invalid desired: expected an integer >= 0, found string "4"',
+        'missing desired count: expected "desired" (an integer >= 0) in the event data',
+      ]),
+    );
+  });
+
+  it('exposes the metrics', async () => {
+    const text = await (await fetch(`${daemon.url}/metrics`)).text();
+    expect(text).toContain(`waymond_scaler_desired_replicas{scaler="scaler.${id}"} 3`);
+    expect(text).toContain(`waymond_scaler_current_replicas{scaler="scaler.${id}"} 3`);
+    expect(text).toMatch(new RegExp(`waymond_scaler_reconciles_total\\{scaler="scaler.${id}",outcome="rejected"\\} 4`));
+    expect(text).toContain('waymond_component_errors_total');
+    expect(text).toContain('waymond_reconcile_duration_seconds_bucket');
+    expect(text).toContain('waymond_events_total{topic="trigger.set.output"}');
+  });
+
+  it('exits 0 on SIGTERM and leaves the members running (on_shutdown = "keep")', async () => {
+    const before = members().sort();
+    expect(await daemon.stop('SIGTERM')).toBe(0);
+    expect(members().sort()).toEqual(before);
+  });
+
+  it('a restart adopts the members: no duplicates', async () => {
+    const before = members().sort();
+    daemon = await startDaemon(['-c', config, '--state', state]);
+    await new Promise((r) => setTimeout(r, 2500)); // two resyncs
+    expect(members().sort()).toEqual(before);
+    expect(daemon.logs.some((l) => l.includes('"adopted":3'))).toBe(true);
+    expect(await post(`${daemon.url}/hooks/set`, '{"desired":1}')).toBe(202);
+    await waitUntil(() => members().length === 1, 'scale-in to 1');
+    expect(before).toContain(members()[0]);
+  });
+});

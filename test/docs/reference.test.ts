@@ -1,0 +1,41 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { formatIssue } from '../../src/config/issues.js';
+import { loadConfigText } from '../../src/config/load.js';
+import { defaultRegistry } from '../../src/core/registry.js';
+import type { ComponentKind } from '../../src/core/types.js';
+import { componentJsonSchema, renderReference } from '../../src/docs/reference.js';
+
+const registry = defaultRegistry();
+const kinds: ComponentKind[] = ['trigger', 'connector', 'scaler'];
+const all = kinds.flatMap((kind) => registry.all(kind).map((def) => [`${kind} ${def.type}`, def] as const));
+
+describe('generated reference docs', () => {
+  it('docs/reference.md is up to date with the schemas (run `npm run docs`)', () => {
+    const onDisk = readFileSync(new URL('../../docs/reference.md', import.meta.url), 'utf8');
+    expect(onDisk).toBe(renderReference(registry));
+  });
+
+  it.each(all)('%s describes every field', (_name, def) => {
+    const schema = componentJsonSchema(def) as { properties?: Record<string, { description?: string }> };
+    const undocumented = Object.entries(schema.properties ?? {})
+      .filter(([name, field]) => name !== 'type' && !field.description)
+      .map(([name]) => name);
+    expect(undocumented).toEqual([]);
+  });
+
+  it.each(all)('%s ships an example that validates', (_name, def) => {
+    expect(def.example.trim()).not.toBe('');
+    const result = loadConfigText(def.example, '/tmp/example.toml', registry, {});
+    // Examples show one component alone: graph errors about its peers are expected, schema errors are not.
+    const issues = result.ok
+      ? []
+      : result.issues.filter((i) => !/unknown address|goes nowhere|takes no input/.test(i.message));
+    expect(issues.map(formatIssue)).toEqual([]);
+  });
+
+  it('registering the same type twice throws', () => {
+    const def = registry.get('scaler', 'noop');
+    expect(() => registry.register(def as never)).toThrow('scaler type "noop" is registered twice');
+  });
+});
