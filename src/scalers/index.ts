@@ -1,8 +1,9 @@
 // Every scaler type, alphabetically. Adding one is one line here.
 import { awsEc2Asg } from './aws-ec2-asg.js';
+import { docker } from './docker.js';
 import { exec } from './exec.js';
 import { http } from './http.js';
 import { noop } from './noop.js';
 import { processScaler } from './process.js';
 
-export const scalers = [awsEc2Asg, exec, http, noop, processScaler];
+export const scalers = [awsEc2Asg, docker, exec, http, noop, processScaler];

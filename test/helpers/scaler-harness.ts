@@ -1,0 +1,104 @@
+/**
+ * Runs one scaler behind the real Reconciler, bus and SQLite store, as the engine does
+ * (including the engine's busy-aware scale-in wrapper), for scaler integration tests
+ * that go beyond the conformance suite. `restart()` is a restart of waymond: same store.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import { EventBus } from '../../src/core/bus.js';
+import { RealClock } from '../../src/core/clock.js';
+import { createComponentContext } from '../../src/core/context.js';
+import { Reconciler, type ReconcilerSettings } from '../../src/core/reconciler.js';
+import { type ScaleInSettings, withScaleIn } from '../../src/core/scale-in.js';
+import type { ComponentDefinition, Scaler, WaymondEvent } from '../../src/core/types.js';
+import { SqliteStore } from '../../src/store/sqlite.js';
+
+export interface Harness {
+  id: string;
+  dir: string;
+  scaler: Scaler;
+  reconciler: Reconciler;
+  events: WaymondEvent[];
+  restart(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function startHarness(
+  definition: ComponentDefinition,
+  id: string,
+  raw: Record<string, unknown>,
+): Promise<Harness> {
+  const dir = mkdtempSync(join(tmpdir(), `waymond-${definition.type}-`));
+  const store = new SqliteStore(join(dir, 'state.db'));
+  const clock = new RealClock();
+  const logger = pino({ level: process.env.WAYMOND_TEST_LOG ?? 'silent' });
+  const events: WaymondEvent[] = [];
+  const config = definition.schema.parse({
+    type: definition.type,
+    id,
+    resync_interval: '1s',
+    retry_initial: '100ms',
+    retry_max: '500ms',
+    ...raw,
+  }) as Record<string, unknown>;
+  const boot = async () => {
+    const bus = new EventBus(clock, logger);
+    bus.subscribeAll((e) => events.push(e));
+    const services = {
+      clock,
+      bus,
+      store,
+      logger,
+      http: { route: () => undefined },
+      scalers: { get: () => undefined },
+      signal: new AbortController().signal,
+      stateDir: dir,
+      configDir: dir,
+      dryRun: false,
+    };
+    const ctx = createComponentContext('scaler', id, services, { hasInput: true });
+    const raw = (await definition.create(config, ctx)) as Scaler;
+    const scaleIn = withScaleIn(raw, config as unknown as ScaleInSettings, { address: ctx.address, clock, logger });
+    const reconciler = new Reconciler({
+      address: ctx.address,
+      scaler: scaleIn.scaler,
+      settings: config as unknown as ReconcilerSettings,
+      chooseRemovals: scaleIn.chooseRemovals,
+      clock,
+      bus,
+      store,
+      logger,
+    });
+    return { scaler: scaleIn.scaler, reconciler };
+  };
+  const harness: Harness = {
+    id,
+    dir,
+    events,
+    ...(await boot()),
+    async restart() {
+      await harness.reconciler.stop(5000);
+      await harness.scaler.close?.();
+      Object.assign(harness, await boot());
+    },
+    async close() {
+      await harness.reconciler.stop(5000);
+      await harness.scaler.stopAll?.();
+      await harness.scaler.close?.();
+      store.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  return harness;
+}
+
+export async function waitUntil(check: () => Promise<boolean> | boolean, what: string, timeoutMs = 30_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
