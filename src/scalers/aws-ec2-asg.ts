@@ -75,17 +75,20 @@ export function memberState(lifecycle: string | undefined): MemberState {
   return 'unknown';
 }
 
+/** The API's own error code (the SDK names its classes differently: AlreadyExistsFault). */
+function awsCode(error: unknown): string {
+  const code = (error as { Code?: unknown }).Code;
+  if (typeof code === 'string') return code;
+  return error instanceof Error ? error.name : 'Error';
+}
+
 /** The API's code and message, never the request (which carries no secret, but is noise). */
 function describeAwsError(error: unknown): string {
   if (error instanceof Error) {
     const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
-    return `${error.name}: ${error.message}${status ? ` (HTTP ${status})` : ''}`;
+    return `${awsCode(error)}: ${error.message}${status ? ` (HTTP ${status})` : ''}`;
   }
   return String(error);
-}
-
-function isCode(error: unknown, code: string): boolean {
-  return error instanceof Error && error.name === code;
 }
 
 class AsgScaler implements Scaler {
@@ -321,7 +324,7 @@ class AsgScaler implements Scaler {
       await this.autoscaling.send(new CreateAutoScalingGroupCommand(plan.input));
       this.ctx.logger.info({ group: name, desired: plan.input.DesiredCapacity }, 'created Auto Scaling group');
     } catch (error) {
-      if (!isCode(error, 'AlreadyExists')) {
+      if (awsCode(error) !== 'AlreadyExists') {
         throw new Error(`${this.ctx.address}: CreateAutoScalingGroup "${name}" failed: ${describeAwsError(error)}`);
       }
       // Created meanwhile (by a retried request or someone else): set the capacity instead.
