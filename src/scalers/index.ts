@@ -3,7 +3,8 @@ import { awsEc2Asg } from './aws-ec2-asg.js';
 import { docker } from './docker.js';
 import { exec } from './exec.js';
 import { http } from './http.js';
+import { kubernetes } from './kubernetes.js';
 import { noop } from './noop.js';
 import { processScaler } from './process.js';
 
-export const scalers = [awsEc2Asg, docker, exec, http, noop, processScaler];
+export const scalers = [awsEc2Asg, docker, exec, http, kubernetes, noop, processScaler];

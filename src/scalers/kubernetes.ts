@@ -1,0 +1,203 @@
+/**
+ * Scales Kubernetes: `mode = "replicas"` sets the replicas of a Deployment, StatefulSet or
+ * any resource with a /scale subresource; `mode = "jobs"` keeps one Job per unit of work
+ * (CI agents that take one build each, like KEDA's ScaledJob). The two live in
+ * kubernetes-replicas.ts and kubernetes-jobs.ts; this file holds the config and the wiring.
+ * Errors are thrown to the reconciler, which reports and retries them.
+ */
+import { readFileSync } from 'node:fs';
+import { isAbsolute, resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { scalerSchema } from '../core/schema.js';
+import type { ScalerDefinition } from '../core/types.js';
+import { loadKubeConfig } from './kubernetes-client.js';
+import { JobsTarget } from './kubernetes-jobs.js';
+import { ReplicasTarget } from './kubernetes-replicas.js';
+
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
+
+const historyLimit = z
+  .union([
+    z.number().int().nonnegative(),
+    z.strictObject({
+      successful: z.number().int().nonnegative().default(10).describe('Succeeded Jobs to keep.'),
+      failed: z.number().int().nonnegative().default(10).describe('Failed Jobs to keep.'),
+    }),
+  ])
+  .default(10)
+  .transform((v) => (typeof v === 'number' ? { successful: v, failed: v } : v))
+  .describe(
+    'Jobs mode: finished Jobs to keep, newest first; older ones are deleted with their pods. One number applies to succeeded and failed Jobs each; or a table `{ successful = 10, failed = 10 }`.',
+  );
+
+const schema = scalerSchema('kubernetes', {
+  mode: z
+    .enum(['replicas', 'jobs'])
+    .default('replicas')
+    .describe(
+      '`replicas`: set spec.replicas of one workload through its /scale subresource. `jobs`: one Job per unit of work (desired = pending + running work).',
+    ),
+  kubeconfig: z
+    .string()
+    .optional()
+    .describe(
+      'Path of the kubeconfig file (relative to the config file). Default: the first file in $KUBECONFIG, else ~/.kube/config.',
+    ),
+  context: z.string().optional().describe("kubeconfig context to use (default: the file's current-context)."),
+  in_cluster: z
+    .boolean()
+    .default(false)
+    .describe("Use the pod's service account (token and CA mounted by Kubernetes) instead of a kubeconfig."),
+  namespace: z
+    .string()
+    .regex(DNS_LABEL, 'expected a namespace name (lower-case letters, digits and "-")')
+    .default('default')
+    .describe('Namespace of the workload (replicas mode) or of the Jobs (jobs mode).'),
+  api_version: z
+    .string()
+    .default('apps/v1')
+    .describe('Replicas mode: apiVersion of the workload, e.g. "apps/v1" or "argoproj.io/v1alpha1".'),
+  kind: z
+    .string()
+    .regex(/^[A-Z][A-Za-z0-9]*$/, 'expected a kind like "Deployment"')
+    .default('Deployment')
+    .describe('Replicas mode: kind of the workload: Deployment, StatefulSet, ReplicaSet, or any kind with /scale.'),
+  name: z.string().optional().describe('Replicas mode: name of the workload (required in replicas mode).'),
+  resource: z
+    .string()
+    .regex(DNS_LABEL, 'expected a resource name like "rollouts"')
+    .optional()
+    .describe(
+      'Replicas mode: the plural resource name the API serves the kind under, when it is not the lower-cased kind plus "s" (e.g. "policies").',
+    ),
+  job_template: z
+    .record(z.string(), z.unknown())
+    .optional()
+    .describe(
+      'Jobs mode: the Job to create, as an inline table: a Job manifest (with `metadata` and `spec`) or just a JobSpec (with `template`). waymond adds the label `waymond.io/scaler=<id>` and a generated name.',
+    ),
+  job_template_file: z
+    .string()
+    .optional()
+    .describe('Jobs mode: a YAML (or JSON) file holding the Job manifest or JobSpec, instead of `job_template`.'),
+  history_limit: historyLimit,
+}).superRefine((c, ctx) => {
+  if (c.in_cluster && (c.kubeconfig !== undefined || c.context !== undefined)) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['in_cluster'],
+      message: 'in_cluster = true cannot be combined with kubeconfig or context',
+    });
+  }
+  if (c.mode === 'replicas') {
+    if (!c.name)
+      ctx.addIssue({ code: 'custom', path: ['name'], message: 'replicas mode needs the name of the workload' });
+    if (c.job_template || c.job_template_file)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['mode'],
+        message: 'job_template and job_template_file need mode = "jobs"',
+      });
+  } else {
+    if (!c.job_template === !c.job_template_file)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['job_template'],
+        message: 'jobs mode needs exactly one of job_template or job_template_file',
+      });
+    if (c.name)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['name'],
+        message: 'name is for replicas mode; in jobs mode name Jobs with job_template.metadata.name',
+      });
+    if (!LABEL_VALUE.test(c.id) || c.id.length > 63)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['id'],
+        message: `jobs mode labels Jobs with the id, so it must be a valid label value (start and end with a letter or digit, at most 63 characters), found "${c.id}"`,
+      });
+  }
+});
+
+type Config = z.output<typeof schema>;
+
+/** The template as given or read from its file; both shapes are checked here, once. */
+function loadTemplate(config: Config, address: string, configDir: string): Record<string, unknown> {
+  let template: unknown = config.job_template;
+  let from = 'job_template';
+  if (config.job_template_file) {
+    const file = isAbsolute(config.job_template_file)
+      ? config.job_template_file
+      : resolve(configDir, config.job_template_file);
+    from = file;
+    try {
+      template = parseYaml(readFileSync(file, 'utf8'));
+    } catch (error) {
+      throw new Error(
+        `${address}: could not read job_template_file ${file}: ${(error as Error).message.split('\n')[0]}`,
+      );
+    }
+  }
+  if (typeof template !== 'object' || template === null || Array.isArray(template))
+    throw new Error(`${address}: ${from} must be a Job manifest or a JobSpec (a mapping), found ${typeof template}`);
+  const t = template as Record<string, unknown>;
+  if (t.kind !== undefined && (t.kind !== 'Job' || (t.apiVersion ?? 'batch/v1') !== 'batch/v1'))
+    throw new Error(
+      `${address}: ${from} must describe a batch/v1 Job, found ${String(t.apiVersion)} ${String(t.kind)}`,
+    );
+  const spec = ('spec' in t ? t.spec : t) as Record<string, unknown> | undefined;
+  if (typeof spec?.template !== 'object' || spec.template === null)
+    throw new Error(`${address}: ${from} has no pod template (spec.template in a Job manifest, template in a JobSpec)`);
+  const namespace = ((t.metadata ?? {}) as Record<string, unknown>).namespace;
+  if ('spec' in t && namespace !== undefined && namespace !== config.namespace)
+    throw new Error(
+      `${address}: ${from} sets metadata.namespace "${String(namespace)}" but the scaler's namespace is "${config.namespace}"`,
+    );
+  return t;
+}
+
+export const kubernetes: ScalerDefinition<typeof schema> = {
+  kind: 'scaler',
+  type: 'kubernetes',
+  summary:
+    'Scales a Deployment, StatefulSet or any /scale resource (mode "replicas"), or keeps one Job per unit of work like KEDA\'s ScaledJob (mode "jobs").',
+  schema,
+  example: `[[scaler]]
+type = "kubernetes"
+id = "ci-agents"
+mode = "jobs"
+namespace = "ci"
+max = 20
+history_limit = { successful = 5, failed = 20 }
+[scaler.job_template.metadata]
+name = "buildkite-agent"
+[scaler.job_template.spec]
+backoffLimit = 0
+[scaler.job_template.spec.template.spec]
+restartPolicy = "Never"
+[[scaler.job_template.spec.template.spec.containers]]
+name = "agent"
+image = "buildkite/agent:3"
+args = ["start", "--disconnect-after-job"]`,
+  create(config, ctx) {
+    const kc = loadKubeConfig(config, ctx.address, ctx.configDir);
+    if (config.mode === 'replicas') {
+      return new ReplicasTarget(
+        kc,
+        {
+          namespace: config.namespace,
+          api_version: config.api_version,
+          kind: config.kind,
+          name: config.name as string,
+          resource: config.resource,
+        },
+        ctx,
+      );
+    }
+    const template = loadTemplate(config, ctx.address, ctx.configDir);
+    return new JobsTarget(kc, { namespace: config.namespace, template, history_limit: config.history_limit }, ctx);
+  },
+};
