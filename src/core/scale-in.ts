@@ -14,8 +14,9 @@
  * chosen again. Once it exits it disappears from the book; once drain_timeout passes it
  * counts again, and the next scale-in stops it (if idle, or when force_after allows).
  *
- * "Scale-in wanted since" resets when a reconcile passes without needing a removal: the
- * Reconciler calls the chooser only when there is a surplus, and always observes first.
+ * "Scale-in wanted since" (for force_after) resets on a scale-up, or when no scale-in was
+ * asked for during two resync intervals: the Reconciler re-runs a wanted scale-in on every
+ * resync, so such a gap means the surplus went away in between.
  */
 import type { Logger } from 'pino';
 import type { Clock } from './clock.js';
@@ -28,6 +29,8 @@ export interface ScaleInSettings {
   drain?: string;
   drain_timeout: number;
   force_after?: number;
+  /** The Reconciler re-runs a wanted scale-in at least this often (default 30s). */
+  resync_interval?: number;
 }
 
 export interface ScaleInOptions {
@@ -89,7 +92,7 @@ export function withScaleIn(scaler: Scaler, settings: ScaleInSettings, options: 
 class ScaleInBook {
   private draining = new Map<string, Draining>();
   private surplusSince: number | undefined;
-  private choseSinceObserve = false;
+  private lastChosen = Number.NEGATIVE_INFINITY;
 
   constructor(
     private readonly inner: Scaler,
@@ -101,7 +104,10 @@ class ScaleInBook {
     const inner = this.inner;
     const wrapped: Scaler = {
       observe: (data) => this.observe(data),
-      apply: (plan: Plan) => inner.apply(plan),
+      apply: (plan: Plan) => {
+        if (plan.add > 0) this.surplusSince = undefined;
+        return inner.apply(plan);
+      },
     };
     if (inner.stopAll) wrapped.stopAll = inner.stopAll.bind(inner);
     if (inner.close) wrapped.close = inner.close.bind(inner);
@@ -112,8 +118,6 @@ class ScaleInBook {
 
   private async observe(data: EventData): Promise<Observation> {
     const observed = await this.inner.observe(data);
-    if (!this.choseSinceObserve) this.surplusSince = undefined;
-    this.choseSinceObserve = false;
     if (!observed.members || this.draining.size === 0) return observed;
     const present = new Set(observed.members.map((m) => m.id));
     for (const id of this.draining.keys()) {
@@ -142,9 +146,10 @@ class ScaleInBook {
   }
 
   async choose(members: Member[], count: number, _data: EventData): Promise<Member[]> {
-    this.choseSinceObserve = true;
-    if (count <= 0) return [];
     const now = this.o.clock.now();
+    if (now - this.lastChosen > 2 * (this.settings.resync_interval ?? 30_000)) this.surplusSince = undefined;
+    this.lastChosen = now;
+    if (count <= 0) return [];
     const expired = (m: Member) => (this.draining.get(m.id)?.deadline ?? Number.POSITIVE_INFINITY) <= now;
     // Members whose drain ran out go first: they were already asked to leave.
     const candidates = members
@@ -266,7 +271,7 @@ class ScaleInBook {
       if (!response.ok) throw new Error(`${where} failed: HTTP ${response.status}`);
       return;
     }
-    const run = this.inner.runInMember as NonNullable<Scaler['runInMember']>;
+    const run = (this.inner.runInMember as NonNullable<Scaler['runInMember']>).bind(this.inner);
     const result = await run(member, drain, MEMBER_REQUEST_TIMEOUT_MS).catch((error: unknown) => {
       throw new Error(`${where} failed: ${errorMessage(error)}`);
     });
