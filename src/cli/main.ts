@@ -10,6 +10,7 @@ import { graphCommand } from './graph.js';
 import { LOG_LEVELS } from './logger.js';
 import { runCommand } from './run.js';
 import { configJsonSchema } from './schema.js';
+import { registerSimulate } from './simulate.js';
 import { validateCommand } from './validate.js';
 
 /** Accepts the original Go flag style `-config FILE` (single dash, long name). */
@@ -58,6 +59,8 @@ program
   .option('--data <json>', 'event data, a JSON object')
   .option('--url <url>', 'daemon URL', 'http://127.0.0.1:9460')
   .action(async (address: string, options) => exitWith(await fireCommand(address, options)));
+
+registerSimulate(program);
 
 program
   .command('schema')
