@@ -127,7 +127,7 @@ export class Reconciler {
 
   /** Asks for a count (latest wins per target). */
   request(desired: number, data: EventData, sourceEventId: string | null = null, reason = 'requested'): void {
-    void this.enqueue(desired, data, sourceEventId, reason);
+    this.enqueue(desired, data, sourceEventId, reason);
   }
 
   /** Asks for a count and resolves with the result of the run that carried it out. */
@@ -137,7 +137,7 @@ export class Reconciler {
     sourceEventId: string | null = null,
     reason = 'requested',
   ): Promise<ReconcileResult> {
-    return this.enqueue(desired, data, sourceEventId, reason);
+    return new Promise((resolve) => this.enqueue(desired, data, sourceEventId, reason, resolve));
   }
 
   lastObserved(key = ''): Observation | undefined {
@@ -184,33 +184,34 @@ export class Reconciler {
     return lane;
   }
 
+  /** Replaces the lane's pending job (latest wins); waiters of the replaced job wait for this one. */
   private enqueue(
     requested: number,
     data: EventData,
     sourceEventId: string | null,
     reason: string,
-  ): Promise<ReconcileResult> {
+    waiter?: (result: ReconcileResult) => void,
+  ): void {
     const { min, max } = this.o.settings;
     const clamp = clampDesired(requested, min, max);
     const key = this.o.scaler.targetKey?.(data) ?? '';
     const lane = this.lane(key);
-    return new Promise((resolve) => {
-      const waiters = [...(lane.pending?.waiters ?? []), resolve];
-      lane.pending = {
-        desired: clamp.value,
-        requested,
-        data,
-        sourceEventId,
-        reason: clamp.note ? `${reason}, ${clamp.note}` : reason,
-        waiters,
-      };
-      // A fresh request should not sit out an earlier failure's backoff.
-      if (lane.retryTimer) {
-        lane.retryTimer.cancel();
-        lane.retryTimer = null;
-      }
-      this.kick(lane);
-    });
+    const waiters = lane.pending?.waiters ?? [];
+    if (waiter) waiters.push(waiter);
+    lane.pending = {
+      desired: clamp.value,
+      requested,
+      data,
+      sourceEventId,
+      reason: clamp.note ? `${reason}, ${clamp.note}` : reason,
+      waiters,
+    };
+    // A fresh request should not sit out an earlier failure's backoff.
+    if (lane.retryTimer) {
+      lane.retryTimer.cancel();
+      lane.retryTimer = null;
+    }
+    this.kick(lane);
   }
 
   private kick(lane: Lane): void {
