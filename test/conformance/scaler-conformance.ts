@@ -68,19 +68,31 @@ export function describeScalerConformance(options: ConformanceOptions): void {
       const bus = new EventBus(clock, logger);
       const events: WaymondEvent[] = [];
       bus.subscribeAll((e) => events.push(e));
-      const config = t.definition.schema.parse({ type: t.definition.type, id, resync_interval: '1s', retry_initial: '100ms', retry_max: '500ms', ...t.config }) as Record<string, unknown>;
-      const ctx = createComponentContext('scaler', id, {
-        clock,
-        bus,
-        store,
-        logger,
-        http: { route: () => undefined },
-        scalers: { get: () => undefined },
-        signal: new AbortController().signal,
-        stateDir: dir,
-        configDir: dir,
-        dryRun: false,
-      }, { hasInput: true });
+      const config = t.definition.schema.parse({
+        type: t.definition.type,
+        id,
+        resync_interval: '1s',
+        retry_initial: '100ms',
+        retry_max: '500ms',
+        ...t.config,
+      }) as Record<string, unknown>;
+      const ctx = createComponentContext(
+        'scaler',
+        id,
+        {
+          clock,
+          bus,
+          store,
+          logger,
+          http: { route: () => undefined },
+          scalers: { get: () => undefined },
+          signal: new AbortController().signal,
+          stateDir: dir,
+          configDir: dir,
+          dryRun: false,
+        },
+        { hasInput: true },
+      );
       const scaler = (await t.definition.create(config, ctx)) as Scaler;
       const reconciler = new Reconciler({
         address: `scaler.${id}`,
@@ -100,7 +112,9 @@ export function describeScalerConformance(options: ConformanceOptions): void {
         if (await check()) return;
         await new Promise((r) => setTimeout(r, 200));
       }
-      throw new Error(`timed out waiting for ${what} (target has ${await target?.countOnTarget()}, scaler observes ${JSON.stringify(await running.scaler.observe(data))})`);
+      throw new Error(
+        `timed out waiting for ${what} (target has ${await target?.countOnTarget()}, scaler observes ${JSON.stringify(await running.scaler.observe(data))})`,
+      );
     };
 
     beforeAll(async () => {
