@@ -18,10 +18,12 @@ export const MAX_RESPONSE_BYTES = 10 * 1024 * 1024;
 const schema = triggerSchema('http_client', {
   url: z.url().describe('URL to request. Query parameters and credentials in it are never printed in errors.'),
   method: z.enum(['GET', 'POST']).default('GET').describe('HTTP method.'),
-  headers: z.record(z.string(), z.string()).default({}).describe(
-    // biome-ignore lint/suspicious/noTemplateCurlyInString: shows the config file's ${ENV} interpolation
-    'Request headers, e.g. `{ Authorization = "Bearer ${API_TOKEN}" }` (config interpolation keeps the token out of the file).',
-  ),
+  headers: z
+    .record(z.string(), z.string())
+    .default({})
+    .describe(
+      'Request headers, e.g. `{ Authorization = "Bearer ${API_TOKEN}" }` (config interpolation keeps the token out of the file).',
+    ),
   body: z
     .record(z.string(), z.unknown())
     .optional()
