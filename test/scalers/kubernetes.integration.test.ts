@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
+import { AppsV1Api, KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import pino from 'pino';
 import { parse as parseToml } from 'smol-toml';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -243,6 +244,32 @@ describe('kubernetes scaler', () => {
       ),
     ).toBe(true);
     expect(await h.scaler.observe({})).toEqual({ count: 4, ready: 4 });
+  });
+
+  it('the fake API takes patches in the content type the client sends, and rejects a mismatched one', async () => {
+    const kc = new KubeConfig();
+    kc.loadFromFile(kubeconfig);
+    const apps = kc.makeApiClient(AppsV1Api);
+    const ref = { name: 'db', namespace: 'ci' };
+    // client-node v1 sends application/json-patch+json unless told otherwise: an object is not a JSON patch.
+    await expect(
+      apps.patchNamespacedStatefulSetScale({ ...ref, body: { spec: { replicas: 2 } } }),
+    ).rejects.toMatchObject({ code: 400 });
+    const merged = await apps.patchNamespacedStatefulSetScale(
+      { ...ref, body: { spec: { replicas: 2 } } },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
+    expect(merged.spec?.replicas).toBe(2);
+    const patched = await apps.patchNamespacedStatefulSetScale({
+      ...ref,
+      body: [{ op: 'replace', path: '/spec/replicas', value: 1 }],
+    });
+    expect(patched.spec?.replicas).toBe(1);
+    expect(api.requests.filter((r) => r.method === 'PATCH').map((r) => [r.contentType, r.status])).toEqual([
+      ['application/json-patch+json', 400],
+      ['application/merge-patch+json', 200],
+      ['application/json-patch+json', 200],
+    ]);
   });
 
   it('reports ready replicas from the workload status while a rollout is in progress', async () => {
