@@ -18,7 +18,8 @@ const combine = (extra: string) =>
   `[[connect]]\ntype = "combine"\nid = "load"\nfrom = ["trigger.queue", "trigger.running"]\n${extra}`;
 
 async function start(extra: string) {
-  const r = await runEngine(`${sources}${combine(extra)}${tail}`, { clock: new VirtualClock() });
+  const clock = new VirtualClock();
+  const r = await runEngine(`${sources}${combine(extra)}${tail}`, { clock });
   running.push(r);
   const send = async (source: string, data: Record<string, unknown>) => {
     await r.engine.fire(`trigger.${source}`, data);
@@ -31,7 +32,7 @@ async function start(extra: string) {
   const outputs = () => r.on('connector.load.output');
   const errors = () => r.on('connector.load.error').map((d) => d.error);
   const asked = () => r.on('scaler.agents.input').map((d) => d.desired);
-  return { ...r, send, fail, outputs, errors, asked };
+  return { ...r, clock, send, fail, outputs, errors, asked };
 }
 
 describe('combine connector through the engine', () => {
