@@ -5,6 +5,7 @@ import { exec } from './exec.js';
 import { http } from './http.js';
 import { kubernetes } from './kubernetes.js';
 import { noop } from './noop.js';
+import { nomad } from './nomad.js';
 import { processScaler } from './process.js';
 
-export const scalers = [awsEc2Asg, docker, exec, http, kubernetes, noop, processScaler];
+export const scalers = [awsEc2Asg, docker, exec, http, kubernetes, noop, nomad, processScaler];
