@@ -1,0 +1,161 @@
+/**
+ * End to end: the real CLI in a child process, as a user runs it. No timing asserts (speed
+ * is measured in bench/simulate.ts).
+ */
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { defaultRegistry } from '../../src/core/registry.js';
+
+const run = promisify(execFile);
+const FIXTURES = 'test/sim/fixtures';
+const JOBS = `${FIXTURES}/jobs-small.csv`;
+const KEYS = ['actions', 'config', 'member_seconds', 'over_capacity_s', 'wait_max_s', 'wait_p50_s', 'wait_p95_s'];
+
+interface Summary {
+  config: string;
+  member_seconds: number;
+  wait_p50_s: number;
+  wait_p95_s: number;
+  wait_max_s: number;
+  over_capacity_s: number;
+  actions: number;
+}
+
+async function simulate(args: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
+  try {
+    const { stdout, stderr } = await run('node', ['--import', 'tsx', 'src/cli/main.ts', 'simulate', ...args], {
+      maxBuffer: 1 << 24,
+    });
+    return { stdout, stderr, code: 0 };
+  } catch (error) {
+    const e = error as { stdout: string; stderr: string; code: number };
+    return { stdout: e.stdout, stderr: e.stderr, code: e.code };
+  }
+}
+
+async function simulateJson(args: string[]): Promise<Summary[]> {
+  const result = await simulate([...args, '--json']);
+  expect(result.stderr).toBe('');
+  expect(result.code).toBe(0);
+  return result.stdout
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line) as Summary);
+}
+
+describe('waymond simulate', () => {
+  it('--json prints exactly the documented fields, one line per config; a higher floor costs more and waits no longer', async () => {
+    const [lean, floor] = await simulateJson([
+      '-c',
+      `${FIXTURES}/one-per-job.toml`,
+      '-c',
+      `${FIXTURES}/floor-of-three.toml`,
+      '--trace',
+      JOBS,
+      '--startup',
+      '30s',
+      '--tick',
+      '5s',
+    ]);
+    for (const s of [lean, floor]) {
+      expect(Object.keys(s as object).sort()).toEqual(KEYS);
+      for (const key of KEYS.filter((k) => k !== 'config'))
+        expect(typeof (s as unknown as Record<string, unknown>)[key]).toBe('number');
+    }
+    expect(lean?.config).toBe(`${FIXTURES}/one-per-job.toml`);
+    expect(floor?.config).toBe(`${FIXTURES}/floor-of-three.toml`);
+    // Every job waits for a member to boot (30 s) when nothing is kept in reserve.
+    expect(lean).toMatchObject({ wait_max_s: 30, wait_p95_s: 30 });
+    expect(lean?.actions).toBeGreaterThan(0);
+    expect(lean?.over_capacity_s).toBeGreaterThan(0);
+    expect(floor?.member_seconds).toBeGreaterThan(lean?.member_seconds ?? Number.POSITIVE_INFINITY);
+    expect(floor?.wait_p50_s).toBeLessThanOrEqual(lean?.wait_p50_s ?? 0);
+    expect(floor?.wait_p95_s).toBeLessThanOrEqual(lean?.wait_p95_s ?? 0);
+    expect(floor?.wait_max_s).toBeLessThanOrEqual(lean?.wait_max_s ?? 0);
+    expect(floor?.over_capacity_s).toBeLessThanOrEqual(lean?.over_capacity_s ?? 0);
+  });
+
+  it.skipIf(!defaultRegistry().get('connector', 'policy'))(
+    'a policy with a longer scale-down window costs more member-seconds and waits no longer',
+    async () => {
+      const [short, long] = await simulateJson([
+        '-c',
+        `${FIXTURES}/policy-short-window.toml`,
+        '-c',
+        `${FIXTURES}/policy-long-window.toml`,
+        '--trace',
+        JOBS,
+        '--startup',
+        '30s',
+        '--tick',
+        '5s',
+      ]);
+      expect(long?.member_seconds).toBeGreaterThan(short?.member_seconds ?? Number.POSITIVE_INFINITY);
+      expect(long?.wait_p95_s).toBeLessThanOrEqual(short?.wait_p95_s ?? 0);
+      expect(long?.wait_max_s).toBeLessThanOrEqual(short?.wait_max_s ?? 0);
+      expect(long?.actions).toBeLessThan(short?.actions ?? 0);
+    },
+  );
+
+  it('the table and a self-contained HTML report carry the Azure trace attribution', async () => {
+    const out = join(mkdtempSync(join(tmpdir(), 'waymond-sim-')), 'report.html');
+    const result = await simulate([
+      '-c',
+      `${FIXTURES}/one-per-job.toml`,
+      '-c',
+      `${FIXTURES}/floor-of-three.toml`,
+      '--trace',
+      '/work/shared/traces/azure-llm-code.csv',
+      '--duration',
+      '5m',
+      '--startup',
+      '20s',
+      '--tick',
+      '2s',
+      '--out',
+      out,
+    ]);
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/member-seconds \(cost\)/);
+    expect(result.stdout).toMatch(/one-per-job\.toml +floor-of-three\.toml/);
+    expect(result.stdout).toContain('Trace: Azure Public Dataset');
+    const html = readFileSync(out, 'utf8');
+    expect(html).toMatch(/^<!doctype html>/);
+    expect(html.match(/<svg xmlns/g)).toHaveLength(2);
+    expect(html).toContain('<path d="M');
+    expect(html).toContain('CC-BY 4.0');
+    expect(html).not.toMatch(/<script|<link|src="http|href="http/);
+  });
+
+  it.each([
+    [
+      'several triggers reach the scaler',
+      ['-c', `${FIXTURES}/two-inputs.toml`, '--trace', JOBS],
+      `error: ${FIXTURES}/two-inputs.toml: several triggers reach a scaler (trigger.a, trigger.b); choose the one the trace feeds with --input\n`,
+    ],
+    [
+      'an unknown --input',
+      ['-c', `${FIXTURES}/one-per-job.toml`, '--trace', JOBS, '--input', 'nope'],
+      `error: ${FIXTURES}/one-per-job.toml: --input nope: no such trigger; the config has: trigger.queue\n`,
+    ],
+    [
+      'a bad --startup',
+      ['-c', `${FIXTURES}/one-per-job.toml`, '--trace', JOBS, '--startup', 'soon'],
+      'error: --startup: expected a duration like "90s" or "1m30s", found "soon"\n',
+    ],
+    [
+      'a trace that does not parse',
+      ['-c', `${FIXTURES}/one-per-job.toml`, '--trace', `${FIXTURES}/one-per-job.toml`],
+      `error: ${FIXTURES}/one-per-job.toml: value 1: expected a number >= 0, found "[[trigger]]"\n`,
+    ],
+  ])('%s is an exact error and exit 1', async (_name, args, message) => {
+    const result = await simulate(args);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toBe(message);
+  });
+});
