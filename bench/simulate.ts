@@ -1,0 +1,46 @@
+/**
+ * How fast `waymond simulate` replays a day: the first 24 hours of the NASA per-second
+ * workload (86,400 points) at a 1 s tick through a real engine (JSONata transform,
+ * reconciler) against a simulated fleet. Prints trace points per second.
+ *
+ *   npx tsx bench/simulate.ts [trace] [config]
+ *
+ * Trace: NASA-HTTP logs (NASA Kennedy Space Center web server, July-August 1995) from the
+ * Internet Traffic Archive, as processed into per-second counts by the
+ * reconfigurable-ml-pipeline/web-service-datasets project.
+ */
+import pino from 'pino';
+import { loadConfigFile } from '../src/config/load.js';
+import { defaultRegistry } from '../src/core/registry.js';
+import { simulateConfig } from '../src/sim/run.js';
+import { loadTraceFile } from '../src/sim/trace.js';
+
+const traceFile = process.argv[2] ?? '/work/shared/traces/nasa-http-1995-per-second.tbz2';
+const configFile = process.argv[3] ?? 'test/sim/fixtures/metric-per-request.toml';
+
+const loaded = loadConfigFile(configFile, defaultRegistry());
+if (!loaded.ok) throw new Error(`${configFile} does not load`);
+let started = performance.now();
+const trace = loadTraceFile(traceFile, { maxDurationMs: 86_400_000 });
+const loadMs = performance.now() - started;
+const points = trace.kind === 'metric' ? trace.points.length : trace.jobs.length;
+
+started = performance.now();
+const result = await simulateConfig(loaded.config, trace, {
+  startupMs: 60_000,
+  tickMs: 1000,
+  speed: 'max',
+  memberCapacity: 2,
+  logger: pino({ level: 'silent' }),
+});
+const simMs = performance.now() - started;
+
+console.log(
+  `trace: ${traceFile} (${points} points over ${(trace.endMs / 3_600_000).toFixed(1)} h, loaded in ${loadMs.toFixed(0)} ms)`,
+);
+console.log(`simulated ${result.series.length - 1} ticks of 1 s in ${(simMs / 1000).toFixed(2)} s`);
+console.log(`${Math.round(points / (simMs / 1000))} trace points per second`);
+console.log(
+  `member-seconds ${Math.round(result.memberSeconds)}, wait p95 ${result.waitP95S.toFixed(2)} s, over capacity ${result.overCapacityS} s, ${result.actions} actions, ${result.errors} errors`,
+);
+if (trace.attribution) console.log(`Trace: ${trace.attribution}`);
