@@ -1,5 +1,6 @@
 // Every scaler type, alphabetically. Adding one is one line here.
 import { awsEc2Asg } from './aws-ec2-asg.js';
+import { cascade } from './cascade.js';
 import { docker } from './docker.js';
 import { exec } from './exec.js';
 import { http } from './http.js';
@@ -8,4 +9,4 @@ import { noop } from './noop.js';
 import { nomad } from './nomad.js';
 import { processScaler } from './process.js';
 
-export const scalers = [awsEc2Asg, docker, exec, http, kubernetes, noop, nomad, processScaler];
+export const scalers = [awsEc2Asg, cascade, docker, exec, http, kubernetes, noop, nomad, processScaler];
