@@ -3,6 +3,9 @@
  * with the default registry → Engine on a clock of the test's choosing, no HTTP server,
  * state in memory. Records every event on the bus.
  */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import pino from 'pino';
 import { formatIssue } from '../../src/config/issues.js';
 import { loadConfigText } from '../../src/config/load.js';
@@ -32,7 +35,8 @@ export async function runEngine(
   text: string,
   options: { clock?: Clock; file?: string; startTriggers?: boolean } = {},
 ): Promise<RunningEngine> {
-  const file = options.file ?? '/tmp/waymond-connector-test/w.toml';
+  // A real directory: scalers that run commands (exec, process) use it as their cwd.
+  const file = options.file ?? join(mkdtempSync(join(tmpdir(), 'waymond-engine-')), 'w.toml');
   const loaded = loadConfigText(text, file, defaultRegistry(), {}, 'w.toml');
   if (!loaded.ok) throw new Error(loaded.issues.map(formatIssue).join('\n'));
   const clock = options.clock ?? new VirtualClock();
