@@ -57,6 +57,17 @@ export async function createHttpServer(
   app.get<{ Querystring: { limit?: string } }>('/api/events', async (req) => ({
     events: engine.recentEvents(Math.min(Number(req.query.limit ?? 50) || 50, 200)),
   }));
+  // Live events as NDJSON, one per line, for `waymond tap`. `filter` keeps topics containing it.
+  app.get<{ Querystring: { filter?: string } }>('/api/tap', (req, reply) => {
+    const filter = req.query.filter ?? '';
+    reply.hijack();
+    reply.raw.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-cache' });
+    reply.raw.flushHeaders(); // the client waits for headers before it starts reading
+    const off = engine.bus.subscribeAll((event) => {
+      if (!filter || event.topic.includes(filter)) reply.raw.write(`${JSON.stringify(event)}\n`);
+    });
+    req.raw.on('close', off);
+  });
   app.post<{ Params: { address: string } }>('/api/fire/:address', async (req, reply) => {
     const body = parseJsonBody(req.body);
     if (!body.ok) return reply.code(400).send({ error: body.message });
@@ -88,6 +99,10 @@ export async function createHttpServer(
   return {
     url: address.replace('[::1]', 'localhost'),
     app,
-    close: () => app.close(),
+    close: async () => {
+      // Open tap streams would keep close() waiting forever.
+      app.server.closeAllConnections();
+      await app.close();
+    },
   };
 }

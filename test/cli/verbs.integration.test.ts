@@ -87,6 +87,21 @@ describe('waymond fire and the original -config flag', () => {
     expect(result.stderr).toContain('no trigger or scaler at trigger.nope');
   });
 
+  it('streams live events to tap, filtered by topic', async () => {
+    const abort = new AbortController();
+    const response = await fetch(`${daemon.url}/api/tap?filter=scaler.s.result`, { signal: abort.signal });
+    const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+    runCli(['fire', 'scaler.s', '--data', '{"desired":2}', '--url', daemon.url]);
+    const { value } = await reader.read();
+    abort.abort();
+    const event = JSON.parse(new TextDecoder().decode(value).split('\n')[0] as string) as {
+      topic: string;
+      data: { desired: number };
+    };
+    expect(event.topic).toBe('scaler.s.result');
+    expect(event.data.desired).toBe(2);
+  });
+
   it('answers health and readiness', async () => {
     expect((await fetch(`${daemon.url}/healthz`)).status).toBe(200);
     expect((await fetch(`${daemon.url}/readyz`)).status).toBe(200);

@@ -1,0 +1,27 @@
+/** `waymond tap [--filter TEXT] [--url URL]`: prints a running daemon's events as they happen. */
+export async function tapCommand(options: { filter?: string; url: string; signal?: AbortSignal }): Promise<number> {
+  const query = options.filter ? `?filter=${encodeURIComponent(options.filter)}` : '';
+  const url = `${options.url.replace(/\/$/, '')}/api/tap${query}`;
+  let response: Response;
+  try {
+    response = await fetch(url, { signal: options.signal });
+  } catch (error) {
+    process.stderr.write(`error: cannot reach the daemon at ${options.url}: ${(error as Error).message}\n`);
+    return 1;
+  }
+  if (!response.ok || !response.body) {
+    process.stderr.write(`error: the daemon answered ${response.status}\n`);
+    return 1;
+  }
+  const decoder = new TextDecoder();
+  try {
+    for await (const chunk of response.body)
+      process.stdout.write(decoder.decode(chunk as Uint8Array, { stream: true }));
+  } catch (error) {
+    if (!options.signal?.aborted) {
+      process.stderr.write(`error: the stream ended: ${(error as Error).message}\n`);
+      return 1;
+    }
+  }
+  return 0;
+}
