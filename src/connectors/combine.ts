@@ -45,6 +45,13 @@ const schema = connectorSchema('combine', {
   ...combineSchemaShape,
 })
   .extend({
+    to: z
+      .string()
+      .regex(/^trigger\.[A-Za-z0-9_][A-Za-z0-9_-]*$|^scaler\./, 'expected an address like "trigger.<id>"')
+      .optional()
+      .describe(
+        'Usually absent: a policy reads the combined metric with `from = "connector.<id>"`. Or a trigger that accepts input.',
+      ),
     from: z
       .array(z.string().regex(ADDRESS, 'expected an address like "trigger.<id>" or "connector.<id>"'))
       .min(1)
