@@ -11,6 +11,7 @@ import { LOG_LEVELS } from './logger.js';
 import { runCommand } from './run.js';
 import { configJsonSchema } from './schema.js';
 import { registerSimulate } from './simulate.js';
+import { tapCommand } from './tap.js';
 import { validateCommand } from './validate.js';
 
 /** Accepts the original Go flag style `-config FILE` (single dash, long name). */
@@ -61,6 +62,13 @@ program
   .action(async (address: string, options) => exitWith(await fireCommand(address, options)));
 
 registerSimulate(program);
+
+program
+  .command('tap')
+  .description('Print the events of a running daemon as they happen (one JSON object per line).')
+  .option('--filter <text>', 'only topics containing this text, e.g. "scaler.agents" or ".error"')
+  .option('--url <url>', 'daemon URL', 'http://127.0.0.1:9460')
+  .action(async (options) => exitWith(await tapCommand(options)));
 
 program
   .command('schema')
