@@ -298,7 +298,19 @@ overflow_after = "3m"
 tiers = [
   { scaler = "scaler.vm_agents", capacity = 8 },
   { scaler = "scaler.asg_agents" },
-]`,
+]
+
+[[scaler]]
+type = "process"
+id = "vm_agents"
+command = "buildkite-agent"
+args = ["start"]
+
+[[scaler]]
+type = "aws_ec2_asg"
+id = "asg_agents"
+region = "eu-west-1"
+asg_name = "ci-agents"`,
   drives: (config) => config.tiers.map((t) => t.scaler),
   create(config, ctx) {
     return new CascadeScaler(config, ctx);
