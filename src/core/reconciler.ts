@@ -79,6 +79,8 @@ interface Lane {
   lastDesired?: number;
   lastData: EventData;
   lastObserved?: Observation;
+  /** The last finished reconcile, to recognise a resync that repeats it. */
+  lastSignature?: string;
 }
 
 const DESIRED_KEY = 'desired';
@@ -270,9 +272,10 @@ export class Reconciler {
         this.o.logger.info({ plan: summarisePlan(plan) }, 'dry run: would apply');
         return this.finish(lane, job, started, { outcome: 'dry_run', observed: observedCount, action });
       }
-      await scaler.apply(plan);
+      const applied = await scaler.apply(plan);
       await this.observeAfterApply(lane, job);
-      return this.finish(lane, job, started, { outcome: 'ok', observed: observedCount, action });
+      const note = applied && typeof applied === 'object' ? applied.note : undefined;
+      return this.finish(lane, job, started, { outcome: 'ok', observed: observedCount, action, note });
     } catch (error) {
       const message = errorMessage(error);
       this.o.logger.warn({ err: message }, 'reconcile failed');
@@ -313,10 +316,10 @@ export class Reconciler {
   }
 
   private finish(
-    _lane: Lane,
+    lane: Lane,
     job: Job,
     started: number,
-    r: { outcome: ReconcileResult['outcome']; observed: number | null; action: string; error?: string },
+    r: { outcome: ReconcileResult['outcome']; observed: number | null; action: string; error?: string; note?: string },
   ): ReconcileResult {
     const durationMs = performance.now() - started;
     const result: ReconcileResult = {
@@ -325,12 +328,17 @@ export class Reconciler {
       observed: r.observed,
       desired: job.desired,
       action: r.action,
-      reason: job.reason,
+      reason: r.note ? `${job.reason}; ${r.note}` : job.reason,
       durationMs,
       ...(r.error ? { error: r.error } : {}),
     };
-    // A resync that found nothing to do is not a decision; storing it would bury the real ones.
-    const quietResync = job.resync && r.outcome === 'ok' && r.observed === job.desired;
+    // A resync that found nothing to do is not a decision, nor is one that repeats the
+    // previous decision word for word (a target held below its desired count by its own
+    // bounds); storing them would bury the real ones.
+    const signature = `${result.outcome}|${result.observed}|${result.desired}|${result.action}|${result.reason}|${result.error ?? ''}`;
+    const quietResync =
+      job.resync && ((r.outcome === 'ok' && r.observed === job.desired) || signature === lane.lastSignature);
+    lane.lastSignature = signature;
     if (!quietResync) this.record(result, job.sourceEventId);
     else this.o.metrics?.reconciles.inc({ scaler: this.o.address, outcome: r.outcome });
     this.o.metrics?.reconcileDuration.observe({ scaler: this.o.address }, durationMs / 1000);

@@ -152,13 +152,21 @@ export interface Plan {
   reason: string;
 }
 
+export interface ApplyNote {
+  note?: string;
+}
+
 export interface Scaler {
   /**
    * What exists now. `data` is the latest input for this target (a scaler that serves
    * several targets, like an ASG named by `asg_name`, reads which one from it).
    */
   observe(data: EventData): Promise<Observation>;
-  apply(plan: Plan): Promise<void>;
+  /**
+   * Changes the target. May return a note (e.g. "moved to the group's MaxSize 5") that the
+   * reconciler appends to the decision's reason, so what the target did is explained too.
+   */
+  apply(plan: Plan): Promise<void | ApplyNote>;
   /** Called at shutdown when `on_shutdown = "stop"`: stop every member. */
   stopAll?(): Promise<void>;
   /**

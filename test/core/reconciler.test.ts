@@ -218,3 +218,39 @@ describe('Reconciler', () => {
     expect(Object.fromEntries(counts)).toEqual({ a: 2, b: 5 });
   });
 });
+
+describe('Reconciler notes and repeated resyncs', () => {
+  it('appends what the target reports to the reason, and stores a repeating resync once', async () => {
+    const clock = new VirtualClock();
+    const bus = new EventBus(clock, logger);
+    const store = new SqliteStore(':memory:');
+    stores.push(store);
+    let count = 0;
+    const reconciler = new Reconciler({
+      address: 'scaler.capped',
+      // A target that never goes above 5 whatever is asked (like an ASG's MaxSize).
+      scaler: {
+        observe: async () => ({ count }),
+        apply: async (plan) => {
+          count = Math.min(plan.desired, 5);
+          return plan.desired > 5 ? { note: "moved to the group's MaxSize 5" } : undefined;
+        },
+      },
+      settings: { min: 0, max: 10, resync_interval: 1000, retry_initial: 1000, retry_max: 60_000 },
+      clock,
+      bus,
+      store,
+      logger,
+    });
+    const result = await reconciler.reconcileNow(8, {}, null, 'asked 8');
+    expect(result.reason).toBe("asked 8; moved to the group's MaxSize 5");
+    reconciler.start();
+    await clock.advance(5000);
+    await reconciler.stop();
+    const reasons = store.listDecisions({ scaler: 'scaler.capped' }).map((d) => d.reason);
+    expect(reasons).toEqual([
+      "resync of desired 8; moved to the group's MaxSize 5",
+      "asked 8; moved to the group's MaxSize 5",
+    ]);
+  });
+});
