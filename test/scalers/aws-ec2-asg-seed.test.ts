@@ -16,8 +16,9 @@ import { defaultRegistry } from '../../src/core/registry.js';
 import { type AwsApi, startAwsApi } from '../fixtures/aws-api.js';
 import { type BuildkiteApi, startBuildkiteApi } from '../fixtures/buildkite-api.js';
 import { useTestAwsCredentials } from '../helpers/aws-env.js';
+import { SEED_DIR } from '../helpers/shared.js';
 
-const SEED = readFileSync('/work/shared/seed/cron-buildkite-aws-ec2-asg.toml', 'utf8');
+const SEED = readFileSync(`${SEED_DIR}/cron-buildkite-aws-ec2-asg.toml`, 'utf8');
 const TOKEN = 'bkua_seed_flow_token';
 const Q22 = 'aws-on-demand-arm64-ubuntu-22-ami-abc';
 const Q24 = 'aws-on-demand-arm64-ubuntu-24-ami-def';

@@ -8,8 +8,9 @@ import { awsEc2Asg, memberState } from '../../src/scalers/aws-ec2-asg.js';
 import { type AwsApi, MUTATING_ACTIONS, startAwsApi } from '../fixtures/aws-api.js';
 import { useTestAwsCredentials } from '../helpers/aws-env.js';
 import { type TestContext, testContext } from '../helpers/context.js';
+import { SEED_DIR } from '../helpers/shared.js';
 
-const SEED = '/work/shared/seed/cron-buildkite-aws-ec2-asg.toml';
+const SEED = `${SEED_DIR}/cron-buildkite-aws-ec2-asg.toml`;
 
 function seedScalerSection(): Record<string, unknown> {
   const seed = parse(readFileSync(SEED, 'utf8')) as { scaler: Record<string, unknown>[] };

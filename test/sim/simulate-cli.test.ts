@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { defaultRegistry } from '../../src/core/registry.js';
+import { TRACES_DIR } from '../helpers/shared.js';
 
 const run = promisify(execFile);
 const FIXTURES = 'test/sim/fixtures';
@@ -109,7 +110,7 @@ describe('waymond simulate', () => {
       '-c',
       `${FIXTURES}/floor-of-three.toml`,
       '--trace',
-      '/work/shared/traces/azure-llm-code.csv',
+      `${TRACES_DIR}/azure-llm-code.csv`,
       '--duration',
       '5m',
       '--startup',

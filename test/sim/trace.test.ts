@@ -9,8 +9,9 @@ import {
   TraceError,
   tokenDurationMs,
 } from '../../src/sim/trace.js';
+import { TRACES_DIR } from '../helpers/shared.js';
 
-const SHARED = '/work/shared/traces';
+const SHARED = TRACES_DIR;
 
 function jobsOf(trace: Trace) {
   if (trace.kind !== 'jobs') throw new Error(`expected a jobs trace, got ${trace.kind}`);

@@ -5,11 +5,12 @@ import { VirtualClock } from '../../src/core/clock.js';
 import { buildkite } from '../../src/triggers/buildkite.js';
 import { type BuildkiteApi, startBuildkiteApi } from '../fixtures/buildkite-api.js';
 import { type TestContext, testContext } from '../helpers/context.js';
+import { SEED_DIR } from '../helpers/shared.js';
 
 const TOKEN = 'bkua_test_token_value';
 
 function seedTriggerSection(file: string): Record<string, unknown> {
-  const seed = parse(readFileSync(`/work/shared/seed/${file}`, 'utf8')) as { trigger: Record<string, unknown>[] };
+  const seed = parse(readFileSync(`${SEED_DIR}/${file}`, 'utf8')) as { trigger: Record<string, unknown>[] };
   const section = seed.trigger.find((t) => t.type === 'buildkite');
   if (!section) throw new Error(`no buildkite trigger in ${file}`);
   return section;

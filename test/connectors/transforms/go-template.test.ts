@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { compileGoTemplate, compileGoTemplateTransform } from '../../../src/connectors/transforms/go-template.js';
 import type { EventData } from '../../../src/core/types.js';
 import { queueEvents } from '../../../src/triggers/buildkite.js';
+import { SEED_DIR } from '../../helpers/shared.js';
 
 const buildkiteQueue: EventData = {
   queue: 'aws-on-demand-arm64-ubuntu-22-ami-abc',
@@ -213,7 +214,7 @@ describe('go_template properties', () => {
 });
 
 describe('the seed configs', () => {
-  const seedDir = '/work/shared/seed';
+  const seedDir = SEED_DIR;
   const templates: { file: string; id: string; template: string }[] = [];
   for (const file of readdirSync(seedDir).filter((f) => f.endsWith('.toml'))) {
     const config = parse(readFileSync(join(seedDir, file), 'utf8')) as {

@@ -3,7 +3,7 @@
  * workload (86,400 points) at a 1 s tick through a real engine (JSONata transform,
  * reconciler) against a simulated fleet. Prints trace points per second.
  *
- *   npx tsx bench/simulate.ts [trace] [config]
+ *   npx tsx bench/simulate.bench.ts [trace] [config]
  *
  * Trace: NASA-HTTP logs (NASA Kennedy Space Center web server, July-August 1995) from the
  * Internet Traffic Archive, as processed into per-second counts by the
@@ -15,7 +15,8 @@ import { defaultRegistry } from '../src/core/registry.js';
 import { simulateConfig } from '../src/sim/run.js';
 import { loadTraceFile } from '../src/sim/trace.js';
 
-const traceFile = process.argv[2] ?? '/work/shared/traces/nasa-http-1995-per-second.tbz2';
+const traceFile =
+  process.argv[2] ?? new URL('../../shared/traces/nasa-http-1995-per-second.tbz2', import.meta.url).pathname;
 const configFile = process.argv[3] ?? 'test/sim/fixtures/metric-per-request.toml';
 
 const loaded = loadConfigFile(configFile, defaultRegistry());
