@@ -18,7 +18,7 @@ import { errorMessage } from '../core/context.js';
 import { duration } from '../core/duration.js';
 import { scalerSchema } from '../core/schema.js';
 import type { ComponentContext, Member, MemberCommandResult, Plan, ScalerDefinition } from '../core/types.js';
-import { outputTail } from './member-command.js';
+import { OUTPUT_LIMIT, outputTail } from './member-command.js';
 
 export const SCALER_LABEL = 'waymond.scaler';
 const CREATED_LABEL = 'waymond.created_at';
@@ -312,7 +312,7 @@ class DockerScaler {
       const finished = await new Promise<boolean>((done) => {
         const timer = setTimeout(() => done(false), timeoutMs);
         stream.on('data', (chunk: Buffer) => {
-          output = outputTail(output + chunk.toString('utf8'), '');
+          output = (output + chunk.toString('utf8')).slice(-OUTPUT_LIMIT);
         });
         stream.on('end', () => {
           clearTimeout(timer);
@@ -325,10 +325,10 @@ class DockerScaler {
       });
       if (!finished) {
         stream.destroy();
-        return { exitCode: null, output };
+        return { exitCode: null, output: outputTail(output, '') };
       }
       const info = await exec.inspect();
-      return { exitCode: info.ExitCode ?? null, output };
+      return { exitCode: info.ExitCode ?? null, output: outputTail(output, '') };
     });
   }
 

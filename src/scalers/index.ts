@@ -8,5 +8,6 @@ import { kubernetes } from './kubernetes.js';
 import { noop } from './noop.js';
 import { nomad } from './nomad.js';
 import { processScaler } from './process.js';
+import { ssh } from './ssh.js';
 
-export const scalers = [awsEc2Asg, cascade, docker, exec, http, kubernetes, noop, nomad, processScaler];
+export const scalers = [awsEc2Asg, cascade, docker, exec, http, kubernetes, noop, nomad, processScaler, ssh];

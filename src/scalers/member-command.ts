@@ -6,6 +6,8 @@ import { execFile } from 'node:child_process';
 import type { MemberCommandResult } from '../core/types.js';
 
 const OUTPUT_TAIL = 2000;
+/** Raw output kept while a command runs (the list of an observe must not be cut short). */
+export const OUTPUT_LIMIT = 256 * 1024;
 
 export function outputTail(stdout: string, stderr: string): string {
   return `${stdout}${stderr}`.trim().slice(-OUTPUT_TAIL);

@@ -1,0 +1,341 @@
+/**
+ * Keeps N copies of a command running on a set of hosts over SSH, least-loaded host first,
+ * at most `per_host_max` per host. Each member has a numbered slot on its host and a pid
+ * file `<dir>/slot-N.pid` ("pid starttime epoch_ms"); a member is alive while `kill -0`
+ * succeeds and /proc still shows the same start time (a reused pid is not our member).
+ * Pid files are what make a restarted waymond adopt the members.
+ *
+ * A host that cannot be reached is "down": it contributes no members, so its share is
+ * placed on the others, and it is tried again on every later observe. When it comes back
+ * its members count again and the surplus is scaled in as usual.
+ */
+import { readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { isAbsolute, resolve } from 'node:path';
+import { Client, type ConnectConfig } from 'ssh2';
+import { z } from 'zod';
+import { errorMessage } from '../core/context.js';
+import { duration } from '../core/duration.js';
+import { scalerSchema } from '../core/schema.js';
+import type { ComponentContext, Member, MemberCommandResult, Plan, ScalerDefinition } from '../core/types.js';
+import { hostKeyAllowed, readKnownHosts } from './known-hosts.js';
+import { OUTPUT_LIMIT, outputTail } from './member-command.js';
+
+const host = z.strictObject({
+  host: z.string().min(1).describe('Host name or address.'),
+  port: z.number().int().min(1).max(65535).default(22).describe('SSH port.'),
+  user: z.string().min(1).default('root').describe('User to log in as.'),
+  key_file: z.string().optional().describe('Private key file (relative to the config file).'),
+  passphrase_env: z.string().optional().describe('Name of the environment variable holding the key passphrase.'),
+  password_env: z.string().optional().describe('Name of the environment variable holding the password.'),
+  dir: z
+    .string()
+    .optional()
+    .describe('Directory on the host for pid files and logs (default ".waymond/<scaler id>" in the home directory).'),
+});
+
+const schema = scalerSchema('ssh', {
+  hosts: z.array(host).min(1).describe('Hosts to run members on.'),
+  command: z.string().min(1).describe('Shell command a member runs (gets WAYMOND_SCALER and WAYMOND_INDEX).'),
+  per_host_max: z.number().int().positive().default(4).describe('Most members on one host.'),
+  env: z.record(z.string(), z.string()).default({}).describe('Extra environment variables of every member.'),
+  stop_signal: z
+    .enum(['TERM', 'INT', 'QUIT', 'HUP', 'USR1', 'USR2'])
+    .default('TERM')
+    .describe('Signal sent on scale-in.'),
+  stop_timeout: duration('How long a member may take to exit after stop_signal before it is killed.').default(30_000),
+  connect_timeout: duration('How long to wait for a host before marking it down.').default(10_000),
+  known_hosts: z
+    .string()
+    .optional()
+    .describe('known_hosts file host keys are checked against (default ~/.ssh/known_hosts).'),
+  insecure_skip_host_key_check: z
+    .boolean()
+    .default(false)
+    .describe('Accept any host key. Only for throwaway test hosts: it allows a man in the middle.'),
+});
+
+type Config = z.output<typeof schema>;
+type HostConfig = Config['hosts'][number];
+
+interface HostState {
+  config: HostConfig;
+  name: string;
+  dir: string;
+  client?: Client;
+  down?: string;
+}
+
+interface RemoteMember {
+  slot: number;
+  pid: number;
+  startedAt: number;
+}
+
+/** Single-quotes a string for POSIX sh. */
+export function shellQuote(text: string): string {
+  return `'${text.replace(/'/g, `'\\''`)}'`;
+}
+
+export function placeMembers(load: Map<string, number>, add: number, perHostMax: number): string[] {
+  const counts = new Map(load);
+  const placed: string[] = [];
+  for (let i = 0; i < add; i++) {
+    let best: string | undefined;
+    for (const [name, n] of counts)
+      if (n < perHostMax && (best === undefined || n < (counts.get(best) ?? 0))) best = name;
+    if (best === undefined) break;
+    placed.push(best);
+    counts.set(best, (counts.get(best) ?? 0) + 1);
+  }
+  return placed;
+}
+
+// Prints "slot pid epoch_ms" for each live member and removes stale pid files.
+const LIST = `for f in "$D"/slot-*.pid; do [ -f "$f" ] || continue; read p s t < "$f";
+n=\${f##*/slot-}; n=\${n%.pid}; cur=$(cut -d' ' -f22 /proc/$p/stat 2>/dev/null); st=$(cut -d' ' -f3 /proc/$p/stat 2>/dev/null)
+if kill -0 "$p" 2>/dev/null && [ "$cur" = "$s" ] && [ "$st" != Z ]; then echo "$n $p $t"; else rm -f "$f"; fi; done`;
+
+export const ssh: ScalerDefinition<typeof schema> = {
+  kind: 'scaler',
+  type: 'ssh',
+  summary:
+    'Keeps N copies of a command on SSH hosts (least loaded first, per_host_max each); a down host overflows to the others.',
+  schema,
+  example: `[[scaler]]
+type = "ssh"
+id = "remote_agents"
+command = "buildkite-agent start --disconnect-after-job"
+per_host_max = 4
+max = 8
+hosts = [
+  { host = "build-1.example.com", user = "ci", key_file = "keys/ci_ed25519" },
+  { host = "build-2.example.com", user = "ci", key_file = "keys/ci_ed25519" },
+]`,
+  create(config, ctx) {
+    return new SshScaler(config, ctx);
+  },
+};
+
+class SshScaler {
+  private readonly hosts: HostState[];
+  /** Members being stopped (by member id): no longer counted, not chosen again. */
+  private stopping = new Map<string, Promise<void>>();
+  private readonly knownHostsFile: string;
+
+  constructor(
+    private readonly config: Config,
+    private readonly ctx: ComponentContext,
+  ) {
+    this.hosts = config.hosts.map((h) => ({
+      config: h,
+      name: `${h.host}:${h.port}`,
+      dir: h.dir ?? `.waymond/${ctx.id}`,
+    }));
+    this.knownHostsFile = this.path(config.known_hosts ?? `${homedir()}/.ssh/known_hosts`);
+  }
+
+  private path(file: string): string {
+    return isAbsolute(file) ? file : resolve(this.ctx.configDir, file);
+  }
+
+  private async connect(h: HostState): Promise<Client> {
+    if (h.client) return h.client;
+    const c = h.config;
+    const options: ConnectConfig = {
+      host: c.host,
+      port: c.port,
+      username: c.user,
+      readyTimeout: this.config.connect_timeout,
+      keepaliveInterval: 15_000,
+    };
+    if (c.key_file) options.privateKey = readFileSync(this.path(c.key_file));
+    if (c.passphrase_env) options.passphrase = process.env[c.passphrase_env];
+    if (c.password_env) options.password = process.env[c.password_env];
+    if (!this.config.insecure_skip_host_key_check) {
+      const known = readKnownHosts(this.knownHostsFile);
+      options.hostVerifier = (key: Buffer) => hostKeyAllowed(known, c.host, c.port, key);
+    }
+    const client = new Client();
+    await new Promise<void>((done, fail) => {
+      client.once('ready', () => done());
+      client.once('error', (error) => fail(error));
+      client.connect(options);
+    });
+    const forget = () => {
+      if (h.client === client) h.client = undefined;
+    };
+    client.on('close', forget);
+    client.on('error', forget);
+    h.client = client;
+    return client;
+  }
+
+  /** Runs a script under sh on the host; never rejects for a non-zero exit. */
+  private async run(h: HostState, script: string, timeoutMs: number): Promise<MemberCommandResult> {
+    const client = await this.connect(h);
+    return new Promise((done, fail) => {
+      client.exec(`sh -c ${shellQuote(script)}`, (error, stream) => {
+        if (error) return fail(error);
+        let out = '';
+        let err = '';
+        const timer = setTimeout(() => {
+          stream.close();
+          done({ exitCode: null, output: outputTail(out, err) });
+        }, timeoutMs);
+        stream.on('data', (d: Buffer) => {
+          out = (out + d.toString('utf8')).slice(-OUTPUT_LIMIT);
+        });
+        stream.stderr.on('data', (d: Buffer) => {
+          err = (err + d.toString('utf8')).slice(-OUTPUT_LIMIT);
+        });
+        stream.on('close', (code: number | null) => {
+          clearTimeout(timer);
+          done({ exitCode: typeof code === 'number' ? code : null, output: outputTail(out, err) });
+        });
+      });
+    });
+  }
+
+  private async list(h: HostState): Promise<RemoteMember[]> {
+    const r = await this.run(h, `D=${shellQuote(h.dir)}; ${LIST}`, this.config.connect_timeout);
+    if (r.exitCode !== 0) throw new Error(`listing members failed (exit ${r.exitCode}): ${r.output.slice(-200)}`);
+    return r.output
+      .split('\n')
+      .map((line) => line.trim().split(/\s+/).map(Number))
+      .filter((f) => f.length === 3 && f.every(Number.isFinite))
+      .map(([slot, pid, startedAt]) => ({ slot, pid, startedAt }) as RemoteMember);
+  }
+
+  async observe() {
+    const members: Member[] = [];
+    await Promise.all(
+      this.hosts.map(async (h) => {
+        let remote: RemoteMember[];
+        try {
+          remote = await this.list(h);
+          if (h.down) this.ctx.logger.info({ host: h.name }, 'host is reachable again');
+          h.down = undefined;
+        } catch (error) {
+          h.client?.end();
+          h.client = undefined;
+          if (!h.down) this.ctx.emitError(`host ${h.name} is down: ${errorMessage(error)}`, { host: h.name });
+          h.down = errorMessage(error);
+          return;
+        }
+        for (const m of remote) {
+          const id = `${h.name}/slot-${m.slot}`;
+          const stopping = this.stopping.has(id);
+          members.push({
+            id,
+            state: stopping ? 'stopping' : 'running',
+            ready: !stopping,
+            startedAt: m.startedAt,
+            info: { host: h.config.host, port: h.config.port, slot: m.slot, pid: m.pid },
+          });
+        }
+      }),
+    );
+    const counted = members.filter((m) => m.state !== 'stopping');
+    return { count: counted.length, ready: counted.length, members };
+  }
+
+  private hostOf(member: Member): { h: HostState; slot: number } {
+    const [name, slot] = member.id.split('/slot-');
+    const h = this.hosts.find((x) => x.name === name);
+    if (!h || slot === undefined) throw new Error(`${this.ctx.address}: unknown member ${member.id}`);
+    return { h, slot: Number(slot) };
+  }
+
+  async apply(plan: Plan) {
+    for (const member of plan.remove) if (!this.stopping.has(member.id)) this.stop(member);
+    if (plan.add <= 0) return;
+    const members = plan.observed.members ?? [];
+    const up = this.hosts.filter((h) => !h.down);
+    const load = new Map(up.map((h) => [h.name, members.filter((m) => m.id.startsWith(`${h.name}/`)).length]));
+    const placed = placeMembers(load, plan.add, this.config.per_host_max);
+    for (const name of placed) {
+      const h = up.find((x) => x.name === name) as HostState;
+      // A slot whose stop is still under way is not reused: its pid file is not ours yet.
+      const ids = [...members.map((m) => m.id), ...this.stopping.keys()];
+      const taken = ids
+        .filter((id) => id.startsWith(`${h.name}/`))
+        .map((id) => this.hostOf({ id, state: 'unknown' }).slot);
+      const slot = lowestFree(taken);
+      await this.start(h, slot);
+      members.push({ id: `${h.name}/slot-${slot}`, state: 'starting' });
+    }
+    if (placed.length < plan.add) {
+      const down = this.hosts.filter((h) => h.down).map((h) => `${h.name} (${h.down})`);
+      throw new Error(
+        `${this.ctx.address}: placed ${placed.length} of ${plan.add} new members: no reachable host has room (per_host_max ${this.config.per_host_max})${down.length ? `; down: ${down.join(', ')}` : ''}`,
+      );
+    }
+  }
+
+  private async start(h: HostState, slot: number): Promise<void> {
+    const env = { ...this.config.env, WAYMOND_SCALER: this.ctx.id, WAYMOND_INDEX: String(slot) };
+    const exports = Object.entries(env)
+      .map(([k, v]) => `${k}=${shellQuote(v)}`)
+      .join(' ');
+    const script = `D=${shellQuote(h.dir)}; mkdir -p "$D" || exit 1; cd || exit 1
+${exports} setsid sh -c ${shellQuote(this.config.command)} >"$D/slot-${slot}.log" 2>&1 </dev/null &
+p=$!; s=$(cut -d' ' -f22 /proc/$p/stat); echo "$p $s $(($(date +%s) * 1000))" > "$D/slot-${slot}.pid"; echo "$p"`;
+    const r = await this.run(h, script, this.config.connect_timeout).catch((error: unknown) => {
+      throw new Error(`${this.ctx.address}: starting a member on ${h.name} failed: ${errorMessage(error)}`);
+    });
+    if (r.exitCode !== 0) {
+      throw new Error(
+        `${this.ctx.address}: starting a member on ${h.name} failed (exit ${r.exitCode}): ${r.output.slice(-200)}`,
+      );
+    }
+    this.ctx.logger.info({ host: h.name, slot, pid: r.output.trim() }, 'member started');
+  }
+
+  private stop(member: Member): void {
+    const { h, slot } = this.hostOf(member);
+    const seconds = Math.ceil(this.config.stop_timeout / 1000);
+    // Signal the member's process group (dash's kill takes no "--"), wait, then SIGKILL;
+    // the pid file goes last, and only if no new member holds the slot by then.
+    const script = `D=${shellQuote(h.dir)}; f="$D/slot-${slot}.pid"; [ -f "$f" ] || exit 0; read p s t < "$f"
+kill -${this.config.stop_signal} -$p 2>/dev/null || kill -${this.config.stop_signal} $p 2>/dev/null
+i=0; while kill -0 $p 2>/dev/null && [ $i -lt ${seconds * 10} ]; do sleep 0.1; i=$((i+1)); done
+kill -KILL -$p 2>/dev/null || kill -KILL $p 2>/dev/null
+read q r u < "$f" 2>/dev/null; [ "$q" != "$p" ] || rm -f "$f"`;
+    this.ctx.logger.info({ member: member.id }, 'stopping member');
+    const done = this.run(h, script, this.config.stop_timeout + this.config.connect_timeout)
+      .then((r) => {
+        if (r.exitCode !== 0) throw new Error(`exit ${r.exitCode}: ${r.output.slice(-200)}`);
+      })
+      .catch((error: unknown) => {
+        this.ctx.emitError(`stopping member ${member.id} failed: ${errorMessage(error)}`);
+      })
+      .finally(() => this.stopping.delete(member.id));
+    this.stopping.set(member.id, done);
+  }
+
+  /** busy_check / drain: run on the member's host, with its slot and pid in the env. */
+  async runInMember(member: Member, command: string, timeoutMs: number): Promise<MemberCommandResult> {
+    const { h, slot } = this.hostOf(member);
+    const script = `D=${shellQuote(h.dir)}; read p s t < "$D/slot-${slot}.pid" 2>/dev/null
+WAYMOND_SCALER=${shellQuote(this.ctx.id)} WAYMOND_INDEX=${slot} WAYMOND_MEMBER_PID=$p sh -c ${shellQuote(command)}`;
+    return this.run(h, script, timeoutMs);
+  }
+
+  async stopAll(): Promise<void> {
+    const observed = await this.observe();
+    for (const m of observed.members) if (!this.stopping.has(m.id)) this.stop(m);
+    await Promise.all([...this.stopping.values()]);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.stopping.values()]);
+    for (const h of this.hosts) h.client?.end();
+  }
+}
+
+function lowestFree(taken: number[]): number {
+  let slot = 1;
+  while (taken.includes(slot)) slot++;
+  return slot;
+}
