@@ -15,14 +15,17 @@
  * The mqtt library reconnects by itself (every `reconnect_period`) and we subscribe again
  * on each connect. Connection errors become error events, once per distinct failure until
  * the next successful connect, so an outage does not flood the event store.
+ *
+ * The mqtt library is loaded by create(), not imported here: most configs have no mqtt
+ * trigger, and loading it costs every run of waymond about 17 MiB (startup memory).
  */
-import mqtt, { type MqttClient } from 'mqtt';
+import type { MqttClient } from 'mqtt';
 import { z } from 'zod';
 import type { TimerHandle } from '../core/clock.js';
 import { errorMessage } from '../core/context.js';
 import { duration } from '../core/duration.js';
 import { triggerSchema } from '../core/schema.js';
-import type { EventData, TriggerDefinition } from '../core/types.js';
+import type { ComponentContext, EventData, Trigger, TriggerDefinition } from '../core/types.js';
 import { readSecretEnv, redactUrl } from './connection-url.js';
 import { checkMetricValue, secretFromEnv } from './poller.js';
 
@@ -120,74 +123,84 @@ topic = "factory/+/queue_depth"
 # password_env = "MQTT_PASSWORD"
 # value_path = "stats.depth"`,
   create(config: MqttConfig, ctx) {
+    // A missing secret is reported at once, before the mqtt library is loaded.
     const password = readSecretEnv(ctx.address, 'password_env', config.password_env);
-    const where = redactUrl(config.url);
-    let client: MqttClient | undefined;
-    let lastReported: string | undefined;
-
-    const reportOnce = (message: string) => {
-      if (message === lastReported) {
-        ctx.logger.debug({ err: message }, 'mqtt error (already reported)');
-        return;
-      }
-      lastReported = message;
-      ctx.emitError(new Error(message));
-    };
-
-    const onMessage = (topic: string, payload: Buffer) => {
-      const result = parsePayload(payload, topic, config.value_path);
-      if (result.ok === 'ignore') return;
-      if (result.ok) ctx.emit(result.data);
-      // Malformed payloads are reported every time: each one is a reading that was lost.
-      else ctx.emitError(new Error(result.error));
-    };
-
-    return {
-      start() {
-        const c = mqtt.connect(config.url, {
-          reconnectPeriod: config.reconnect_period,
-          connectTimeout: config.connect_timeout,
-          // We subscribe on every connect ourselves, so a refused subscription is seen each time.
-          resubscribe: false,
-          clean: true,
-          ...(config.client_id ? { clientId: config.client_id } : {}),
-          ...(config.username ? { username: config.username } : {}),
-          ...(password === undefined ? {} : { password }),
-        });
-        client = c;
-        c.on('message', onMessage);
-        // start() resolves once the first subscription is in place or the first attempt failed,
-        // so a trigger that cannot reach its broker does not hold up the daemon.
-        return new Promise<void>((resolve) => {
-          let timer: TimerHandle | undefined;
-          const settled = () => {
-            timer?.cancel();
-            resolve();
-          };
-          timer = ctx.clock.setTimeout(settled, config.connect_timeout);
-          c.on('connect', () => {
-            lastReported = undefined;
-            c.subscribe(config.topic, { qos: config.qos }, (error, granted) => {
-              const refused = granted?.find((g) => g.qos === 128);
-              if (error) reportOnce(`cannot subscribe to "${config.topic}" on ${where}: ${errorMessage(error)}`);
-              else if (refused) reportOnce(`${where} refused the subscription to "${config.topic}" (not authorised?)`);
-              settled();
-            });
-          });
-          c.on('error', (error) => {
-            reportOnce(`MQTT broker ${where}: ${errorMessage(error)}`);
-            settled();
-          });
-          c.on('offline', () => ctx.logger.info(`lost ${where}; reconnecting every ${config.reconnect_period} ms`));
-        });
-      },
-      async stop() {
-        const c = client;
-        client = undefined;
-        if (!c) return;
-        c.removeListener('message', onMessage);
-        await c.endAsync(true).catch(() => undefined);
-      },
-    };
+    return createMqttTrigger(config, ctx, password);
   },
 };
+
+async function createMqttTrigger(
+  config: MqttConfig,
+  ctx: ComponentContext,
+  password: string | undefined,
+): Promise<Trigger> {
+  const { connect } = await import('mqtt');
+  const where = redactUrl(config.url);
+  let client: MqttClient | undefined;
+  let lastReported: string | undefined;
+
+  const reportOnce = (message: string) => {
+    if (message === lastReported) {
+      ctx.logger.debug({ err: message }, 'mqtt error (already reported)');
+      return;
+    }
+    lastReported = message;
+    ctx.emitError(new Error(message));
+  };
+
+  const onMessage = (topic: string, payload: Buffer) => {
+    const result = parsePayload(payload, topic, config.value_path);
+    if (result.ok === 'ignore') return;
+    if (result.ok) ctx.emit(result.data);
+    // Malformed payloads are reported every time: each one is a reading that was lost.
+    else ctx.emitError(new Error(result.error));
+  };
+
+  return {
+    start() {
+      const c = connect(config.url, {
+        reconnectPeriod: config.reconnect_period,
+        connectTimeout: config.connect_timeout,
+        // We subscribe on every connect ourselves, so a refused subscription is seen each time.
+        resubscribe: false,
+        clean: true,
+        ...(config.client_id ? { clientId: config.client_id } : {}),
+        ...(config.username ? { username: config.username } : {}),
+        ...(password === undefined ? {} : { password }),
+      });
+      client = c;
+      c.on('message', onMessage);
+      // start() resolves once the first subscription is in place or the first attempt failed,
+      // so a trigger that cannot reach its broker does not hold up the daemon.
+      return new Promise<void>((resolve) => {
+        let timer: TimerHandle | undefined;
+        const settled = () => {
+          timer?.cancel();
+          resolve();
+        };
+        timer = ctx.clock.setTimeout(settled, config.connect_timeout);
+        c.on('connect', () => {
+          lastReported = undefined;
+          c.subscribe(config.topic, { qos: config.qos }, (error, granted) => {
+            const refused = granted?.find((g) => g.qos === 128);
+            if (error) reportOnce(`cannot subscribe to "${config.topic}" on ${where}: ${errorMessage(error)}`);
+            else if (refused) reportOnce(`${where} refused the subscription to "${config.topic}" (not authorised?)`);
+            settled();
+          });
+        });
+        c.on('error', (error) => {
+          reportOnce(`MQTT broker ${where}: ${errorMessage(error)}`);
+          settled();
+        });
+        c.on('offline', () => ctx.logger.info(`lost ${where}; reconnecting every ${config.reconnect_period} ms`));
+      });
+    },
+    async stop() {
+      const c = client;
+      client = undefined;
+      if (!c) return;
+      c.removeListener('message', onMessage);
+      await c.endAsync(true).catch(() => undefined);
+    },
+  };
+}

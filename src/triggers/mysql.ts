@@ -1,11 +1,19 @@
-import mysql2 from 'mysql2/promise';
+/**
+ * Polls a MySQL or MariaDB query that returns one number. mysql2 is loaded by create(), not
+ * imported here: most configs have no mysql trigger, and loading it costs every run of
+ * waymond about 17 MiB (startup memory).
+ */
+import type { FieldPacket, PoolConnection, RowDataPacket } from 'mysql2/promise';
+import type { z } from 'zod';
 import { errorMessage } from '../core/context.js';
 import { triggerSchema } from '../core/schema.js';
-import type { TriggerDefinition } from '../core/types.js';
+import type { ComponentContext, Trigger, TriggerDefinition } from '../core/types.js';
 import { createPoller, pollingFields } from './poller.js';
 import { checkSqlConfig, redactDsn, resolveDsn, type SqlColumn, singleNumber, sqlFields } from './sql-query.js';
 
 const schema = triggerSchema('mysql', { ...sqlFields('mysql'), ...pollingFields }).superRefine(checkSqlConfig);
+
+type MysqlConfig = z.output<typeof schema>;
 
 /** Column types whose values mysql2 may hand back as strings that are still numbers (DECIMAL). */
 const NUMERIC_TYPES = new Set([0, 1, 2, 3, 4, 5, 8, 9, 13, 246]);
@@ -35,7 +43,7 @@ const TYPE_NAMES: Record<number, string> = {
   254: 'text',
 };
 
-function column(field: mysql2.FieldPacket): SqlColumn {
+function column(field: FieldPacket): SqlColumn {
   const type = field.columnType ?? field.type ?? -1;
   return { name: field.name, typeName: TYPE_NAMES[type] ?? `type ${type}`, numeric: NUMERIC_TYPES.has(type) };
 }
@@ -60,64 +68,70 @@ query = "SELECT count(*) FROM jobs WHERE state = 'pending'"
 interval = "15s"
 statement_timeout = "5s"`,
   create(config, ctx) {
+    // A missing DSN variable is reported at once, before mysql2 is loaded.
     const dsn = resolveDsn(config, ctx.address);
-    // One pooled connection, reconnected by the pool when the server went away.
-    const pool = mysql2.createPool({
-      uri: dsn,
-      connectionLimit: 1,
-      maxIdle: 1,
-      multipleStatements: false,
-      connectTimeout: config.timeout,
-      enableKeepAlive: true,
-    });
-    // Connections already told the server-side time limit (a WeakSet, so dropped ones go).
-    const prepared = new WeakSet<object>();
-
-    // MariaDB calls it max_statement_time (seconds), MySQL max_execution_time (ms, SELECT only).
-    const limitStatementTime = async (conn: mysql2.PoolConnection): Promise<void> => {
-      try {
-        await conn.query('SET SESSION max_statement_time = ?', [config.statement_timeout / 1000]);
-      } catch {
-        await conn.query('SET SESSION max_execution_time = ?', [config.statement_timeout]);
-      }
-    };
-
-    let closed = false;
-    return createPoller(ctx, config, {
-      async poll() {
-        let conn: mysql2.PoolConnection | undefined;
-        let rows: unknown[][];
-        let fields: mysql2.FieldPacket[] | undefined;
-        try {
-          conn = await pool.getConnection();
-          if (!prepared.has(conn.connection)) {
-            await limitStatementTime(conn);
-            prepared.add(conn.connection);
-          }
-          // mysql2's own timeout is the backstop for a server that stops answering.
-          const result = await conn.query<mysql2.RowDataPacket[][]>({
-            sql: config.query,
-            rowsAsArray: true,
-            timeout: config.statement_timeout + 1000,
-          });
-          rows = result[0] as unknown[][];
-          fields = result[1];
-          conn.release();
-        } catch (error) {
-          if (conn && isFatal(error)) conn.destroy();
-          else conn?.release();
-          throw new Error(`mysql query failed: ${redactDsn(errorMessage(error), dsn)}`);
-        }
-        if (!Array.isArray(fields)) throw new Error('query returned no result set (is it a SELECT?)');
-        const value = singleNumber(rows, fields.map(column));
-        return { value, column: fields[0]?.name };
-      },
-      async close() {
-        // stop() may be called twice (shutdown after a reload); ending a pool twice throws.
-        if (closed) return;
-        closed = true;
-        await pool.end();
-      },
-    });
+    return createMysqlTrigger(config, ctx, dsn);
   },
 };
+
+async function createMysqlTrigger(config: MysqlConfig, ctx: ComponentContext, dsn: string): Promise<Trigger> {
+  const { default: mysql2 } = await import('mysql2/promise');
+  // One pooled connection, reconnected by the pool when the server went away.
+  const pool = mysql2.createPool({
+    uri: dsn,
+    connectionLimit: 1,
+    maxIdle: 1,
+    multipleStatements: false,
+    connectTimeout: config.timeout,
+    enableKeepAlive: true,
+  });
+  // Connections already told the server-side time limit (a WeakSet, so dropped ones go).
+  const prepared = new WeakSet<object>();
+
+  // MariaDB calls it max_statement_time (seconds), MySQL max_execution_time (ms, SELECT only).
+  const limitStatementTime = async (conn: PoolConnection): Promise<void> => {
+    try {
+      await conn.query('SET SESSION max_statement_time = ?', [config.statement_timeout / 1000]);
+    } catch {
+      await conn.query('SET SESSION max_execution_time = ?', [config.statement_timeout]);
+    }
+  };
+
+  let closed = false;
+  return createPoller(ctx, config, {
+    async poll() {
+      let conn: PoolConnection | undefined;
+      let rows: unknown[][];
+      let fields: FieldPacket[] | undefined;
+      try {
+        conn = await pool.getConnection();
+        if (!prepared.has(conn.connection)) {
+          await limitStatementTime(conn);
+          prepared.add(conn.connection);
+        }
+        // mysql2's own timeout is the backstop for a server that stops answering.
+        const result = await conn.query<RowDataPacket[][]>({
+          sql: config.query,
+          rowsAsArray: true,
+          timeout: config.statement_timeout + 1000,
+        });
+        rows = result[0] as unknown[][];
+        fields = result[1];
+        conn.release();
+      } catch (error) {
+        if (conn && isFatal(error)) conn.destroy();
+        else conn?.release();
+        throw new Error(`mysql query failed: ${redactDsn(errorMessage(error), dsn)}`);
+      }
+      if (!Array.isArray(fields)) throw new Error('query returned no result set (is it a SELECT?)');
+      const value = singleNumber(rows, fields.map(column));
+      return { value, column: fields[0]?.name };
+    },
+    async close() {
+      // stop() may be called twice (shutdown after a reload); ending a pool twice throws.
+      if (closed) return;
+      closed = true;
+      await pool.end();
+    },
+  });
+}

@@ -4,12 +4,15 @@
  * connection is opened on the first poll, reused, and re-opened on the next poll after it
  * drops (ioredis's own reconnect loop is off, so a dead Redis becomes one error event per
  * poll instead of commands queueing silently until the poll times out).
+ *
+ * ioredis is loaded by create(), not imported here: most configs have no redis trigger, and
+ * loading it costs every run of waymond about 25 MiB (startup memory).
  */
-import { Cluster, Redis, type RedisOptions } from 'ioredis';
+import type { Cluster, Redis, RedisOptions } from 'ioredis';
 import { z } from 'zod';
 import { errorMessage } from '../core/context.js';
 import { triggerSchema } from '../core/schema.js';
-import type { ComponentContext, EventData, TriggerDefinition } from '../core/types.js';
+import type { ComponentContext, EventData, Trigger, TriggerDefinition } from '../core/types.js';
 import { readSecretEnv, redactUrl } from './connection-url.js';
 import { createPoller, pollingFields, secretFromEnv } from './poller.js';
 import { type RedisClient, readBullmq, readList, readSidekiq, readSortedSet, readStreamGroup } from './redis-reads.js';
@@ -96,7 +99,18 @@ const schema = triggerSchema('redis', {
 
 type RedisConfig = z.output<typeof schema>;
 
-function createClient(config: RedisConfig, password: string | undefined, address: string): RedisClient {
+/** The ioredis classes, loaded by create(). */
+interface Ioredis {
+  Cluster: typeof Cluster;
+  Redis: typeof Redis;
+}
+
+function createClient(
+  { Cluster, Redis }: Ioredis,
+  config: RedisConfig,
+  password: string | undefined,
+  address: string,
+): RedisClient {
   const common: RedisOptions = {
     lazyConnect: true,
     connectTimeout: config.timeout,
@@ -141,72 +155,81 @@ mode = "bullmq"
 queue = "emails"
 interval = "10s"`,
   create(config, ctx) {
+    // A missing secret is reported at once, before ioredis is loaded.
     const password = readSecretEnv(ctx.address, 'password_env', config.password_env);
-    const where = config.cluster ? (config.nodes ?? []).map(redactUrl).join(', ') : redactUrl(config.url as string);
-    const client = createClient(config, password, ctx.address);
-    let lastConnectionError: string | undefined;
-    // Without a listener ioredis prints connection errors to the console; keep the latest for the next message.
-    client.on('error', (error: unknown) => {
-      lastConnectionError = errorMessage(error);
-      ctx.logger.debug({ err: lastConnectionError }, 'redis connection error');
-    });
-
-    const ensureConnected = async (): Promise<void> => {
-      if (client.status === 'ready') return;
-      if (client.status === 'wait' || client.status === 'end' || client.status === 'close') {
-        lastConnectionError = undefined;
-        try {
-          await client.connect();
-        } catch (error) {
-          // ioredis rejects with a generic "Connection is closed."; the socket's own error says why.
-          const reason = errorMessage(error);
-          const detail = lastConnectionError && lastConnectionError !== reason ? ` (${lastConnectionError})` : '';
-          throw new Error(`cannot connect to ${where}: ${reason}${detail}`);
-        }
-        return;
-      }
-      throw new Error(`connection to ${where} is still being set up (${client.status})`);
-    };
-
-    const read = (): Promise<EventData> => {
-      const cluster = config.cluster;
-      switch (config.mode) {
-        case 'list':
-          return readList(client, config.key as string);
-        case 'sorted_set':
-          return readSortedSet(client, config.key as string, config.min, config.max);
-        case 'stream':
-          return readStreamGroup(client, config.stream as string, config.group as string, config.include_pending);
-        case 'bullmq':
-          return readBullmq(client, cluster, config.prefix, config.queue as string, config.include_delayed).then(
-            (counts) => {
-              warnOnce(ctx, !counts.known, `no BullMQ queue "${config.queue}" under prefix "${config.prefix}" yet`);
-              return counts;
-            },
-          );
-        case 'sidekiq':
-          return readSidekiq(client, cluster, config.namespace, config.queue as string).then((counts) => {
-            warnOnce(ctx, counts.known === false, `Sidekiq has never seen a queue named "${config.queue}"`);
-            return counts;
-          });
-      }
-    };
-
-    return createPoller(ctx, config, {
-      async poll() {
-        await ensureConnected();
-        try {
-          return await read();
-        } catch (error) {
-          throw new Error(`${describeRead(config)} on ${where}: ${errorMessage(error)}`);
-        }
-      },
-      close() {
-        client.disconnect();
-      },
-    });
+    return createRedisTrigger(config, ctx, password);
   },
 };
+
+async function createRedisTrigger(
+  config: RedisConfig,
+  ctx: ComponentContext,
+  password: string | undefined,
+): Promise<Trigger> {
+  const where = config.cluster ? (config.nodes ?? []).map(redactUrl).join(', ') : redactUrl(config.url as string);
+  const client = createClient(await import('ioredis'), config, password, ctx.address);
+  let lastConnectionError: string | undefined;
+  // Without a listener ioredis prints connection errors to the console; keep the latest for the next message.
+  client.on('error', (error: unknown) => {
+    lastConnectionError = errorMessage(error);
+    ctx.logger.debug({ err: lastConnectionError }, 'redis connection error');
+  });
+
+  const ensureConnected = async (): Promise<void> => {
+    if (client.status === 'ready') return;
+    if (client.status === 'wait' || client.status === 'end' || client.status === 'close') {
+      lastConnectionError = undefined;
+      try {
+        await client.connect();
+      } catch (error) {
+        // ioredis rejects with a generic "Connection is closed."; the socket's own error says why.
+        const reason = errorMessage(error);
+        const detail = lastConnectionError && lastConnectionError !== reason ? ` (${lastConnectionError})` : '';
+        throw new Error(`cannot connect to ${where}: ${reason}${detail}`);
+      }
+      return;
+    }
+    throw new Error(`connection to ${where} is still being set up (${client.status})`);
+  };
+
+  const read = (): Promise<EventData> => {
+    const cluster = config.cluster;
+    switch (config.mode) {
+      case 'list':
+        return readList(client, config.key as string);
+      case 'sorted_set':
+        return readSortedSet(client, config.key as string, config.min, config.max);
+      case 'stream':
+        return readStreamGroup(client, config.stream as string, config.group as string, config.include_pending);
+      case 'bullmq':
+        return readBullmq(client, cluster, config.prefix, config.queue as string, config.include_delayed).then(
+          (counts) => {
+            warnOnce(ctx, !counts.known, `no BullMQ queue "${config.queue}" under prefix "${config.prefix}" yet`);
+            return counts;
+          },
+        );
+      case 'sidekiq':
+        return readSidekiq(client, cluster, config.namespace, config.queue as string).then((counts) => {
+          warnOnce(ctx, counts.known === false, `Sidekiq has never seen a queue named "${config.queue}"`);
+          return counts;
+        });
+    }
+  };
+
+  return createPoller(ctx, config, {
+    async poll() {
+      await ensureConnected();
+      try {
+        return await read();
+      } catch (error) {
+        throw new Error(`${describeRead(config)} on ${where}: ${errorMessage(error)}`);
+      }
+    },
+    close() {
+      client.disconnect();
+    },
+  });
+}
 
 function describeRead(config: RedisConfig): string {
   switch (config.mode) {
