@@ -5,9 +5,13 @@
  * first poll and kept; the NATS client reconnects by itself after a drop, and a poll made
  * meanwhile fails as an error event. A connection that closed for good is replaced on the
  * next poll.
+ *
+ * The NATS libraries are loaded on the first connect, not imported here: most configs have no
+ * nats_jetstream trigger, and loading them costs every run of waymond about 12 MiB (startup
+ * memory).
  */
-import { type JetStreamManager, jetstreamManager } from '@nats-io/jetstream';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { JetStreamManager } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { z } from 'zod';
 import { errorMessage } from '../core/context.js';
 import { triggerSchema } from '../core/schema.js';
@@ -72,6 +76,10 @@ interval = "15s"`,
       opening ??= (async () => {
         let nc: NatsConnection | undefined;
         try {
+          const [{ connect }, { jetstreamManager }] = await Promise.all([
+            import('@nats-io/transport-node'),
+            import('@nats-io/jetstream'),
+          ]);
           nc = await connect({
             servers,
             timeout: config.timeout,

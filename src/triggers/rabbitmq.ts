@@ -8,8 +8,11 @@
  * AMQP does not report unacknowledged messages; the management plugin's HTTP API does
  * (`GET /api/queues/<vhost>/<queue>`, field `messages_unacknowledged`), so when
  * `management_url` is set the value also counts messages being worked on.
+ *
+ * amqplib is loaded on the first connect, not imported here: most configs have no rabbitmq
+ * trigger, and every run of waymond would pay for it at startup (memory and time).
  */
-import { type Channel, type ChannelModel, connect } from 'amqplib';
+import type { Channel, ChannelModel } from 'amqplib';
 import { z } from 'zod';
 import { errorMessage } from '../core/context.js';
 import { triggerSchema } from '../core/schema.js';
@@ -117,6 +120,7 @@ interval = "15s"`,
       // A poll that timed out may have left a connect in flight: share it rather than open a second.
       connecting ??= (async () => {
         try {
+          const { connect } = await import('amqplib');
           const opened = await connect(connectUrl, {
             timeout: config.timeout,
             // Names the connection in `rabbitmqctl list_connections` and the management UI.
