@@ -11,6 +11,9 @@
  *   A running Job is never deleted; it finishes its work and leaves on its own.
  * - History: finished Jobs beyond the limits (newest kept) are deleted with
  *   propagationPolicy Background, so their pods go too (a Job's default is to orphan them).
+ *
+ * Loaded by kubernetes.ts's create(), never imported by a component definition: it imports
+ * @kubernetes/client-node at module level, which costs about 73 MiB (startup memory).
  */
 import { BatchV1Api, type KubeConfig, type V1Job, type V1JobStatus } from '@kubernetes/client-node';
 import type { ComponentContext, Member, Observation, Plan } from '../core/types.js';

@@ -4,6 +4,10 @@
  * (CI agents that take one build each, like KEDA's ScaledJob). The two live in
  * kubernetes-replicas.ts and kubernetes-jobs.ts; this file holds the config and the wiring.
  * Errors are thrown to the reconciler, which reports and retries them.
+ *
+ * Those modules (and kubernetes-client.ts) import @kubernetes/client-node, which costs
+ * about 73 MiB: create() loads them, so a config without a kubernetes scaler, and every
+ * `waymond validate` or `schema`, never does (startup memory). Import nothing from them here.
  */
 import { readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
@@ -11,9 +15,6 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { scalerSchema } from '../core/schema.js';
 import type { ScalerDefinition } from '../core/types.js';
-import { loadKubeConfig } from './kubernetes-client.js';
-import { JobsTarget } from './kubernetes-jobs.js';
-import { ReplicasTarget } from './kubernetes-replicas.js';
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
@@ -182,9 +183,11 @@ restartPolicy = "Never"
 name = "agent"
 image = "buildkite/agent:3"
 args = ["start", "--disconnect-after-job"]`,
-  create(config, ctx) {
+  async create(config, ctx) {
+    const { loadKubeConfig } = await import('./kubernetes-client.js');
     const kc = loadKubeConfig(config, ctx.address, ctx.configDir);
     if (config.mode === 'replicas') {
+      const { ReplicasTarget } = await import('./kubernetes-replicas.js');
       return new ReplicasTarget(
         kc,
         {
@@ -198,6 +201,7 @@ args = ["start", "--disconnect-after-job"]`,
       );
     }
     const template = loadTemplate(config, ctx.address, ctx.configDir);
+    const { JobsTarget } = await import('./kubernetes-jobs.js');
     return new JobsTarget(kc, { namespace: config.namespace, template, history_limit: config.history_limit }, ctx);
   },
 };
