@@ -2,6 +2,9 @@
  * What the `aws_ec2_asg` scaler sends when it creates a group: the launch template version
  * picked by AMI id (found, or created once) and the CreateAutoScalingGroup input built from
  * config and input data, as the original waymond did.
+ *
+ * Only types are imported from the SDK here; versionForAmi loads the EC2 commands when it
+ * runs, so the SDK costs nothing at startup (see aws-ec2-asg.ts).
  */
 import { createHash } from 'node:crypto';
 import type {
@@ -10,11 +13,7 @@ import type {
   LaunchTemplateSpecification,
   Tag,
 } from '@aws-sdk/client-auto-scaling';
-import {
-  CreateLaunchTemplateVersionCommand,
-  DescribeLaunchTemplateVersionsCommand,
-  type EC2Client,
-} from '@aws-sdk/client-ec2';
+import type { EC2Client } from '@aws-sdk/client-ec2';
 import type { AsgConfig, AsgInput, AsgTag, LaunchTemplateOverride, LaunchTemplateSpec } from './aws-ec2-asg-schema.js';
 
 export function toSpec(spec: LaunchTemplateSpec): LaunchTemplateSpecification {
@@ -65,6 +64,9 @@ export async function versionForAmi(
   base: LaunchTemplateSpec,
   amiId: string,
 ): Promise<LaunchTemplateSpecification> {
+  const { CreateLaunchTemplateVersionCommand, DescribeLaunchTemplateVersionsCommand } = await import(
+    '@aws-sdk/client-ec2'
+  );
   const which = base.launch_template_id
     ? { LaunchTemplateId: base.launch_template_id }
     : { LaunchTemplateName: base.launch_template_name };

@@ -16,18 +16,13 @@
  *   outside), and the log says so.
  * - A missing group is created (allow_create) on the first input that wants instances,
  *   with the config's settings and a launch template version picked by AMI id.
+ *
+ * The AWS SDK is loaded, not imported: the Auto Scaling client by create(), the EC2 client
+ * (about 93 MiB) only when a launch template version must be picked by AMI. Imported here,
+ * they would cost every run of waymond over 110 MiB at startup, with or without this scaler.
  */
-import {
-  AutoScalingClient,
-  type AutoScalingGroup,
-  CreateAutoScalingGroupCommand,
-  CreateOrUpdateTagsCommand,
-  DescribeAutoScalingGroupsCommand,
-  type Instance,
-  SetDesiredCapacityCommand,
-  TerminateInstanceInAutoScalingGroupCommand,
-} from '@aws-sdk/client-auto-scaling';
-import { EC2Client } from '@aws-sdk/client-ec2';
+import type { AutoScalingClient, AutoScalingGroup, Instance } from '@aws-sdk/client-auto-scaling';
+import type { EC2Client } from '@aws-sdk/client-ec2';
 import type {
   ComponentContext,
   EventData,
@@ -61,10 +56,13 @@ launch_template_name = "ci-agent"
 key = "team"
 value = "ci"
 propagate_at_launch = true`,
-  create(config, ctx) {
-    return new AsgScaler(config, ctx);
+  async create(config, ctx) {
+    return new AsgScaler(config, ctx, await import('@aws-sdk/client-auto-scaling'));
   },
 };
+
+/** The Auto Scaling client and command classes, as loaded by create(). */
+type AutoScalingSdk = typeof import('@aws-sdk/client-auto-scaling');
 
 /** Lifecycle states from the API reference, as waymond's member states. */
 export function memberState(lifecycle: string | undefined): MemberState {
@@ -93,7 +91,8 @@ function describeAwsError(error: unknown): string {
 
 class AsgScaler implements Scaler {
   private readonly autoscaling: AutoScalingClient;
-  private readonly ec2: EC2Client;
+  /** Created on first use: most groups are never created with an AMI, and EC2's SDK is big. */
+  private ec2: EC2Client | undefined;
   /** The group as the last observe saw it, per name; apply works from the same view. */
   private readonly seen = new Map<string, AutoScalingGroup | null>();
   /** When waymond first saw each instance: the API gives no launch time, and newest go first. */
@@ -102,14 +101,28 @@ class AsgScaler implements Scaler {
   constructor(
     private readonly config: AsgConfig,
     private readonly ctx: ComponentContext,
+    private readonly sdk: AutoScalingSdk,
   ) {
-    const common = {
-      ...(config.region ? { region: config.region } : {}),
-      maxAttempts: config.max_attempts,
+    this.autoscaling = new sdk.AutoScalingClient({
+      ...this.clientSettings(),
+      ...(config.endpoint ? { endpoint: config.endpoint } : {}),
+    });
+  }
+
+  private clientSettings() {
+    return {
+      ...(this.config.region ? { region: this.config.region } : {}),
+      maxAttempts: this.config.max_attempts,
     };
-    this.autoscaling = new AutoScalingClient({ ...common, ...(config.endpoint ? { endpoint: config.endpoint } : {}) });
-    const ec2Endpoint = config.ec2_endpoint ?? config.endpoint;
-    this.ec2 = new EC2Client({ ...common, ...(ec2Endpoint ? { endpoint: ec2Endpoint } : {}) });
+  }
+
+  private async ec2Client(): Promise<EC2Client> {
+    if (!this.ec2) {
+      const { EC2Client } = await import('@aws-sdk/client-ec2');
+      const endpoint = this.config.ec2_endpoint ?? this.config.endpoint;
+      this.ec2 ??= new EC2Client({ ...this.clientSettings(), ...(endpoint ? { endpoint } : {}) });
+    }
+    return this.ec2;
   }
 
   targetKey(data: EventData): string {
@@ -173,7 +186,7 @@ class AsgScaler implements Scaler {
     if (remaining !== target) {
       await this.call(`SetDesiredCapacity of "${name}" to ${target}`, () =>
         this.autoscaling.send(
-          new SetDesiredCapacityCommand({
+          new this.sdk.SetDesiredCapacityCommand({
             AutoScalingGroupName: name,
             DesiredCapacity: target,
             HonorCooldown: this.config.honor_cooldown,
@@ -186,7 +199,7 @@ class AsgScaler implements Scaler {
 
   close(): void {
     this.autoscaling.destroy();
-    this.ec2.destroy();
+    this.ec2?.destroy();
   }
 
   private groupName(data: EventData): string {
@@ -212,7 +225,7 @@ class AsgScaler implements Scaler {
 
   private async describe(name: string): Promise<AutoScalingGroup | null> {
     const out = await this.autoscaling.send(
-      new DescribeAutoScalingGroupsCommand({ AutoScalingGroupNames: [name], MaxRecords: 1 }),
+      new this.sdk.DescribeAutoScalingGroupsCommand({ AutoScalingGroupNames: [name], MaxRecords: 1 }),
     );
     return out.AutoScalingGroups?.find((g) => g.AutoScalingGroupName === name) ?? null;
   }
@@ -273,7 +286,7 @@ class AsgScaler implements Scaler {
       }
       await this.call(`TerminateInstanceInAutoScalingGroup ${member.id} of "${name}"`, () =>
         this.autoscaling.send(
-          new TerminateInstanceInAutoScalingGroupCommand({
+          new this.sdk.TerminateInstanceInAutoScalingGroupCommand({
             InstanceId: member.id,
             ShouldDecrementDesiredCapacity: true,
           }),
@@ -295,7 +308,7 @@ class AsgScaler implements Scaler {
     });
     if (changed.length === 0) return;
     await this.call(`CreateOrUpdateTags on "${name}"`, () =>
-      this.autoscaling.send(new CreateOrUpdateTagsCommand({ Tags: toTags(name, changed) })),
+      this.autoscaling.send(new this.sdk.CreateOrUpdateTagsCommand({ Tags: toTags(name, changed) })),
     );
   }
 
@@ -310,7 +323,7 @@ class AsgScaler implements Scaler {
         );
       }
       amiVersion = await this.call(`finding or creating a launch template version for ${ami}`, () =>
-        versionForAmi(this.ec2, base, ami),
+        this.ec2Client().then((ec2) => versionForAmi(ec2, base, ami)),
       );
     }
     let plan: ReturnType<typeof createGroupInput>;
@@ -321,7 +334,7 @@ class AsgScaler implements Scaler {
     }
     if (plan.clampNote) this.ctx.logger.info({ group: name }, plan.clampNote);
     try {
-      await this.autoscaling.send(new CreateAutoScalingGroupCommand(plan.input));
+      await this.autoscaling.send(new this.sdk.CreateAutoScalingGroupCommand(plan.input));
       this.ctx.logger.info({ group: name, desired: plan.input.DesiredCapacity }, 'created Auto Scaling group');
     } catch (error) {
       if (awsCode(error) !== 'AlreadyExists') {
@@ -330,7 +343,9 @@ class AsgScaler implements Scaler {
       // Created meanwhile (by a retried request or someone else): set the capacity instead.
       const capacity = plan.input.DesiredCapacity ?? 0;
       await this.call(`SetDesiredCapacity of "${name}" to ${capacity}`, () =>
-        this.autoscaling.send(new SetDesiredCapacityCommand({ AutoScalingGroupName: name, DesiredCapacity: capacity })),
+        this.autoscaling.send(
+          new this.sdk.SetDesiredCapacityCommand({ AutoScalingGroupName: name, DesiredCapacity: capacity }),
+        ),
       );
     }
   }
