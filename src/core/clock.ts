@@ -15,13 +15,23 @@ export interface Clock {
   sleep(ms: number, signal?: AbortSignal): Promise<void>;
 }
 
+/** Node's timers hold at most 2^31-1 ms (about 24.8 days); longer ones would fire at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 export class RealClock implements Clock {
   now(): number {
     return Date.now();
   }
   setTimeout(fn: () => void, ms: number): TimerHandle {
-    const t = setTimeout(fn, Math.max(0, ms));
-    return { cancel: () => clearTimeout(t) };
+    // A yearly cron is further away than one Node timer can wait: wait in hops.
+    let timer: NodeJS.Timeout;
+    const deadline = Date.now() + Math.max(0, ms);
+    const arm = () => {
+      const left = deadline - Date.now();
+      timer = left > MAX_TIMER_MS ? setTimeout(arm, MAX_TIMER_MS) : setTimeout(fn, Math.max(0, left));
+    };
+    arm();
+    return { cancel: () => clearTimeout(timer) };
   }
   setInterval(fn: () => void, ms: number): TimerHandle {
     const t = setInterval(fn, Math.max(1, ms));

@@ -6,6 +6,7 @@
  *
  * and serves the HTTP API. `stop()` is the graceful shutdown of SIGINT/SIGTERM.
  */
+import { setMaxListeners } from 'node:events';
 import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
 import type { ComponentConfig, LoadedConfig } from '../config/load.js';
@@ -96,6 +97,8 @@ export class Engine {
     private readonly options: EngineOptions,
   ) {
     this.clock = options.clock ?? new RealClock();
+    // Every component and in-flight poll listens for shutdown on this one signal.
+    setMaxListeners(0, this.abort.signal);
     const statePath = options.statePath ?? config.store.path ?? join(dirname(config.file), '.waymond', 'state.db');
     this.stateDir = statePath === ':memory:' ? join(dirname(config.file), '.waymond') : dirname(statePath);
     this.metrics = new Metrics({ processMetrics: options.processMetrics });
