@@ -12,7 +12,8 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
-import Docker from 'dockerode';
+// Types only at import time: dockerode (~27 MiB) loads in create(), when a config uses it.
+import type Docker from 'dockerode';
 import { z } from 'zod';
 import { errorMessage } from '../core/context.js';
 import { duration } from '../core/duration.js';
@@ -130,13 +131,13 @@ max = 6
 network = "host"
 env = { BUILDKITE_AGENT_TOKEN = "\${BUILDKITE_AGENT_TOKEN}" }
 stop_timeout = "60s"`,
-  create(config, ctx) {
-    return new DockerScaler(config, ctx);
+  async create(config, ctx) {
+    const { default: Dockerode } = await import('dockerode');
+    return new DockerScaler(config, ctx, new Dockerode(engineOptions(config, ctx.configDir)));
   },
 };
 
 class DockerScaler {
-  private readonly docker: Docker;
   private readonly image: string;
   private readonly prefix: string;
   /** Containers being stopped, by id: no longer counted, not chosen again. */
@@ -145,8 +146,8 @@ class DockerScaler {
   constructor(
     private readonly config: Config,
     private readonly ctx: ComponentContext,
+    private readonly docker: Docker,
   ) {
-    this.docker = new Docker(engineOptions(config, ctx.configDir));
     this.image = `${config.image_name}:${config.image_tag}`;
     this.prefix = config.name_prefix ?? `waymond-${ctx.id}-`;
   }

@@ -12,7 +12,8 @@
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { isAbsolute, resolve } from 'node:path';
-import { Client, type ConnectConfig } from 'ssh2';
+// Types only at import time: ssh2 loads on the first connection, when a config uses it.
+import type { Client, ConnectConfig } from 'ssh2';
 import { z } from 'zod';
 import { errorMessage } from '../core/context.js';
 import { duration } from '../core/duration.js';
@@ -156,7 +157,8 @@ class SshScaler {
       const known = readKnownHosts(this.knownHostsFile);
       options.hostVerifier = (key: Buffer) => hostKeyAllowed(known, c.host, c.port, key);
     }
-    const client = new Client();
+    const { Client: SshClient } = await import('ssh2');
+    const client = new SshClient();
     await new Promise<void>((done, fail) => {
       client.once('ready', () => done());
       client.once('error', (error) => fail(error));

@@ -172,6 +172,8 @@ describe('docker scaler against a real engine', () => {
         stream.on('end', r);
         stream.resume();
       });
+      // The stream can end before the engine has recorded the exec's exit: wait for it.
+      await waitUntil(async () => (await exec.inspect()).Running === false, 'the exec to finish');
       expect((await exec.inspect()).ExitCode).toBe(0);
     }
     const down = await h.reconciler.reconcileNow(0, {});
