@@ -166,6 +166,7 @@ export interface Scaler {
    * Changes the target. May return a note (e.g. "moved to the group's MaxSize 5") that the
    * reconciler appends to the decision's reason, so what the target did is explained too.
    */
+  // biome-ignore lint/suspicious/noConfusingVoidType: most scalers have nothing to note and return nothing
   apply(plan: Plan): Promise<void | ApplyNote>;
   /** Called at shutdown when `on_shutdown = "stop"`: stop every member. */
   stopAll?(): Promise<void>;

@@ -5,8 +5,8 @@ import { docker } from './docker.js';
 import { exec } from './exec.js';
 import { http } from './http.js';
 import { kubernetes } from './kubernetes.js';
-import { noop } from './noop.js';
 import { nomad } from './nomad.js';
+import { noop } from './noop.js';
 import { processScaler } from './process.js';
 import { ssh } from './ssh.js';
 
