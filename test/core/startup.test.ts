@@ -8,21 +8,19 @@ import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { ROOT } from '../helpers/daemon.js';
 
-/**
- * Libraries whose components load them lazily; importing any of them at startup is a
- * regression. dockerode (src/scalers/docker.ts) and ssh2 (src/scalers/ssh.ts) belong here
- * as soon as those scalers load them lazily too.
- */
+/** Libraries whose components load them lazily; importing any of them at startup is a regression. */
 const LAZY = [
   '@aws-sdk/',
   '@kubernetes/client-node',
   '@nats-io/',
   'amqplib',
   'bullmq',
+  'dockerode',
   'ioredis',
   'mqtt',
   'mysql2',
   'pg',
+  'ssh2',
 ];
 
 function runForbidding(forbidden: string[], args: string[]) {
