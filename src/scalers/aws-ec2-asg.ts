@@ -24,6 +24,7 @@
 import type { AutoScalingClient, AutoScalingGroup, Instance } from '@aws-sdk/client-auto-scaling';
 import type { EC2Client } from '@aws-sdk/client-ec2';
 import type {
+  ApplyNote,
   ComponentContext,
   EventData,
   Member,
@@ -154,31 +155,35 @@ class AsgScaler implements Scaler {
     };
   }
 
-  async apply(plan: Plan): Promise<void> {
+  async apply(plan: Plan): Promise<ApplyNote | undefined> {
     const name = this.groupName(plan.data);
     const input = this.readInput(plan.data);
     const tags = mergeTags(this.config.tags, input.tags);
     const group = this.seen.get(name);
     if (!group) {
       await this.createGroup(name, input, plan.desired, tags);
-      return;
+      return undefined;
     }
     const current = group.DesiredCapacity ?? 0;
     const target = this.withinGroupBounds(group, plan.desired);
-    if (target === current) return;
+    const bounded =
+      target === plan.desired
+        ? undefined
+        : `moved to ${target} by the group's ${target < plan.desired ? 'MaxSize' : 'MinSize'}`;
+    if (target === current) return bounded ? { note: bounded } : undefined;
     if (target > current && this.config.disable_scale_out) {
       this.ctx.logger.info(
         { group: name, current, desired: target },
         'scale-out disabled (disable_scale_out): group left as is',
       );
-      return;
+      return { note: 'scale-out disabled (disable_scale_out): group left as is' };
     }
     if (target < current && this.config.disable_scale_in) {
       this.ctx.logger.info(
         { group: name, current, desired: target },
         'scale-in disabled (disable_scale_in): group left as is',
       );
-      return;
+      return { note: 'scale-in disabled (disable_scale_in): group left as is' };
     }
     await this.syncTags(group, tags);
     let remaining = current;
@@ -195,6 +200,7 @@ class AsgScaler implements Scaler {
       );
     }
     this.ctx.logger.info({ group: name, from: current, to: target, reason: plan.reason }, 'group capacity changed');
+    return bounded ? { note: bounded } : undefined;
   }
 
   close(): void {

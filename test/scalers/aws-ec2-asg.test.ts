@@ -174,7 +174,9 @@ describe('aws_ec2_asg against the Auto Scaling API', () => {
   it('honours disable_scale_in: the group keeps its capacity', async () => {
     api.addGroup({ name: 'g', desired: 3 });
     const { reconciler } = await boot({ disable_scale_in: true });
-    expect((await reconciler.reconcileNow(1, { asg_name: 'g' })).outcome).toBe('ok');
+    const held = await reconciler.reconcileNow(1, { asg_name: 'g' }, null, 'asked 1');
+    expect(held.outcome).toBe('ok');
+    expect(held.reason).toBe('asked 1; scale-in disabled (disable_scale_in): group left as is');
     expect(api.groups.get('g')?.desired).toBe(3);
     expect(mutations()).toEqual([]);
     expect((await reconciler.reconcileNow(5, { asg_name: 'g' })).outcome).toBe('ok');
@@ -224,7 +226,9 @@ describe('aws_ec2_asg against the Auto Scaling API', () => {
   it('moves the desired count into the group MinSize..MaxSize instead of asking for an invalid one', async () => {
     api.addGroup({ name: 'g', desired: 2, minSize: 1, maxSize: 5 });
     const { reconciler } = await boot();
-    expect((await reconciler.reconcileNow(9, { asg_name: 'g' })).outcome).toBe('ok');
+    const capped = await reconciler.reconcileNow(9, { asg_name: 'g' }, null, 'asked 9');
+    expect(capped.outcome).toBe('ok');
+    expect(capped.reason).toBe("asked 9; moved to 5 by the group's MaxSize");
     expect(api.groups.get('g')?.desired).toBe(5);
     expect((await reconciler.reconcileNow(0, { asg_name: 'g' })).outcome).toBe('ok');
     expect(api.groups.get('g')?.desired).toBe(1);
