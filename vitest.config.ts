@@ -10,5 +10,6 @@ export default defineConfig({
     // Integration tests run against real services on a loaded 2-core machine; in CI one
     // retry absorbs a rare scheduling hiccup (a test that fails twice still fails).
     retry: process.env.CI ? 1 : 0,
+    reporters: ['default', './test/helpers/summary-reporter.ts'],
   },
 });
