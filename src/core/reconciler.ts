@@ -269,8 +269,10 @@ export class Reconciler {
       }
       const plan = await this.makePlan(observed, job);
       if (this.o.dryRun) {
-        this.o.logger.info({ plan: summarisePlan(plan) }, 'dry run: would apply');
-        return this.finish(lane, job, started, { outcome: 'dry_run', observed: observedCount, action });
+        const calls = scaler.describeApply?.(plan) ?? [];
+        this.o.logger.info({ plan: summarisePlan(plan), calls }, 'dry run: would apply');
+        const note = calls.length > 0 ? `dry run, would call: ${calls.join('; ')}` : undefined;
+        return this.finish(lane, job, started, { outcome: 'dry_run', observed: observedCount, action, note });
       }
       const applied = await scaler.apply(plan);
       await this.observeAfterApply(lane, job);

@@ -168,6 +168,11 @@ export interface Scaler {
    */
   // biome-ignore lint/suspicious/noConfusingVoidType: most scalers have nothing to note and return nothing
   apply(plan: Plan): Promise<void | ApplyNote>;
+  /**
+   * For --dry-run: the exact calls `apply(plan)` would make (e.g. "SetDesiredCapacity
+   * AutoScalingGroupName=ci DesiredCapacity=5"), logged and stored instead of made.
+   */
+  describeApply?(plan: Plan): string[];
   /** Called at shutdown when `on_shutdown = "stop"`: stop every member. */
   stopAll?(): Promise<void>;
   /**

@@ -155,6 +155,37 @@ class AsgScaler implements Scaler {
     };
   }
 
+  describeApply(plan: Plan): string[] {
+    const name = this.groupName(plan.data);
+    const group = this.seen.get(name);
+    if (!group) {
+      return [
+        `CreateAutoScalingGroup AutoScalingGroupName=${name} DesiredCapacity=${plan.desired} (allow_create = ${this.config.allow_create})`,
+      ];
+    }
+    const current = group.DesiredCapacity ?? 0;
+    const target = this.withinGroupBounds(group, plan.desired);
+    if (target === current) return [];
+    if ((target > current && this.config.disable_scale_out) || (target < current && this.config.disable_scale_in))
+      return [];
+    const calls: string[] = [];
+    let remaining = current;
+    if (target < current) {
+      for (const m of plan.remove) {
+        if (remaining <= target) break;
+        if (m.info?.protected_from_scale_in === true) continue;
+        calls.push(`TerminateInstanceInAutoScalingGroup InstanceId=${m.id} ShouldDecrementDesiredCapacity=true`);
+        remaining--;
+      }
+    }
+    if (remaining !== target) {
+      calls.push(
+        `SetDesiredCapacity AutoScalingGroupName=${name} DesiredCapacity=${target} HonorCooldown=${this.config.honor_cooldown}`,
+      );
+    }
+    return calls;
+  }
+
   async apply(plan: Plan): Promise<ApplyNote | undefined> {
     const name = this.groupName(plan.data);
     const input = this.readInput(plan.data);

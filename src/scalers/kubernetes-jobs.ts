@@ -133,6 +133,15 @@ export class JobsTarget {
     return { count: members.length, ready: members.filter((m) => m.ready).length, members };
   }
 
+  describeApply(plan: Plan): string[] {
+    const calls = plan.remove.map((m) => `DELETE ${this.jobsPath}/${m.id} (only if it has not started)`);
+    if (plan.add > 0) {
+      const prefix = this.jobFromTemplate().metadata?.generateName;
+      calls.push(`POST ${this.jobsPath} x${plan.add} (Job from job_template, generateName ${prefix})`);
+    }
+    return calls;
+  }
+
   async apply(plan: Plan): Promise<void> {
     for (const member of plan.remove) await this.removeIfNotStarted(member.id);
     for (let i = 0; i < plan.add; i++) await this.createJob(plan.reason);

@@ -162,6 +162,11 @@ export class ReplicasTarget {
     return { count, ready: Math.min(ready, count) };
   }
 
+  describeApply(plan: Plan): string[] {
+    const version = this.lastScale?.metadata?.resourceVersion;
+    return [`PUT ${this.access.path} spec.replicas=${plan.desired}${version ? ` (resourceVersion ${version})` : ''}`];
+  }
+
   async apply(plan: Plan): Promise<void> {
     let scale = this.lastScale ?? (await this.readScale());
     for (let attempt = 0; ; attempt++) {

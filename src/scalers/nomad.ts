@@ -115,6 +115,18 @@ class NomadScaler implements Scaler {
     return { count: group.Desired ?? 0, ready: group.Running ?? 0 };
   }
 
+  describeApply(plan: Plan): string[] {
+    const current = plan.observed.count;
+    if (
+      (plan.desired > current && this.config.disable_scale_out) ||
+      (plan.desired < current && this.config.disable_scale_in)
+    ) {
+      return [];
+    }
+    const body = JSON.stringify({ Count: plan.desired, Target: { Group: this.config.group } });
+    return [`POST ${this.url.href} ${body}`];
+  }
+
   async apply(plan: Plan): Promise<void> {
     const current = plan.observed.count;
     if (plan.desired > current && this.config.disable_scale_out) {

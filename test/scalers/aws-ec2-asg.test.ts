@@ -305,8 +305,17 @@ describe('aws_ec2_asg against the Auto Scaling API', () => {
       { ...seedScalerSection(), endpoint: api.endpoint, region: 'eu-west-1' },
       { dryRun: true },
     );
-    expect((await reconciler.reconcileNow(1, { asg_name: 'g' })).outcome).toBe('dry_run');
-    expect((await reconciler.reconcileNow(4, { asg_name: 'new-queue' })).outcome).toBe('dry_run');
+    const down = await reconciler.reconcileNow(1, { asg_name: 'g' }, null, 'asked 1');
+    expect(down.outcome).toBe('dry_run');
+    // Named removals become terminations that decrement the group: two of the three instances.
+    expect(down.reason).toMatch(
+      /^asked 1; dry run, would call: TerminateInstanceInAutoScalingGroup InstanceId=i-\w+ ShouldDecrementDesiredCapacity=true; TerminateInstanceInAutoScalingGroup InstanceId=i-\w+ ShouldDecrementDesiredCapacity=true$/,
+    );
+    const created = await reconciler.reconcileNow(4, { asg_name: 'new-queue' }, null, 'asked 4');
+    expect(created.outcome).toBe('dry_run');
+    expect(created.reason).toBe(
+      'asked 4; dry run, would call: CreateAutoScalingGroup AutoScalingGroupName=new-queue DesiredCapacity=4 (allow_create = true)',
+    );
     expect(mutations()).toEqual([]);
     expect(api.groups.get('g')?.desired).toBe(3);
     expect(api.groups.has('new-queue')).toBe(false);

@@ -462,6 +462,9 @@ describe('kubernetes scaler', () => {
       const dry = await harness('agents5', jobs({ history_limit: 0 }), { dryRun: true });
       const result = await dry.reconciler.reconcileNow(3, {});
       expect(result.outcome).toBe('dry_run');
+      expect(result.reason).toMatch(
+        /dry run, would call: POST \/apis\/batch\/v1\/namespaces\/ci\/jobs x3 \(Job from job_template, generateName \S+\)$/,
+      );
       expect(api.requests.filter((r) => r.method !== 'GET')).toEqual([]);
       expect(dry.logs.some((l) => l.msg.startsWith('dry run: would delete finished job'))).toBe(true);
     });

@@ -169,7 +169,11 @@ describe('nomad scaler against the job scale API', () => {
 
   it('in dry run only reads', async () => {
     const { reconciler } = await boot({}, { dryRun: true });
-    expect((await reconciler.reconcileNow(7, {})).outcome).toBe('dry_run');
+    const result = await reconciler.reconcileNow(7, {}, null, 'asked 7');
+    expect(result.outcome).toBe('dry_run');
+    expect(result.reason).toMatch(
+      /^asked 7; dry run, would call: POST http:\/\/127\.0\.0\.1:\d+\/v1\/job\/[\w-]+\/scale\S* \{"Count":7,"Target":\{"Group":"agents"\}\}$/,
+    );
     expect(api.requests.map((r) => r.method)).toEqual(['GET']);
     expect(job()?.groups.agents?.count).toBe(2);
   });
