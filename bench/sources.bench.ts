@@ -106,5 +106,6 @@ async function manySources(n: number): Promise<void> {
 }
 
 console.log(`machine: ${cpus().length} x ${cpus()[0]?.model}, node ${process.version}`);
-await pollCost();
-for (const n of [100, 500, 1000, 2000]) await manySources(n);
+if (!process.argv[2]) await pollCost();
+const counts = process.argv[2] ? process.argv.slice(2).map(Number) : [100, 500, 1000, 2000, 4000];
+for (const n of counts) await manySources(n);
