@@ -82,7 +82,9 @@ export const scalerCommon = {
   on_shutdown: z
     .enum(['keep', 'stop'])
     .default('keep')
-    .describe('On SIGINT/SIGTERM, leave members running (`keep`) or stop them (`stop`).'),
+    .describe(
+      'On SIGINT/SIGTERM, leave members running (`keep`) or stop them (`stop`: process, docker and ssh members; targets behind an API — Kubernetes, AWS, Nomad — keep their count).',
+    ),
   busy_check: z
     .string()
     .min(1)
