@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { triggerSchema } from '../core/schema.js';
 import type { EventData, TriggerDefinition } from '../core/types.js';
 import { retryAfterMs } from './job-queue.js';
-import { createPoller, pollingFields, secretFromEnv } from './poller.js';
+import { createPoller, pollingFields, requireEnvToken, secretFromEnv } from './poller.js';
 
 export const BUILDKITE_DEFAULT_ENDPOINT = 'https://agent.buildkite.com/v3';
 const POLL_DURATION_HEADER = 'buildkite-agent-metrics-poll-duration';
@@ -154,27 +154,6 @@ interval = "30s"`,
       },
     });
 
-    let tokenMissing = false;
-    return {
-      start() {
-        tokenMissing = !process.env[config.token_env];
-        // Reported once, at start, instead of one error per poll forever.
-        if (tokenMissing) {
-          ctx.emitError(missingToken());
-          return;
-        }
-        return poller.start();
-      },
-      stop() {
-        return poller.stop();
-      },
-      fire(input) {
-        if (tokenMissing) {
-          ctx.emitError(missingToken());
-          return;
-        }
-        return poller.fire?.(input);
-      },
-    };
+    return requireEnvToken(poller, ctx, config.token_env, missingToken);
   },
 };

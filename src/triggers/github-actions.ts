@@ -14,7 +14,7 @@ import { duration } from '../core/duration.js';
 import { triggerSchema } from '../core/schema.js';
 import type { ComponentContext, EventData, HookRequest, HookResponse, TriggerDefinition } from '../core/types.js';
 import { DeliveryLog, JobBook, type JobStatus, labelsMatch, retryAfterMs } from './job-queue.js';
-import { createPoller, type PollControl, pollingFields, secretFromEnv } from './poller.js';
+import { createPoller, type PollControl, pollingFields, requireEnvToken, secretFromEnv } from './poller.js';
 import { header, parseJsonObject, verifyHubSignature } from './webhook.js';
 
 const MAX_PAGES = 10;
@@ -320,7 +320,7 @@ interval = "60s"`,
       });
     }
 
-    let tokenMissing = false;
+    const polling = requireEnvToken(poller, ctx, config.token_env, missingToken);
     return {
       start() {
         if (config.secret_env && !process.env[config.secret_env]) {
@@ -328,16 +328,10 @@ interval = "60s"`,
             new Error(`${ctx.address}: environment variable ${config.secret_env} is not set; webhooks answer 503`),
           );
         }
-        if (!config.poll) return;
-        tokenMissing = !process.env[config.token_env];
-        if (tokenMissing) {
-          ctx.emitError(missingToken());
-          return;
-        }
-        return poller.start();
+        if (config.poll) return polling.start();
       },
       stop() {
-        return poller.stop();
+        return polling.stop();
       },
       fire(input) {
         // Webhook-only: the tracked state is the answer. With polling, a missing token is an
@@ -346,11 +340,7 @@ interval = "60s"`,
           ctx.emit(snapshot('state'));
           return;
         }
-        if (tokenMissing) {
-          ctx.emitError(missingToken());
-          return;
-        }
-        return poller.fire?.(input);
+        return polling.fire(input);
       },
     };
   },

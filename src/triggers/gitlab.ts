@@ -14,7 +14,7 @@ import { duration } from '../core/duration.js';
 import { triggerSchema } from '../core/schema.js';
 import type { EventData, HookRequest, HookResponse, TriggerDefinition } from '../core/types.js';
 import { JobBook, type JobStatus, labelsMatch, retryAfterMs } from './job-queue.js';
-import { createPoller, type PollControl, pollingFields, secretFromEnv } from './poller.js';
+import { createPoller, type PollControl, pollingFields, requireEnvToken, secretFromEnv } from './poller.js';
 import { header, parseJsonObject, safeEqual } from './webhook.js';
 
 const MAX_PAGES = 20;
@@ -236,7 +236,7 @@ interval = "30s"`,
       });
     }
 
-    let tokenMissing = false;
+    const polling = requireEnvToken(poller, ctx, config.token_env, missingToken);
     return {
       start() {
         if (config.secret_token_env && !process.env[config.secret_token_env]) {
@@ -246,26 +246,19 @@ interval = "30s"`,
             ),
           );
         }
-        tokenMissing = !process.env[config.token_env];
-        if (tokenMissing) {
-          ctx.emitError(missingToken());
-          return;
-        }
-        if (config.poll) return poller.start();
+        if (config.poll) return polling.start();
+        // Webhooks look each job's tags up through the API, so they need the token too.
+        if (!process.env[config.token_env]) ctx.emitError(missingToken());
       },
       stop() {
-        return poller.stop();
+        return polling.stop();
       },
       fire(input) {
         if (!config.poll) {
           ctx.emit(snapshot('state'));
           return;
         }
-        if (tokenMissing) {
-          ctx.emitError(missingToken());
-          return;
-        }
-        return poller.fire?.(input);
+        return polling.fire(input);
       },
     };
   },

@@ -123,3 +123,37 @@ export const secretFromEnv = z
   .string()
   .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected the name of an environment variable')
   .describe('Name of the environment variable holding the secret (the secret itself never goes in the config).');
+
+/**
+ * A poller that needs a token from the environment. A missing token is reported once at
+ * start (not once per poll forever) and again whenever the trigger is fired; nothing is
+ * polled without it, and nothing is made up.
+ */
+export function requireEnvToken(
+  poller: Trigger,
+  ctx: ComponentContext,
+  tokenEnv: string,
+  missingToken: () => Error,
+): Required<Pick<Trigger, 'start' | 'stop' | 'fire'>> {
+  let tokenMissing = false;
+  return {
+    start() {
+      tokenMissing = !process.env[tokenEnv];
+      if (tokenMissing) {
+        ctx.emitError(missingToken());
+        return;
+      }
+      return poller.start();
+    },
+    stop() {
+      return poller.stop();
+    },
+    fire(input) {
+      if (tokenMissing) {
+        ctx.emitError(missingToken());
+        return;
+      }
+      return poller.fire?.(input);
+    },
+  };
+}
