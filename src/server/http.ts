@@ -52,7 +52,10 @@ export async function createHttpServer(
     const limit = req.query.limit === undefined ? 100 : Number(req.query.limit);
     if (!Number.isInteger(limit) || limit < 1)
       return reply.code(400).send({ error: `limit must be a positive integer, found ${req.query.limit}` });
-    return { decisions: engine.store.listDecisions({ scaler: req.query.scaler, limit }) };
+    // `?scaler=workers` and `?scaler=scaler.workers` both work.
+    const scaler =
+      req.query.scaler && !req.query.scaler.includes('.') ? `scaler.${req.query.scaler}` : req.query.scaler;
+    return { decisions: engine.store.listDecisions({ scaler, limit }) };
   });
   app.get<{ Querystring: { limit?: string } }>('/api/events', async (req) => ({
     events: engine.recentEvents(Math.min(Number(req.query.limit ?? 50) || 50, 200)),

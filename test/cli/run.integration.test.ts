@@ -77,7 +77,7 @@ describe('waymond run, end to end with real processes', () => {
     expect(await post(`${daemon.url}/hooks/set`, 'not json')).toBe(400);
     await new Promise((r) => setTimeout(r, 1500));
     expect(members().sort()).toEqual(before);
-    const { decisions } = (await (await fetch(`${daemon.url}/api/decisions?scaler=scaler.${id}&limit=10`)).json()) as {
+    const { decisions } = (await (await fetch(`${daemon.url}/api/decisions?scaler=${id}&limit=10`)).json()) as {
       decisions: { outcome: string; error: string | null }[];
     };
     const rejected = decisions.filter((d) => d.outcome === 'rejected').map((d) => d.error);
