@@ -268,15 +268,16 @@ export class Reconciler {
         return this.finish(lane, job, started, { outcome: 'ok', observed: observedCount, action });
       }
       const plan = await this.makePlan(observed, job);
+      const kept = keptNote(observed, plan);
       if (this.o.dryRun) {
         const calls = scaler.describeApply?.(plan) ?? [];
         this.o.logger.info({ plan: summarisePlan(plan), calls }, 'dry run: would apply');
-        const note = calls.length > 0 ? `dry run, would call: ${calls.join('; ')}` : undefined;
+        const note = joinNotes(kept, calls.length > 0 ? `dry run, would call: ${calls.join('; ')}` : undefined);
         return this.finish(lane, job, started, { outcome: 'dry_run', observed: observedCount, action, note });
       }
       const applied = await scaler.apply(plan);
       await this.observeAfterApply(lane, job);
-      const note = applied && typeof applied === 'object' ? applied.note : undefined;
+      const note = joinNotes(kept, applied && typeof applied === 'object' ? applied.note : undefined);
       return this.finish(lane, job, started, { outcome: 'ok', observed: observedCount, action, note });
     } catch (error) {
       const message = errorMessage(error);
@@ -412,6 +413,19 @@ export class Reconciler {
       this.kick(lane);
     }
   }
+}
+
+/** Says so when scale-in released fewer members than the surplus (busy ones are kept). */
+function keptNote(observed: Observation, plan: Plan): string | undefined {
+  const surplus = observed.count - plan.desired;
+  if (surplus <= 0 || !observed.members) return undefined;
+  const kept = surplus - plan.remove.length;
+  return kept > 0 ? `kept ${kept} of ${surplus} surplus members: busy, or not confirmed idle` : undefined;
+}
+
+function joinNotes(...notes: (string | undefined)[]): string | undefined {
+  const present = notes.filter((n): n is string => !!n);
+  return present.length > 0 ? present.join('; ') : undefined;
 }
 
 function summarisePlan(plan: Plan): Record<string, unknown> {

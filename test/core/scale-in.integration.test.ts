@@ -82,8 +82,9 @@ describe('busy-aware scale-in (process members, real Reconciler)', () => {
     const h = await start({});
     await h.reconciler.reconcileNow(3, {});
     for (const slot of [1, 2, 3]) setBusy(slot, true);
-    const held = await h.reconciler.reconcileNow(1, {});
+    const held = await h.reconciler.reconcileNow(1, {}, null, 'asked 1');
     expect(held).toMatchObject({ outcome: 'ok', observed: 3 });
+    expect(held.reason).toBe('asked 1; kept 2 of 2 surplus members: busy, or not confirmed idle');
     expect(await slots(h)).toEqual(['slot-1', 'slot-2', 'slot-3']);
     setBusy(1, false);
     await h.reconciler.reconcileNow(1, {});
