@@ -7,7 +7,7 @@
 import { z } from 'zod';
 import { triggerSchema } from '../core/schema.js';
 import type { EventData, TriggerDefinition } from '../core/types.js';
-import { retryAfterMs } from './job-queue.js';
+import { apiErrorDetail, retryAfterMs } from './job-queue.js';
 import { createPoller, pollingFields, requireEnvToken, secretFromEnv } from './poller.js';
 
 export const BUILDKITE_DEFAULT_ENDPOINT = 'https://agent.buildkite.com/v3';
@@ -91,15 +91,6 @@ export function queueEvents(body: unknown, filter: RegExp | undefined): EventDat
     });
 }
 
-async function errorDetail(response: Response): Promise<string> {
-  try {
-    const body = record(await response.json());
-    return typeof body.message === 'string' ? `: ${body.message}` : '';
-  } catch {
-    return '';
-  }
-}
-
 export const buildkite: TriggerDefinition<typeof schema> = {
   kind: 'trigger',
   type: 'buildkite',
@@ -138,11 +129,11 @@ interval = "30s"`,
         }
         if (response.status === 401) {
           throw new Error(
-            `${ctx.address}: Buildkite rejected the agent token (401${await errorDetail(response)}); check ${config.token_env}`,
+            `${ctx.address}: Buildkite rejected the agent token (401${await apiErrorDetail(response)}); check ${config.token_env}`,
           );
         }
         if (!response.ok) {
-          throw new Error(`${ctx.address}: GET ${url} answered ${response.status}${await errorDetail(response)}`);
+          throw new Error(`${ctx.address}: GET ${url} answered ${response.status}${await apiErrorDetail(response)}`);
         }
         let body: unknown;
         try {

@@ -13,7 +13,7 @@ import { errorMessage } from '../core/context.js';
 import { duration } from '../core/duration.js';
 import { triggerSchema } from '../core/schema.js';
 import type { ComponentContext, EventData, HookRequest, HookResponse, TriggerDefinition } from '../core/types.js';
-import { DeliveryLog, JobBook, type JobStatus, labelsMatch, retryAfterMs } from './job-queue.js';
+import { apiErrorDetail, DeliveryLog, JobBook, type JobStatus, labelsMatch, retryAfterMs } from './job-queue.js';
 import { createPoller, type PollControl, pollingFields, requireEnvToken, secretFromEnv } from './poller.js';
 import { header, parseJsonObject, verifyHubSignature } from './webhook.js';
 
@@ -156,11 +156,11 @@ function githubClient(ctx: ComponentContext, config: Config) {
     }
     if (response.status === 401) {
       throw new Error(
-        `${ctx.address}: GitHub rejected the token (401${await detail(response)}); check ${config.token_env}`,
+        `${ctx.address}: GitHub rejected the token (401${await apiErrorDetail(response)}); check ${config.token_env}`,
       );
     }
     if (!response.ok)
-      throw new Error(`${ctx.address}: GET ${url} answered ${response.status}${await detail(response)}`);
+      throw new Error(`${ctx.address}: GET ${url} answered ${response.status}${await apiErrorDetail(response)}`);
     const body: unknown = await response.json();
     const etag = response.headers.get('etag');
     if (etag) used.set(url, { etag, body });
@@ -193,15 +193,6 @@ function githubClient(ctx: ComponentContext, config: Config) {
       used = new Map();
     },
   };
-}
-
-async function detail(response: Response): Promise<string> {
-  try {
-    const body: unknown = await response.json();
-    return isRecord(body) && typeof body.message === 'string' ? `: ${body.message}` : '';
-  } catch {
-    return '';
-  }
 }
 
 export const githubActions: TriggerDefinition<typeof schema> = {

@@ -13,7 +13,7 @@ import { errorMessage } from '../core/context.js';
 import { duration } from '../core/duration.js';
 import { triggerSchema } from '../core/schema.js';
 import type { EventData, HookRequest, HookResponse, TriggerDefinition } from '../core/types.js';
-import { JobBook, type JobStatus, labelsMatch, retryAfterMs } from './job-queue.js';
+import { apiErrorDetail, JobBook, type JobStatus, labelsMatch, retryAfterMs } from './job-queue.js';
 import { createPoller, type PollControl, pollingFields, requireEnvToken, secretFromEnv } from './poller.js';
 import { header, parseJsonObject, safeEqual } from './webhook.js';
 
@@ -84,15 +84,6 @@ function tagList(job: Record<string, unknown>): string[] {
   return Array.isArray(tags) ? tags.filter((t): t is string => typeof t === 'string') : [];
 }
 
-async function detail(response: Response): Promise<string> {
-  try {
-    const body: unknown = await response.json();
-    return isRecord(body) && typeof body.message === 'string' ? `: ${body.message}` : '';
-  } catch {
-    return '';
-  }
-}
-
 export const gitlab: TriggerDefinition<typeof schema> = {
   kind: 'trigger',
   type: 'gitlab',
@@ -135,11 +126,11 @@ interval = "30s"`,
       }
       if (response.status === 401) {
         throw new Error(
-          `${ctx.address}: GitLab rejected the token (401${await detail(response)}); check ${config.token_env}`,
+          `${ctx.address}: GitLab rejected the token (401${await apiErrorDetail(response)}); check ${config.token_env}`,
         );
       }
       if (!response.ok)
-        throw new Error(`${ctx.address}: GET ${url} answered ${response.status}${await detail(response)}`);
+        throw new Error(`${ctx.address}: GET ${url} answered ${response.status}${await apiErrorDetail(response)}`);
       return response;
     }
 

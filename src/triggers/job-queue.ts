@@ -140,3 +140,15 @@ export function retryAfterMs(value: string | null, now: number): number | undefi
   const date = Date.parse(value);
   return Number.isNaN(date) ? undefined : Math.max(0, date - now);
 }
+
+/** `: <message>` from a JSON error body (`{"message": ...}`, as Buildkite, GitHub and GitLab answer), or nothing. */
+export async function apiErrorDetail(response: Response): Promise<string> {
+  try {
+    const body: unknown = await response.json();
+    return body !== null && typeof body === 'object' && typeof (body as { message?: unknown }).message === 'string'
+      ? `: ${(body as { message: string }).message}`
+      : '';
+  } catch {
+    return '';
+  }
+}
