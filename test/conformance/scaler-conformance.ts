@@ -7,17 +7,9 @@
  * Usage, in <type>.integration.test.ts:
  *   describeScalerConformance({ name: 'process', setup: async () => ({ ... }) });
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EventBus } from '../../src/core/bus.js';
-import { RealClock } from '../../src/core/clock.js';
-import { createComponentContext } from '../../src/core/context.js';
-import { Reconciler } from '../../src/core/reconciler.js';
-import type { ComponentDefinition, ReconcileResult, Scaler, WaymondEvent } from '../../src/core/types.js';
-import { SqliteStore } from '../../src/store/sqlite.js';
+import type { ComponentDefinition, ReconcileResult } from '../../src/core/types.js';
+import { type Harness, startHarness } from '../helpers/scaler-harness.js';
 
 export interface ConformanceTarget {
   /** The scaler type's definition. */
@@ -44,67 +36,13 @@ export interface ConformanceOptions {
   data?: Record<string, unknown>;
 }
 
-interface Running {
-  scaler: Scaler;
-  reconciler: Reconciler;
-  bus: EventBus;
-  events: WaymondEvent[];
-}
-
 export function describeScalerConformance(options: ConformanceOptions): void {
   describe(`${options.name} scaler conformance`, () => {
     let target: ConformanceTarget | undefined;
-    let dir: string;
-    let store: SqliteStore;
-    let running: Running;
+    let running: Harness;
     const id = `conf_${options.name.replace(/\W/g, '_')}_${process.pid}`;
     const data = options.data ?? {};
     const timeout = options.convergeTimeoutMs ?? 30_000;
-
-    const boot = async (): Promise<Running> => {
-      const t = target as ConformanceTarget;
-      const clock = new RealClock();
-      const logger = pino({ level: process.env.WAYMOND_TEST_LOG ?? 'silent' });
-      const bus = new EventBus(clock, logger);
-      const events: WaymondEvent[] = [];
-      bus.subscribeAll((e) => events.push(e));
-      const config = t.definition.schema.parse({
-        type: t.definition.type,
-        id,
-        resync_interval: '1s',
-        retry_initial: '100ms',
-        retry_max: '500ms',
-        ...t.config,
-      }) as Record<string, unknown>;
-      const ctx = createComponentContext(
-        'scaler',
-        id,
-        {
-          clock,
-          bus,
-          store,
-          logger,
-          http: { route: () => undefined },
-          scalers: { get: () => undefined },
-          signal: new AbortController().signal,
-          stateDir: dir,
-          configDir: dir,
-          dryRun: false,
-        },
-        { hasInput: true },
-      );
-      const scaler = (await t.definition.create(config, ctx)) as Scaler;
-      const reconciler = new Reconciler({
-        address: `scaler.${id}`,
-        scaler,
-        settings: config as never,
-        clock,
-        bus,
-        store,
-        logger,
-      });
-      return { scaler, reconciler, bus, events };
-    };
 
     const waitFor = async (check: () => Promise<boolean>, what: string) => {
       const deadline = Date.now() + timeout;
@@ -120,19 +58,13 @@ export function describeScalerConformance(options: ConformanceOptions): void {
     beforeAll(async () => {
       target = await options.setup();
       if (!target) return;
-      dir = mkdtempSync(join(tmpdir(), `waymond-conformance-${options.name}-`));
-      store = new SqliteStore(join(dir, 'state.db'));
-      running = await boot();
+      running = await startHarness(target.definition, id, target.config);
     }, 120_000);
 
     afterAll(async () => {
       if (!target) return;
-      await running?.reconciler.stop(5000);
-      await running?.scaler.stopAll?.();
-      await running?.scaler.close?.();
+      await running?.close();
       await target.cleanup();
-      store?.close();
-      rmSync(dir, { recursive: true, force: true });
     }, 120_000);
 
     it('scales up to the desired count', async (ctx) => {
@@ -164,9 +96,7 @@ export function describeScalerConformance(options: ConformanceOptions): void {
 
     it('adopts what exists after a restart of waymond: no duplicates', async (ctx) => {
       if (!target) return ctx.skip();
-      await running.reconciler.stop(5000);
-      await running.scaler.close?.();
-      running = await boot();
+      await running.restart();
       const observed = await running.scaler.observe(data);
       expect(observed.count).toBe(2);
       const result: ReconcileResult = await running.reconciler.reconcileNow(2, data);
