@@ -212,6 +212,8 @@ class CascadeScaler {
     return failed;
   }
 
+  private readonly warnedMin = new Set<string>();
+
   private book(): Record<string, TierBook> {
     return this.ctx.state.get<Record<string, TierBook>>(BOOK_KEY) ?? {};
   }
@@ -224,6 +226,14 @@ class CascadeScaler {
     for (const tier of this.config.tiers) {
       const handle = this.ctx.scalers.get(tier.scaler);
       if (!handle) throw new Error(`tier ${tier.scaler} is not a running scaler`);
+      if (handle.min > 0 && !this.warnedMin.has(tier.scaler)) {
+        // The tier's own reconciler raises whatever the cascade asks to its min, so that tier never drains.
+        this.warnedMin.add(tier.scaler);
+        this.ctx.logger.warn(
+          { tier: tier.scaler, min: handle.min },
+          `tier ${tier.scaler} has min = ${handle.min}, so the cascade cannot empty it; set min on the cascade instead`,
+        );
+      }
       let observation = handle.lastObserved();
       const lastDesired = handle.lastDesired();
       if (!observation && lastDesired !== undefined) {
