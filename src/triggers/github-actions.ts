@@ -9,13 +9,12 @@
  * Each change emits `{ value: queued + in_progress, queued, in_progress, waiting, labels }`.
  */
 import { z } from 'zod';
-import { errorMessage } from '../core/context.js';
 import { duration } from '../core/duration.js';
 import { triggerSchema } from '../core/schema.js';
 import type { ComponentContext, EventData, HookRequest, HookResponse, TriggerDefinition } from '../core/types.js';
 import { apiErrorDetail, DeliveryLog, JobBook, type JobStatus, labelsMatch, retryAfterMs } from './job-queue.js';
 import { createPoller, type PollControl, pollingFields, requireEnvToken, secretFromEnv } from './poller.js';
-import { header, parseJsonObject, verifyHubSignature } from './webhook.js';
+import { header, mountHook, parseJsonObject, verifyHubSignature } from './webhook.js';
 
 const MAX_PAGES = 10;
 
@@ -300,15 +299,7 @@ interval = "60s"`,
     };
 
     if (config.secret || config.secret_env) {
-      ctx.http.route('POST', `/hooks/${ctx.id}`, (request) => {
-        try {
-          return handleHook(request);
-        } catch (error) {
-          // A handler bug answers 500 and is reported; it never takes the daemon down.
-          ctx.emitError(new Error(`${ctx.address}: webhook handling failed: ${errorMessage(error)}`));
-          return { status: 500, body: { error: 'internal error' } };
-        }
-      });
+      mountHook(ctx, handleHook);
     }
 
     const polling = requireEnvToken(poller, ctx, config.token_env, missingToken);

@@ -15,7 +15,7 @@ import { triggerSchema } from '../core/schema.js';
 import type { EventData, HookRequest, HookResponse, TriggerDefinition } from '../core/types.js';
 import { apiErrorDetail, JobBook, type JobStatus, labelsMatch, retryAfterMs } from './job-queue.js';
 import { createPoller, type PollControl, pollingFields, requireEnvToken, secretFromEnv } from './poller.js';
-import { header, parseJsonObject, safeEqual } from './webhook.js';
+import { header, mountHook, parseJsonObject, safeEqual } from './webhook.js';
 
 const MAX_PAGES = 20;
 
@@ -217,14 +217,7 @@ interval = "30s"`,
     };
 
     if (config.secret_token || config.secret_token_env) {
-      ctx.http.route('POST', `/hooks/${ctx.id}`, async (request) => {
-        try {
-          return await handleHook(request);
-        } catch (error) {
-          ctx.emitError(new Error(`${ctx.address}: webhook handling failed: ${errorMessage(error)}`));
-          return { status: 500, body: { error: 'internal error' } };
-        }
-      });
+      mountHook(ctx, handleHook);
     }
 
     const polling = requireEnvToken(poller, ctx, config.token_env, missingToken);

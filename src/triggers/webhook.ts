@@ -3,7 +3,8 @@
  * authentication in constant time and strict JSON bodies.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import type { EventData, HookRequest } from '../core/types.js';
+import { errorMessage } from '../core/context.js';
+import type { ComponentContext, EventData, HookRequest, RouteHandler } from '../core/types.js';
 
 /** Largest webhook body accepted; larger ones get 413. */
 export const MAX_HOOK_BODY_BYTES = 1024 * 1024;
@@ -59,4 +60,19 @@ export function parseJsonObject(body: Buffer): JsonBody {
     return { ok: false, status: 400, message: 'body must be a JSON object' };
   }
   return { ok: true, data: parsed as EventData };
+}
+
+/**
+ * Mounts `POST /hooks/<id>` for a webhook trigger. A bug in the handler answers 500 and is
+ * reported as an error event; it never takes the daemon down.
+ */
+export function mountHook(ctx: ComponentContext, handler: RouteHandler): void {
+  ctx.http.route('POST', `/hooks/${ctx.id}`, async (request) => {
+    try {
+      return await handler(request);
+    } catch (error) {
+      ctx.emitError(new Error(`${ctx.address}: webhook handling failed: ${errorMessage(error)}`));
+      return { status: 500, body: { error: 'internal error' } };
+    }
+  });
 }
