@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { formatIssue } from '../src/config/issues.js';
 import { loadConfigFile } from '../src/config/load.js';
 import { defaultRegistry } from '../src/core/registry.js';
+import { SEED_DIR } from './helpers/shared.js';
 
 function configsUnder(dir: string): string[] {
   const out: string[] = [];
@@ -17,7 +18,7 @@ function configsUnder(dir: string): string[] {
 
 const registry = defaultRegistry();
 const examples = configsUnder(new URL('../examples', import.meta.url).pathname);
-const seedDir = new URL('../../shared/seed', import.meta.url).pathname;
+const seedDir = SEED_DIR;
 const seeds = readdirSync(seedDir)
   .filter((f) => f.endsWith('.toml'))
   .map((f) => join(seedDir, f));

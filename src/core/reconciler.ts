@@ -254,6 +254,7 @@ export class Reconciler {
     let observedCount: number | null = null;
     let action = 'none';
     try {
+      if (!this.o.dryRun) await scaler.housekeep?.(job.data);
       const observed = await scaler.observe(job.data);
       lane.lastObserved = observed;
       observedCount = observed.count;

@@ -158,8 +158,15 @@ export interface ApplyNote {
 
 export interface Scaler {
   /**
-   * What exists now. `data` is the latest input for this target (a scaler that serves
-   * several targets, like an ASG named by `asg_name`, reads which one from it).
+   * Tidies the target before it is observed (removes exited containers, cleans finished
+   * Jobs, resets failed units). The reconciler calls it only when not in dry run, so that
+   * `observe` can stay pure: a dry run changes nothing at all.
+   */
+  housekeep?(data: EventData): Promise<void>;
+  /**
+   * What exists now, changing nothing. `data` is the latest input for this target (a
+   * scaler that serves several targets, like an ASG named by `asg_name`, reads which one
+   * from it).
    */
   observe(data: EventData): Promise<Observation>;
   /**

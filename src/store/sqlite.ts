@@ -1,6 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import Database from 'better-sqlite3';
+import type { DatabaseSync as DatabaseSyncType, StatementSync } from 'node:sqlite';
 import type { Decision, DecisionQuery, Store } from './store.js';
 
 const SCHEMA = `
@@ -40,40 +40,68 @@ interface DecisionRow {
   reason: string;
 }
 
+// Loaded when this module runs rather than as a static import, so that the CLI's filter of
+// Node 22's "SQLite is an experimental feature" warning (cli/node-warnings.ts) is in
+// place first: a static import of a builtin loads it before any module's code runs.
+const { DatabaseSync } = process.getBuiltinModule('node:sqlite') as typeof import('node:sqlite');
+
 export interface SqliteStoreOptions {
   /** Decisions kept per scaler; older ones are pruned. */
   retention?: number;
 }
 
-/** The default store: one SQLite file (`<config dir>/.waymond/state.db`), or ":memory:". */
+/**
+ * The default store: one SQLite file (`<config dir>/.waymond/state.db`), or ":memory:".
+ * Built on Node's own `node:sqlite`, so installing waymond compiles nothing and the same
+ * package runs on every supported Node.
+ */
 export class SqliteStore implements Store {
-  private db: Database.Database;
+  private readonly db: DatabaseSyncType;
   private readonly retention: number;
+  private open = true;
   private insertsSincePrune = 0;
-  private insert: Database.Statement;
-  private upsertState: Database.Statement;
-  private selectState: Database.Statement;
+  private readonly insert: StatementSync;
+  private readonly upsertState: StatementSync;
+  private readonly selectState: StatementSync;
+  private readonly pruneScaler: StatementSync;
 
   constructor(path: string, options: SqliteStoreOptions = {}) {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
-    this.db = new Database(path);
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = NORMAL');
+    this.db = new DatabaseSync(path);
+    this.db.exec('PRAGMA journal_mode = WAL');
+    this.db.exec('PRAGMA synchronous = NORMAL');
     this.db.exec(SCHEMA);
     this.retention = options.retention ?? 10_000;
     this.insert = this.db.prepare(
       `INSERT INTO decisions (time, scaler, source_event, observed, desired, action, outcome, error, duration_ms, reason)
-       VALUES (@time, @scaler, @sourceEvent, @observed, @desired, @action, @outcome, @error, @durationMs, @reason)`,
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     this.upsertState = this.db.prepare(
       `INSERT INTO component_state (address, key, value) VALUES (?, ?, ?)
        ON CONFLICT (address, key) DO UPDATE SET value = excluded.value`,
     );
     this.selectState = this.db.prepare('SELECT value FROM component_state WHERE address = ? AND key = ?');
+    // Walks the (scaler, id) index from the newest row: deletes only what is past retention.
+    this.pruneScaler = this.db.prepare(
+      `DELETE FROM decisions WHERE scaler = ? AND id <= (
+         SELECT id FROM decisions WHERE scaler = ? ORDER BY id DESC LIMIT 1 OFFSET ?
+       )`,
+    );
   }
 
   recordDecision(decision: Decision): void {
-    this.insert.run(decision);
+    this.insert.run(
+      decision.time,
+      decision.scaler,
+      decision.sourceEvent,
+      decision.observed,
+      decision.desired,
+      decision.action,
+      decision.outcome,
+      decision.error,
+      decision.durationMs,
+      decision.reason,
+    );
     if (++this.insertsSincePrune >= 200) {
       this.insertsSincePrune = 0;
       this.prune();
@@ -82,24 +110,15 @@ export class SqliteStore implements Store {
 
   /** Keeps the newest `retention` decisions of each scaler. */
   prune(): void {
-    this.db
-      .prepare(
-        `DELETE FROM decisions WHERE id IN (
-           SELECT id FROM (
-             SELECT id, ROW_NUMBER() OVER (PARTITION BY scaler ORDER BY id DESC) AS n FROM decisions
-           ) WHERE n > ?
-         )`,
-      )
-      .run(this.retention);
+    const scalers = this.db.prepare('SELECT DISTINCT scaler FROM decisions').all() as { scaler: string }[];
+    for (const { scaler } of scalers) this.pruneScaler.run(scaler, scaler, this.retention);
   }
 
   listDecisions(query: DecisionQuery): Decision[] {
     const limit = Math.max(1, Math.min(query.limit ?? 100, 10_000));
-    const rows = (
-      query.scaler
-        ? this.db.prepare('SELECT * FROM decisions WHERE scaler = ? ORDER BY id DESC LIMIT ?').all(query.scaler, limit)
-        : this.db.prepare('SELECT * FROM decisions ORDER BY id DESC LIMIT ?').all(limit)
-    ) as DecisionRow[];
+    const rows = (query.scaler
+      ? this.db.prepare('SELECT * FROM decisions WHERE scaler = ? ORDER BY id DESC LIMIT ?').all(query.scaler, limit)
+      : this.db.prepare('SELECT * FROM decisions ORDER BY id DESC LIMIT ?').all(limit)) as unknown as DecisionRow[];
     return rows.map((r) => ({
       id: r.id,
       time: r.time,
@@ -125,6 +144,8 @@ export class SqliteStore implements Store {
   }
 
   close(): void {
-    if (this.db.open) this.db.close();
+    if (!this.open) return;
+    this.open = false;
+    this.db.close();
   }
 }
