@@ -3,7 +3,7 @@
  * The waymond command line. Each verb lives in its own file; this one only parses
  * arguments. The original's `waymond -config FILE` still works (it means `run`).
  */
-import './node-warnings.js';
+import './node-runtime.js';
 import { Command, Option } from 'commander';
 import { defaultRegistry } from '../core/registry.js';
 import { fireCommand } from './fire.js';
