@@ -3,6 +3,7 @@
  * field path, and says what was expected and what was found, never printing a secret.
  */
 import type { z } from 'zod';
+import { redactSecrets } from '../core/redact.js';
 
 export interface ConfigIssue {
   severity: 'error' | 'warning';
@@ -44,8 +45,11 @@ export function describeFound(value: unknown, secret = false): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return `an array of ${value.length}`;
   if (typeof value === 'object') return 'a table';
-  if (typeof value === 'string')
-    return `string ${JSON.stringify(value.length > 60 ? `${value.slice(0, 57)}...` : value)}`;
+  if (typeof value === 'string') {
+    // Redact before cutting: a cut could fall inside a password and hide it from the redactor.
+    const shown = redactSecrets(value);
+    return `string ${JSON.stringify(shown.length > 60 ? `${shown.slice(0, 57)}...` : shown)}`;
+  }
   return `${typeof value} ${String(value)}`;
 }
 

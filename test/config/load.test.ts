@@ -101,6 +101,16 @@ describe('config errors name the file, the address and the field, and say expect
       ],
     ],
     [
+      'a password inside a URL never printed, even in a field of the wrong type',
+      `${tick}${noop}${wire}[http]\nport = "redis://:hunter2@cache.internal:6379"\n`,
+      ['error: w.toml: http: field "port": expected number, found string "redis://:***@cache.internal:6379"'],
+    ],
+    [
+      'a long URL is redacted before it is cut, so a cut never reveals part of a password',
+      `${tick}${noop}${wire}[http]\nport = "redis://worker:averyveryverylongpasswordthatgoesonandon@cache.internal:6379/0"\n`,
+      ['error: w.toml: http: field "port": expected number, found string "redis://worker:***@cache.internal:6379/0"'],
+    ],
+    [
       'an unsupported Go template construct',
       `${tick}${noop}${wire}[connect.transform]\nmethod = "go_template"\ntemplate = "{{ range .x }}"\n`,
       ['error: w.toml: connector.c: field "transform.template": unsupported template construct "range" at line 1'],
