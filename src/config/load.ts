@@ -9,6 +9,7 @@ import { parse as parseToml, TomlError } from 'smol-toml';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { z } from 'zod';
 import { checkGraph } from '../core/graph.js';
+import { redactSecrets } from '../core/redact.js';
 import type { Registry } from '../core/registry.js';
 import type { ComponentDefinition, ComponentKind } from '../core/types.js';
 import { interpolateEnv } from './interpolate.js';
@@ -79,6 +80,25 @@ export function loadConfigText(
   registry: Registry,
   env: NodeJS.ProcessEnv = process.env,
   displayName = absolutePath,
+): LoadResult {
+  // Messages quote what was found (a type name, a URL): whatever quotes it, no secret shows.
+  const result = loadUnredacted(text, absolutePath, registry, env, displayName);
+  const redact = (issues: ConfigIssue[]) =>
+    issues.map((i) => ({
+      ...i,
+      message: redactSecrets(i.message),
+      ...(i.address ? { address: redactSecrets(i.address) } : {}),
+    }));
+  if (!result.ok) return { ok: false, issues: redact(result.issues) };
+  return { ok: true, config: { ...result.config, warnings: redact(result.config.warnings) } };
+}
+
+function loadUnredacted(
+  text: string,
+  absolutePath: string,
+  registry: Registry,
+  env: NodeJS.ProcessEnv,
+  displayName: string,
 ): LoadResult {
   const file = displayName;
   const format = formatOf(absolutePath);
@@ -247,7 +267,20 @@ function parseComponent(
     });
     return undefined;
   }
-  const result = definition.schema.safeParse(raw, { reportInput: true });
+  let result: ReturnType<typeof definition.schema.safeParse>;
+  try {
+    result = definition.schema.safeParse(raw, { reportInput: true });
+  } catch (error) {
+    // A check inside a schema that throws (a URL parser on a value it cannot parse) is a bug
+    // in that check; the user still gets a sentence naming the component, never a stack trace.
+    issues.push({
+      severity: 'error',
+      file,
+      address,
+      message: `could not be validated (${redactSecrets((error as Error).message)}); check its fields against the reference`,
+    });
+    return undefined;
+  }
   if (!result.success) {
     for (const m of zodIssueMessages(definition.schema, result.error.issues)) {
       issues.push({ severity: 'error', file, address, path: m.path || undefined, message: m.message });
