@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { DatabaseSync as DatabaseSyncType, StatementSync } from 'node:sqlite';
 import type { Decision, DecisionQuery, Store } from './store.js';
@@ -41,37 +41,104 @@ interface DecisionRow {
 }
 
 // Loaded when this module runs rather than as a static import, so that the CLI's filter of
-// Node 22's "SQLite is an experimental feature" warning (cli/node-warnings.ts) is in
+// Node 22's "SQLite is an experimental feature" warning (cli/node-runtime.ts) is in
 // place first: a static import of a builtin loads it before any module's code runs.
 const { DatabaseSync } = process.getBuiltinModule('node:sqlite') as typeof import('node:sqlite');
+
+/** A decision's reason and error are cut to this many characters: one webhook cannot grow the file by a megabyte. */
+export const MAX_TEXT = 1024;
+/** Each scaler's decisions are pruned after this many new ones. */
+const PRUNE_EVERY = 200;
+/** How often the file is checked (deleted or replaced) and the WAL checkpointed, off the write path. */
+const MAINTENANCE_MS = 5_000;
 
 export interface SqliteStoreOptions {
   /** Decisions kept per scaler; older ones are pruned. */
   retention?: number;
+  /**
+   * Called when a write fails (disk full, read-only, file gone). The store never throws on a
+   * write: scaling goes on, the component state stays in memory and is written again with
+   * the next change. At most once a minute per kind of failure, with the count so far.
+   */
+  onWriteError?: (message: string, count: number) => void;
+  /** Called when the file was deleted or replaced and has been rewritten from memory. */
+  onRecovered?: (message: string) => void;
+}
+
+export class StoreOpenError extends Error {
+  constructor(
+    readonly path: string,
+    cause: string,
+  ) {
+    super(`state ${path} cannot be used: ${cause} (move it aside to start with an empty state)`);
+    this.name = 'StoreOpenError';
+  }
 }
 
 /**
  * The default store: one SQLite file (`<config dir>/.waymond/state.db`), or ":memory:".
  * Built on Node's own `node:sqlite`, so installing waymond compiles nothing and the same
  * package runs on every supported Node.
+ *
+ * Component state (desired counts, members) is also kept in memory: reads never touch the
+ * disk, and when the file is deleted or replaced while the daemon runs it is rewritten from
+ * memory instead of silently diverging (a restart would otherwise duplicate every member).
  */
 export class SqliteStore implements Store {
-  private readonly db: DatabaseSyncType;
+  private db!: DatabaseSyncType;
   private readonly retention: number;
   private open = true;
-  private insertsSincePrune = 0;
-  private readonly insert: StatementSync;
-  private readonly upsertState: StatementSync;
-  private readonly selectState: StatementSync;
-  private readonly pruneScaler: StatementSync;
+  private fileIdentity?: string;
+  private readonly state = new Map<string, string>();
+  private readonly sincePrune = new Map<string, number>();
+  private readonly writeErrors = new Map<string, { count: number; lastReported: number }>();
+  private insert!: StatementSync;
+  private upsertState!: StatementSync;
+  private pruneScaler!: StatementSync;
+  private maintenance?: NodeJS.Timeout;
+  /** Set when a state write failed: all state is written again after the next write that works. */
+  private pendingRewrite = false;
+  /** Writes that failed since the store opened. */
+  errors = 0;
 
-  constructor(path: string, options: SqliteStoreOptions = {}) {
-    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
-    this.db = new DatabaseSync(path);
-    this.db.exec('PRAGMA journal_mode = WAL');
-    this.db.exec('PRAGMA synchronous = NORMAL');
-    this.db.exec(SCHEMA);
+  constructor(
+    private readonly path: string,
+    private readonly options: SqliteStoreOptions = {},
+  ) {
     this.retention = options.retention ?? 10_000;
+    this.openFile();
+    for (const row of this.db.prepare('SELECT address, key, value FROM component_state').all() as {
+      address: string;
+      key: string;
+      value: string;
+    }[]) {
+      this.state.set(stateKey(row.address, row.key), row.value);
+    }
+    if (path !== ':memory:') {
+      this.maintenance = setInterval(() => this.maintain(), MAINTENANCE_MS);
+      this.maintenance.unref();
+    }
+  }
+
+  private openFile(): void {
+    const { path } = this;
+    try {
+      if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+      this.db = new DatabaseSync(path);
+      this.db.exec('PRAGMA journal_mode = WAL');
+      this.db.exec('PRAGMA synchronous = NORMAL');
+      // Checkpoints run in maintain(), not inside a commit on the webhook path.
+      this.db.exec('PRAGMA wal_autocheckpoint = 0');
+      this.db.exec('PRAGMA journal_size_limit = 4194304');
+      this.db.exec(SCHEMA);
+      this.db.prepare('SELECT count(*) FROM component_state').get();
+    } catch (error) {
+      try {
+        this.db?.close();
+      } catch {}
+      throw new StoreOpenError(path, (error as Error).message);
+    }
+    this.fileIdentity = identityOf(path);
     this.insert = this.db.prepare(
       `INSERT INTO decisions (time, scaler, source_event, observed, desired, action, outcome, error, duration_ms, reason)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -80,8 +147,8 @@ export class SqliteStore implements Store {
       `INSERT INTO component_state (address, key, value) VALUES (?, ?, ?)
        ON CONFLICT (address, key) DO UPDATE SET value = excluded.value`,
     );
-    this.selectState = this.db.prepare('SELECT value FROM component_state WHERE address = ? AND key = ?');
-    // Walks the (scaler, id) index from the newest row: deletes only what is past retention.
+    // Finds the newest id past retention through the (scaler, id) index, then deletes the
+    // older rows of that scaler only: the cost follows the scaler's rows, not the table.
     this.pruneScaler = this.db.prepare(
       `DELETE FROM decisions WHERE scaler = ? AND id <= (
          SELECT id FROM decisions WHERE scaler = ? ORDER BY id DESC LIMIT 1 OFFSET ?
@@ -90,22 +157,25 @@ export class SqliteStore implements Store {
   }
 
   recordDecision(decision: Decision): void {
-    this.insert.run(
-      decision.time,
-      decision.scaler,
-      decision.sourceEvent,
-      decision.observed,
-      decision.desired,
-      decision.action,
-      decision.outcome,
-      decision.error,
-      decision.durationMs,
-      decision.reason,
+    this.write('decision', () =>
+      this.insert.run(
+        decision.time,
+        decision.scaler,
+        decision.sourceEvent,
+        decision.observed,
+        decision.desired,
+        decision.action,
+        decision.outcome,
+        decision.error === null ? null : cut(decision.error),
+        decision.durationMs,
+        cut(decision.reason),
+      ),
     );
-    if (++this.insertsSincePrune >= 200) {
-      this.insertsSincePrune = 0;
-      this.prune();
-    }
+    const since = (this.sincePrune.get(decision.scaler) ?? 0) + 1;
+    if (since >= PRUNE_EVERY) {
+      this.sincePrune.set(decision.scaler, 0);
+      this.write('prune', () => this.pruneScaler.run(decision.scaler, decision.scaler, this.retention));
+    } else this.sincePrune.set(decision.scaler, since);
   }
 
   /** Keeps the newest `retention` decisions of each scaler. */
@@ -135,17 +205,112 @@ export class SqliteStore implements Store {
   }
 
   getState<T>(address: string, key: string): T | undefined {
-    const row = this.selectState.get(address, key) as { value: string } | undefined;
-    return row ? (JSON.parse(row.value) as T) : undefined;
+    const value = this.state.get(stateKey(address, key));
+    return value === undefined ? undefined : (JSON.parse(value) as T);
   }
 
   setState(address: string, key: string, value: unknown): void {
-    this.upsertState.run(address, key, JSON.stringify(value));
+    // Serialised first: a value that cannot be stored (a cycle, a BigInt) is the caller's
+    // error and must not be mistaken for a disk fault.
+    const text = JSON.stringify(value);
+    if (this.state.get(stateKey(address, key)) === text) return;
+    this.state.set(stateKey(address, key), text);
+    this.write('state', () => this.upsertState.run(address, key, text));
+  }
+
+  /** Checks the file is still the one opened (rewrites it from memory if not) and checkpoints the WAL. */
+  maintain(): void {
+    if (!this.open || this.path === ':memory:') return;
+    if (identityOf(this.path) !== this.fileIdentity) {
+      const what = existsSync(this.path) ? 'was replaced' : 'was deleted';
+      try {
+        this.db.close();
+      } catch {}
+      try {
+        this.openFile();
+        this.rewriteState();
+        this.options.onRecovered?.(
+          `state ${this.path} ${what} while running: rewrote ${this.state.size} component states from memory (decision history before now is lost)`,
+        );
+      } catch (error) {
+        this.reportWriteError('reopen', (error as Error).message);
+      }
+      return;
+    }
+    this.write('checkpoint', () => this.db.exec('PRAGMA wal_checkpoint(PASSIVE)'));
+  }
+
+  private rewriteState(): void {
+    this.db.exec('BEGIN');
+    try {
+      this.db.exec('DELETE FROM component_state');
+      for (const [k, value] of this.state) {
+        const [address, key] = JSON.parse(k) as [string, string];
+        this.upsertState.run(address, key, value);
+      }
+      this.db.exec('COMMIT');
+    } catch (error) {
+      this.db.exec('ROLLBACK');
+      throw error;
+    }
+  }
+
+  private write(kind: string, run: () => unknown): void {
+    if (!this.open) return;
+    try {
+      run();
+    } catch (error) {
+      this.reportWriteError(kind, (error as Error).message);
+      // State that could not be written is written again in full once the disk takes writes.
+      if (kind === 'state') this.pendingRewrite = true;
+      return;
+    }
+    if (!this.pendingRewrite) return;
+    this.pendingRewrite = false;
+    try {
+      this.rewriteState();
+    } catch (error) {
+      this.pendingRewrite = true;
+      this.reportWriteError('state', (error as Error).message);
+    }
+  }
+
+  private reportWriteError(kind: string, message: string): void {
+    this.errors++;
+    const entry = this.writeErrors.get(kind) ?? { count: 0, lastReported: 0 };
+    entry.count++;
+    this.writeErrors.set(kind, entry);
+    const now = Date.now();
+    if (now - entry.lastReported >= 60_000) {
+      entry.lastReported = now;
+      this.options.onWriteError?.(`state ${this.path}: could not write (${kind}): ${message}`, entry.count);
+    }
   }
 
   close(): void {
     if (!this.open) return;
     this.open = false;
-    this.db.close();
+    if (this.maintenance) clearInterval(this.maintenance);
+    try {
+      this.db.close();
+    } catch {}
+  }
+}
+
+function stateKey(address: string, key: string): string {
+  return JSON.stringify([address, key]);
+}
+
+function cut(text: string): string {
+  return text.length <= MAX_TEXT ? text : `${text.slice(0, MAX_TEXT - 12)}… (cut)`;
+}
+
+/** Device and inode: a file deleted and created again, or moved over, has another. */
+function identityOf(path: string): string | undefined {
+  try {
+    const s = statSync(path);
+    return `${s.dev}:${s.ino}`;
+  } catch {
+    return undefined;
   }
 }

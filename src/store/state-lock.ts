@@ -30,6 +30,7 @@ export class StateInUseError extends Error {
 
 export interface StateLock {
   readonly lockPath: string;
+  /** Keep the returned lock referenced: once it is garbage-collected its connection closes and the lock is gone. */
   release(): void;
 }
 

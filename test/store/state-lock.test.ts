@@ -52,7 +52,7 @@ describe('the state lock', () => {
     // Another process takes the lock (the same module, run by this Node), then waits.
     const script = `
       const { acquireStateLock } = await import(${JSON.stringify(new URL('../../src/store/state-lock.ts', import.meta.url).href)});
-      acquireStateLock(${JSON.stringify(path)});
+      globalThis.heldLock = acquireStateLock(${JSON.stringify(path)}); // held: a collected lock is released
       process.stdout.write('locked\\n');
       setInterval(() => {}, 1000);
     `;
