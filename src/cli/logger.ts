@@ -1,13 +1,25 @@
-import pino, { type Logger } from 'pino';
+import pino, { type DestinationStream, type Logger } from 'pino';
+import { redactSecrets } from '../core/redact.js';
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 
-/** pino JSON logs; pretty when stdout is a terminal (or WAYMOND_LOG_FORMAT=pretty). */
-export function createLogger(level: string): Logger {
+/**
+ * pino JSON logs; pretty when stdout is a terminal (or WAYMOND_LOG_FORMAT=pretty). Every
+ * line passes through redactSecrets just before it is written, whatever logged it (a
+ * library's error quoting a connection URL included): no password reaches a log.
+ */
+export function createLogger(level: string, destination?: DestinationStream): Logger {
+  const hooks = { streamWrite: redactSecrets };
   const pretty =
-    process.env.WAYMOND_LOG_FORMAT === 'pretty' || (process.stdout.isTTY && process.env.WAYMOND_LOG_FORMAT !== 'json');
+    !destination &&
+    (process.env.WAYMOND_LOG_FORMAT === 'pretty' ||
+      (process.stdout.isTTY && process.env.WAYMOND_LOG_FORMAT !== 'json'));
   if (pretty) {
-    return pino({ level, transport: { target: 'pino-pretty', options: { colorize: true, ignore: 'pid,hostname' } } });
+    return pino({
+      level,
+      hooks,
+      transport: { target: 'pino-pretty', options: { colorize: true, ignore: 'pid,hostname' } },
+    });
   }
-  return pino({ level, base: undefined, timestamp: pino.stdTimeFunctions.isoTime });
+  return pino({ level, hooks, base: undefined, timestamp: pino.stdTimeFunctions.isoTime }, destination);
 }
