@@ -1,7 +1,8 @@
 /**
  * What keeps the admin API to its operators, and hostile bodies out:
- * - a bearer token (from the variable `[http] token_env` names) on every `/api/*` route
- *   and the dashboard, compared in constant time; health, readiness and metrics stay open;
+ * - a bearer token (from the variable `[http] token_env` names) on every `/api/*` route,
+ *   the dashboard's data included, compared in constant time; health, readiness, metrics
+ *   and the dashboard's page itself (no data in it) stay open;
  * - the rule that a non-loopback listener needs that token;
  * - a bound on JSON nesting, so a body nested 20,000 deep is refused at the door instead of
  *   wedging a scaler later (its saved state could never be serialised again).
@@ -15,7 +16,9 @@ const OPEN_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
 export function needsToken(path: string): boolean {
   const bare = path.split('?')[0] ?? path;
   if (OPEN_PATHS.has(bare)) return false;
-  return bare.startsWith('/api/') || bare === '/api' || bare.startsWith('/dashboard');
+  // The dashboard's page and assets hold no data (a browser opening a URL cannot send a
+  // bearer header): the page asks for the token and sends it with every /api call.
+  return bare.startsWith('/api/') || bare === '/api';
 }
 
 /** True when `header` is `Bearer <token>` with exactly this token (constant time in the token's length). */
