@@ -90,32 +90,89 @@ export function didYouMean(word: string, candidates: readonly string[]): string 
   return best !== undefined && bestDistance <= Math.max(2, Math.floor(word.length / 3)) ? best : undefined;
 }
 
-/** The keys an object schema allows at `path` (for "did you mean" on unknown keys). */
-export function keysAt(schema: z.ZodType, path: readonly PropertyKey[]): string[] {
-  let current: unknown = schema;
-  const unwrap = (s: unknown): unknown => {
-    let cur = s as { def?: Record<string, unknown>; _zod?: { def: Record<string, unknown> } };
-    for (let i = 0; i < 10; i++) {
-      const def = (cur?._zod?.def ?? cur?.def) as Record<string, unknown> | undefined;
-      if (!def) return cur;
-      const next = def.innerType ?? (def.type === 'pipe' ? def.in : undefined);
-      if (!next) return cur;
-      cur = next as typeof cur;
-    }
-    return cur;
+type ZodDef = Record<string, unknown>;
+
+function defOf(schema: unknown): ZodDef | undefined {
+  const s = schema as { def?: ZodDef; _zod?: { def: ZodDef } } | undefined;
+  return s?._zod?.def ?? s?.def;
+}
+
+/** Strips defaults, optionals, pipes and refinements down to the schema that holds the shape. */
+function unwrap(schema: unknown): unknown {
+  let current = schema;
+  for (let i = 0; i < 10; i++) {
+    const def = defOf(current);
+    if (!def) return current;
+    const next = def.innerType ?? (def.type === 'pipe' ? def.in : undefined);
+    if (!next) return current;
+    current = next;
+  }
+  return current;
+}
+
+/** A discriminated union's key and its branches, each with the discriminator value it takes. */
+function unionBranches(
+  def: ZodDef | undefined,
+): { key: string; branches: { value: unknown; schema: unknown }[] } | undefined {
+  if (def?.type !== 'union' || typeof def.discriminator !== 'string' || !Array.isArray(def.options)) return undefined;
+  const key = def.discriminator;
+  const branches = def.options.map((option: unknown) => {
+    const shape = defOf(unwrap(option))?.shape as Record<string, unknown> | undefined;
+    return { value: defOf(unwrap(shape?.[key]))?.values, schema: option };
+  });
+  return {
+    key,
+    branches: branches.flatMap(({ value, schema }) =>
+      (Array.isArray(value) ? value : [value]).map((v: unknown) => ({ value: v, schema })),
+    ),
   };
+}
+
+function shapeKeys(schema: unknown): string[] {
+  const def = defOf(unwrap(schema));
+  return def?.type === 'object' ? Object.keys(def.shape as Record<string, unknown>) : [];
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
+
+/**
+ * What an object schema allows at `path`. Where the schema there switches on a field (a
+ * discriminated union such as redis `mode`), `table` (the input found at `path`) picks the
+ * branch, and `switch.other` lists the fields only other branches have, so such a field is
+ * named as belonging to them rather than called unknown.
+ */
+export function fieldsAt(
+  schema: z.ZodType,
+  path: readonly PropertyKey[],
+  table?: unknown,
+): { allowed: string[]; switch?: { key: string; value: unknown; other: Map<string, unknown[]> } } {
+  let current: unknown = schema;
   for (const part of path) {
-    current = unwrap(current);
-    const def = (current as { _zod?: { def: Record<string, unknown> } })._zod?.def;
-    if (!def) return [];
+    const def = defOf(unwrap(current));
+    if (!def) return { allowed: [] };
     if (typeof part === 'number' && def.type === 'array') current = def.element;
     else if (typeof part === 'string' && def.type === 'object') current = (def.shape as Record<string, unknown>)[part];
-    else return [];
+    else return { allowed: [] };
   }
-  current = unwrap(current);
-  const def = (current as { _zod?: { def: Record<string, unknown> } })._zod?.def;
-  if (def?.type === 'object') return Object.keys(def.shape as Record<string, unknown>);
-  return [];
+  const union = unionBranches(defOf(unwrap(current)));
+  if (!union) return { allowed: shapeKeys(current) };
+  const value = isRecord(table) ? table[union.key] : undefined;
+  const branch = union.branches.find((b) => b.value === value);
+  if (!branch) return { allowed: [] };
+  const own = new Set(shapeKeys(branch.schema));
+  const other = new Map<string, unknown[]>();
+  for (const b of union.branches) {
+    if (b.schema === branch.schema) continue;
+    for (const k of shapeKeys(b.schema)) if (!own.has(k)) other.set(k, [...(other.get(k) ?? []), b.value]);
+  }
+  return { allowed: [...own], switch: { key: union.key, value, other } };
+}
+
+/** The keys an object schema allows at `path` (for "did you mean" on unknown keys). */
+export function keysAt(schema: z.ZodType, path: readonly PropertyKey[], input?: unknown): string[] {
+  return fieldsAt(schema, path, input).allowed;
 }
 
 interface LooseIssue {
@@ -132,6 +189,9 @@ interface LooseIssue {
   origin?: string;
   format?: string;
   errors?: LooseIssue[][];
+  /** Set on a discriminated union's "no matching discriminator" issue. */
+  discriminator?: string;
+  options?: unknown[];
 }
 
 /** Turns zod issues into sentences that say what was expected and what was found. */
@@ -147,7 +207,21 @@ export function zodIssueMessages(
     switch (issue.code) {
       case 'unrecognized_keys':
         for (const key of issue.keys ?? []) {
-          const allowed = keysAt(schema, issue.path);
+          const { allowed, switch: modes } = fieldsAt(schema, issue.path, issue.input);
+          const owners = modes?.other.get(key);
+          if (modes && owners) {
+            // A field of another mode: say so, rather than "unknown field".
+            const kind =
+              typeof (issue.input as { type?: unknown } | undefined)?.type === 'string'
+                ? `${(issue.input as { type: string }).type} `
+                : '';
+            const list = owners.map((v) => JSON.stringify(v)).join(', ');
+            out.push({
+              path: formatPath([...issue.path, key]),
+              message: `${key} is not a field of ${kind}${modes.key} ${JSON.stringify(modes.value)} (only of ${modes.key} ${list}); allowed: ${allowed.join(', ')}`,
+            });
+            continue;
+          }
           const guess = didYouMean(key, allowed);
           out.push({
             path: formatPath([...issue.path, key]),
@@ -182,6 +256,19 @@ export function zodIssueMessages(
         continue;
       }
       case 'invalid_union': {
+        if (issue.discriminator !== undefined) {
+          // A discriminated union (redis `mode`): the issue carries the whole table as input.
+          const chosen = isRecord(issue.input) ? issue.input[issue.discriminator] : undefined;
+          const options = (issue.options ?? []).map((v) => JSON.stringify(v)).join(', ');
+          out.push({
+            path: formatPath(issue.path),
+            message:
+              chosen === undefined
+                ? `is required (expected one of ${options})`
+                : `expected one of ${options}, found ${describeFound(chosen, secret)}`,
+          });
+          continue;
+        }
         if (issue.input === undefined) {
           out.push({ path: formatPath(issue.path), message: 'is required' });
           continue;

@@ -48,11 +48,20 @@ interface ZodInternals {
   };
 }
 
+interface ZodUnionDef {
+  type: string;
+  options?: unknown[];
+}
+
 /** Top-level defaults read from the zod schema itself: a duration's default is stored in ms, shown as "15s". */
 export function outputDefaults(schema: unknown): Record<string, string> {
   let current = schema as ZodInternals;
   for (let i = 0; i < 10 && current._zod?.def.type !== 'object'; i++) {
-    const def = current._zod?.def;
+    const def = current._zod?.def as (ZodInternals['_zod'] & object)['def'] & ZodUnionDef;
+    // A schema that switches on a field (redis `mode`): every branch's defaults, first one wins.
+    if (def?.type === 'union' && def.options) {
+      return Object.assign({}, ...def.options.map(outputDefaults).reverse());
+    }
     const next = def?.innerType ?? def?.in;
     if (!next) break;
     current = next as ZodInternals;
@@ -66,6 +75,37 @@ export function outputDefaults(schema: unknown): Record<string, string> {
     out[name] = isDuration && typeof value === 'number' ? JSON.stringify(formatDuration(value)) : JSON.stringify(value);
   }
   return out;
+}
+
+/**
+ * One table for a schema that switches on a field (a discriminated union, e.g. redis
+ * `mode`): the switch lists its values, and a field only some branches have says which.
+ */
+function mergeBranches(schema: JsonSchema): JsonSchema {
+  const branches = schema.oneOf ?? schema.anyOf;
+  if (schema.properties || !branches?.every((b) => b.properties)) return schema;
+  const key = Object.keys(branches[0]?.properties ?? {}).find(
+    (name) => name !== 'type' && branches.every((b) => b.properties?.[name]?.const !== undefined),
+  );
+  if (!key) return schema;
+  const switchValue = (b: JsonSchema) => JSON.stringify(b.properties?.[key]?.const);
+  const properties: Record<string, JsonSchema> = {};
+  const required: string[] = [];
+  const names = [...new Set(branches.flatMap((b) => Object.keys(b.properties ?? {})))];
+  for (const name of names) {
+    const having = branches.filter((b) => b.properties?.[name]);
+    const first = having[0]?.properties?.[name] as JsonSchema;
+    if (name === key) {
+      properties[name] = { ...first, const: undefined, enum: branches.map((b) => b.properties?.[key]?.const) };
+      required.push(name);
+      continue;
+    }
+    const only = having.length < branches.length ? `Only with ${key} = ${having.map(switchValue).join(', ')}. ` : '';
+    properties[name] = { ...first, description: `${only}${first.description ?? ''}`.trim() };
+    // Required wherever it exists: "Only with …" in the description says where that is.
+    if (having.every((b) => b.required?.includes(name))) required.push(name);
+  }
+  return { type: 'object', properties, required };
 }
 
 function componentFieldSchema(field: unknown): unknown {
@@ -118,7 +158,7 @@ export function renderReference(registry: Registry): string {
       out.push(`### ${kind} \`${def.type}\``, '', def.summary, '');
       if (kind === 'trigger')
         out.push(def.acceptsInput ? 'Accepts input: a connector may fire it.' : 'Takes no input.', '');
-      const rows = fieldRows(componentJsonSchema(def), '', outputDefaults(def.schema));
+      const rows = fieldRows(mergeBranches(componentJsonSchema(def)), '', outputDefaults(def.schema));
       if (rows.length > 0)
         out.push('| field | type | default | description |', '| --- | --- | --- | --- |', ...rows, '');
       out.push('Example:', '', '```toml', def.example.trim(), '```', '');
