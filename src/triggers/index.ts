@@ -12,7 +12,7 @@ import { natsJetstream } from './nats-jetstream.js';
 import { postgres } from './postgres.js';
 import { prometheus } from './prometheus.js';
 import { rabbitmq } from './rabbitmq.js';
-import { redis } from './redis.js';
+import { redis } from './redis/trigger.js';
 import { system } from './system.js';
 
 export const triggers = [

@@ -3,7 +3,7 @@ import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Trigger } from '../../src/core/types.js';
-import { redis as definition } from '../../src/triggers/redis.js';
+import { redis as definition } from '../../src/triggers/redis/trigger.js';
 import { type TestContext, testContext } from '../helpers/context.js';
 import { canConnect, requireService } from '../helpers/services.js';
 
