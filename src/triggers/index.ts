@@ -1,8 +1,8 @@
 // Every trigger type, alphabetically. Adding one is one line here.
-import { buildkite } from './buildkite.js';
+import { buildkite } from './ci/buildkite.js';
+import { githubActions } from './ci/github-actions.js';
+import { gitlab } from './ci/gitlab.js';
 import { cron } from './cron.js';
-import { githubActions } from './github-actions.js';
-import { gitlab } from './gitlab.js';
 import { httpClient } from './http-client.js';
 import { httpEndpoint } from './http-endpoint.js';
 import { interval } from './interval.js';

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { parse } from 'smol-toml';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { VirtualClock } from '../../src/core/clock.js';
-import { buildkite } from '../../src/triggers/buildkite.js';
+import { buildkite } from '../../src/triggers/ci/buildkite.js';
 import { type BuildkiteApi, startBuildkiteApi } from '../fixtures/buildkite-api.js';
 import { type TestContext, testContext } from '../helpers/context.js';
 import { SEED_DIR } from '../helpers/shared.js';

@@ -3,8 +3,8 @@ import { parse } from 'smol-toml';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { VirtualClock } from '../../src/core/clock.js';
 import type { HookResponse, Trigger } from '../../src/core/types.js';
-import { githubActions } from '../../src/triggers/github-actions.js';
-import { labelsMatch } from '../../src/triggers/job-queue.js';
+import { githubActions } from '../../src/triggers/ci/github-actions.js';
+import { labelsMatch } from '../../src/triggers/ci/job-queue.js';
 import { type GithubApi, githubFixture, startGithubApi } from '../fixtures/github-api.js';
 import { type TestContext, testContext } from '../helpers/context.js';
 

@@ -9,12 +9,13 @@
  * Each change emits `{ value: queued + in_progress, queued, in_progress, waiting, labels }`.
  */
 import { z } from 'zod';
-import { duration } from '../core/duration.js';
-import { triggerSchema } from '../core/schema.js';
-import type { ComponentContext, EventData, HookRequest, HookResponse, TriggerDefinition } from '../core/types.js';
-import { apiErrorDetail, DeliveryLog, JobBook, type JobStatus, labelsMatch, retryAfterMs } from './job-queue.js';
-import { createPoller, type PollControl, pollingFields, requireEnvToken, secretFromEnv } from './poller.js';
-import { header, mountHook, parseJsonObject, verifyHubSignature } from './webhook.js';
+import { duration } from '../../core/duration.js';
+import { triggerSchema } from '../../core/schema.js';
+import type { ComponentContext, EventData, HookRequest, HookResponse, TriggerDefinition } from '../../core/types.js';
+import { createPoller, type PollControl, pollingFields, secretFromEnv } from '../poller.js';
+import { header, mountHook, parseJsonObject, verifyHubSignature } from '../webhook.js';
+import { type CiApi, ciApiClient, retryAfterMs } from './api-client.js';
+import { DeliveryLog, JobBook, type JobStatus, jobQueueTrigger, labelsMatch } from './job-queue.js';
 
 const MAX_PAGES = 10;
 
@@ -114,84 +115,57 @@ function repositories(config: Config): string[] {
   return (config.repos ?? []).map((r) => `${config.org}/${r}`);
 }
 
-interface Cached {
-  etag: string;
-  body: unknown;
-}
-
-/** A small REST client: conditional GETs, Link pagination, rate-limit aware errors. */
-function githubClient(ctx: ComponentContext, config: Config) {
-  let cache = new Map<string, Cached>();
-  let used = new Map<string, Cached>();
-  const base = config.api_url.replace(/\/+$/, '');
-
-  async function get(path: string, token: string, control: PollControl): Promise<{ body: unknown; next?: string }> {
-    const url = path.startsWith('http') ? path : `${base}${path}`;
-    const cached = cache.get(url);
-    const headers: Record<string, string> = {
+/**
+ * GitHub's REST API: a bearer token, conditional GETs (a 304 costs no rate limit), and two
+ * ways to say "slow down": 429 or 403 with Retry-After (secondary limits), or 403 with
+ * X-RateLimit-Remaining 0 until X-RateLimit-Reset (epoch seconds).
+ */
+function githubApi(config: Config): CiApi {
+  return {
+    name: 'GitHub',
+    baseUrl: config.api_url,
+    tokenEnv: config.token_env,
+    conditional: true,
+    headers: (token) => ({
       Accept: 'application/vnd.github+json',
       Authorization: `Bearer ${token}`,
       'X-GitHub-Api-Version': '2022-11-28',
-      'User-Agent': 'waymond',
-    };
-    if (cached) headers['If-None-Match'] = cached.etag;
-    const response = await fetch(url, { headers, signal: control.signal });
-    const next = /<([^>]+)>;\s*rel="next"/.exec(response.headers.get('link') ?? '')?.[1];
-    if (response.status === 304 && cached) {
-      used.set(url, cached);
-      return { body: cached.body, next };
-    }
-    if (response.status === 403 || response.status === 429) {
+    }),
+    rateLimit(response, now) {
+      if (response.status !== 403 && response.status !== 429) return undefined;
       const remaining = response.headers.get('x-ratelimit-remaining');
       const reset = Number(response.headers.get('x-ratelimit-reset'));
-      const retry = retryAfterMs(response.headers.get('retry-after'), ctx.clock.now());
-      const waitMs =
-        retry ?? (remaining === '0' && Number.isFinite(reset) ? reset * 1000 - ctx.clock.now() : undefined);
-      if (waitMs !== undefined) {
-        control.deferNextPoll(Math.max(waitMs, 0));
-        const at = new Date(ctx.clock.now() + Math.max(waitMs, 0)).toISOString();
-        throw new Error(`${ctx.address}: GitHub API rate limit exceeded (${response.status}); next poll after ${at}`);
-      }
-    }
-    if (response.status === 401) {
-      throw new Error(
-        `${ctx.address}: GitHub rejected the token (401${await apiErrorDetail(response)}); check ${config.token_env}`,
-      );
-    }
-    if (!response.ok)
-      throw new Error(`${ctx.address}: GET ${url} answered ${response.status}${await apiErrorDetail(response)}`);
-    const body: unknown = await response.json();
-    const etag = response.headers.get('etag');
-    if (etag) used.set(url, { etag, body });
-    return { body, next };
-  }
-
-  /** Every item of a paginated list (`key` names the array in each page). */
-  async function list(path: string, key: string, token: string, control: PollControl): Promise<unknown[]> {
-    const items: unknown[] = [];
-    let url: string | undefined = path;
-    for (let page = 0; url && page < MAX_PAGES; page++) {
-      const { body, next } = await get(url, token, control);
-      const pageItems = isRecord(body) ? body[key] : undefined;
-      if (!Array.isArray(pageItems)) throw new Error(`${ctx.address}: GET ${url} returned no "${key}" array`);
-      items.push(...pageItems);
-      url = next;
-    }
-    return items;
-  }
-
-  return {
-    list,
-    /** Keeps only the ETags used by the last complete poll, so the cache stays bounded. */
-    endPoll() {
-      cache = used;
-      used = new Map();
-    },
-    abandonPoll() {
-      for (const [url, entry] of used) cache.set(url, entry);
-      used = new Map();
+      const retry = retryAfterMs(response.headers.get('retry-after'), now);
+      const waitMs = retry ?? (remaining === '0' && Number.isFinite(reset) ? reset * 1000 - now : undefined);
+      // A 403 that is no rate limit (no permission) is reported as what it is.
+      if (waitMs === undefined) return undefined;
+      const at = new Date(now + Math.max(waitMs, 0)).toISOString();
+      return {
+        waitMs: Math.max(waitMs, 0),
+        message: `GitHub API rate limit exceeded (${response.status}); next poll after ${at}`,
+      };
     },
   };
+}
+
+/** Every item of a paginated list (`key` names the array in each page), following `Link: next`. */
+async function listAll(
+  ctx: ComponentContext,
+  client: ReturnType<typeof ciApiClient>,
+  path: string,
+  key: string,
+  control: PollControl,
+): Promise<unknown[]> {
+  const items: unknown[] = [];
+  let url: string | undefined = path;
+  for (let page = 0; url && page < MAX_PAGES; page++) {
+    const { body, headers } = await client.get(url, { control });
+    const pageItems = isRecord(body) ? body[key] : undefined;
+    if (!Array.isArray(pageItems)) throw new Error(`${ctx.address}: GET ${url} returned no "${key}" array`);
+    items.push(...pageItems);
+    url = /<([^>]+)>;\s*rel="next"/.exec(headers.get('link') ?? '')?.[1];
+  }
+  return items;
 }
 
 export const githubActions: TriggerDefinition<typeof schema> = {
@@ -213,9 +187,9 @@ interval = "60s"`,
   create(config, ctx) {
     const book = new JobBook(ctx.state, ctx.clock, config.forget_after);
     const deliveries = new DeliveryLog(1000);
-    const client = githubClient(ctx, config);
     const missingToken = () =>
       new Error(`${ctx.address}: environment variable ${config.token_env} is not set; polling needs a GitHub token`);
+    const client = ciApiClient(ctx, githubApi(config), missingToken);
 
     const snapshot = (source: string): EventData => {
       const counts = book.counts();
@@ -224,26 +198,26 @@ interval = "60s"`,
 
     const poller = createPoller(ctx, config, {
       async poll(control) {
-        const token = process.env[config.token_env];
-        if (!token) throw missingToken();
         const found = new Map<string, { status: JobStatus; labels: string[] }>();
         try {
           for (const fullName of repositories(config)) {
             const runIds = new Set<number>();
             for (const status of ['queued', 'in_progress']) {
-              const runs = await client.list(
+              const runs = await listAll(
+                ctx,
+                client,
                 `/repos/${fullName}/actions/runs?status=${status}&per_page=100`,
                 'workflow_runs',
-                token,
                 control,
               );
               for (const run of runs) if (isRecord(run) && typeof run.id === 'number') runIds.add(run.id);
             }
             for (const runId of runIds) {
-              const jobs = await client.list(
+              const jobs = await listAll(
+                ctx,
+                client,
                 `/repos/${fullName}/actions/runs/${runId}/jobs?per_page=100`,
                 'jobs',
-                token,
                 control,
               );
               for (const job of jobs) {
@@ -302,28 +276,13 @@ interval = "60s"`,
       mountHook(ctx, handleHook);
     }
 
-    const polling = requireEnvToken(poller, ctx, config.token_env, missingToken);
-    return {
-      start() {
-        if (config.secret_env && !process.env[config.secret_env]) {
-          ctx.emitError(
-            new Error(`${ctx.address}: environment variable ${config.secret_env} is not set; webhooks answer 503`),
-          );
-        }
-        if (config.poll) return polling.start();
-      },
-      stop() {
-        return polling.stop();
-      },
-      fire(input) {
-        // Webhook-only: the tracked state is the answer. With polling, a missing token is an
-        // error, never a made-up zero.
-        if (!config.poll) {
-          ctx.emit(snapshot('state'));
-          return;
-        }
-        return polling.fire(input);
-      },
-    };
+    return jobQueueTrigger(ctx, {
+      poll: config.poll,
+      poller,
+      tokenEnv: config.token_env,
+      missingToken,
+      webhookSecretEnv: config.secret_env,
+      snapshot,
+    });
   },
 };

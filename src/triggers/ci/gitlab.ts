@@ -9,13 +9,14 @@
  * A poll replaces the webhook-tracked state, as with github_actions.
  */
 import { z } from 'zod';
-import { errorMessage } from '../core/context.js';
-import { duration } from '../core/duration.js';
-import { triggerSchema } from '../core/schema.js';
-import type { EventData, HookRequest, HookResponse, TriggerDefinition } from '../core/types.js';
-import { apiErrorDetail, JobBook, type JobStatus, labelsMatch, retryAfterMs } from './job-queue.js';
-import { createPoller, type PollControl, pollingFields, requireEnvToken, secretFromEnv } from './poller.js';
-import { header, mountHook, parseJsonObject, safeEqual } from './webhook.js';
+import { errorMessage } from '../../core/context.js';
+import { duration } from '../../core/duration.js';
+import { triggerSchema } from '../../core/schema.js';
+import type { EventData, HookRequest, HookResponse, TriggerDefinition } from '../../core/types.js';
+import { createPoller, pollingFields, secretFromEnv } from '../poller.js';
+import { header, mountHook, parseJsonObject, safeEqual } from '../webhook.js';
+import { ciApiClient, retryAfterMs } from './api-client.js';
+import { JobBook, type JobStatus, jobQueueTrigger, labelsMatch } from './job-queue.js';
 
 const MAX_PAGES = 20;
 
@@ -101,7 +102,6 @@ secret_token_env = "GITLAB_WEBHOOK_TOKEN"
 interval = "30s"`,
   create(config: Config, ctx) {
     const book = new JobBook(ctx.state, ctx.clock, config.forget_after);
-    const base = config.api_url.replace(/\/+$/, '');
     const matches = (tags: string[]) => labelsMatch(tags, config.tags, config.run_untagged);
     const missingToken = () =>
       new Error(`${ctx.address}: environment variable ${config.token_env} is not set; the GitLab API needs a token`);
@@ -110,29 +110,26 @@ interval = "30s"`,
       return { value: counts.queued + counts.in_progress, ...counts, tags: config.tags, source };
     };
 
-    async function get(path: string, signal: AbortSignal | undefined, control?: PollControl): Promise<Response> {
-      const token = process.env[config.token_env];
-      if (!token) throw missingToken();
-      const url = `${base}${path}`;
-      const response = await fetch(url, { headers: { 'PRIVATE-TOKEN': token, 'User-Agent': 'waymond' }, signal });
-      if (response.status === 429) {
-        const waitMs =
-          retryAfterMs(response.headers.get('retry-after'), ctx.clock.now()) ??
-          retryAfterMs(response.headers.get('ratelimit-reset'), ctx.clock.now());
-        if (waitMs !== undefined) control?.deferNextPoll(waitMs);
-        throw new Error(
-          `${ctx.address}: GitLab API rate limit exceeded (429); retry after ${Math.ceil((waitMs ?? 0) / 1000)} s`,
-        );
-      }
-      if (response.status === 401) {
-        throw new Error(
-          `${ctx.address}: GitLab rejected the token (401${await apiErrorDetail(response)}); check ${config.token_env}`,
-        );
-      }
-      if (!response.ok)
-        throw new Error(`${ctx.address}: GET ${url} answered ${response.status}${await apiErrorDetail(response)}`);
-      return response;
-    }
+    const client = ciApiClient(
+      ctx,
+      {
+        name: 'GitLab',
+        baseUrl: config.api_url,
+        tokenEnv: config.token_env,
+        headers: (token) => ({ 'PRIVATE-TOKEN': token }),
+        rateLimit(response, now) {
+          if (response.status !== 429) return undefined;
+          const waitMs =
+            retryAfterMs(response.headers.get('retry-after'), now) ??
+            retryAfterMs(response.headers.get('ratelimit-reset'), now);
+          return {
+            waitMs,
+            message: `GitLab API rate limit exceeded (429); retry after ${Math.ceil((waitMs ?? 0) / 1000)} s`,
+          };
+        },
+      },
+      missingToken,
+    );
 
     const projectPath = (project: string | number) => `/projects/${encodeURIComponent(String(project))}`;
 
@@ -142,12 +139,11 @@ interval = "30s"`,
         for (const project of config.projects ?? []) {
           let page: string | null = '1';
           for (let n = 0; page && n < MAX_PAGES; n++) {
-            const response: Response = await get(
+            const response = await client.get(
               `${projectPath(project)}/jobs?scope[]=pending&scope[]=running&per_page=100&page=${page}`,
-              control.signal,
-              control,
+              { control },
             );
-            const jobs: unknown = await response.json();
+            const jobs = response.body;
             if (!Array.isArray(jobs)) throw new Error(`${ctx.address}: jobs of project ${project} is not a list`);
             for (const job of jobs) {
               if (!isRecord(job) || typeof job.id !== 'number' || typeof job.status !== 'string') continue;
@@ -203,8 +199,7 @@ interval = "30s"`,
       }
       let tags: string[];
       try {
-        const response = await get(`${projectPath(projectId)}/jobs/${jobId}`, ctx.signal);
-        const job: unknown = await response.json();
+        const { body: job } = await client.get(`${projectPath(projectId)}/jobs/${jobId}`, { signal: ctx.signal });
         tags = isRecord(job) ? tagList(job) : [];
       } catch (error) {
         // Answer 202, not 5xx: GitLab disables a webhook that keeps failing.
@@ -220,30 +215,15 @@ interval = "30s"`,
       mountHook(ctx, handleHook);
     }
 
-    const polling = requireEnvToken(poller, ctx, config.token_env, missingToken);
-    return {
-      start() {
-        if (config.secret_token_env && !process.env[config.secret_token_env]) {
-          ctx.emitError(
-            new Error(
-              `${ctx.address}: environment variable ${config.secret_token_env} is not set; webhooks answer 503`,
-            ),
-          );
-        }
-        if (config.poll) return polling.start();
-        // Webhooks look each job's tags up through the API, so they need the token too.
-        if (!process.env[config.token_env]) ctx.emitError(missingToken());
-      },
-      stop() {
-        return polling.stop();
-      },
-      fire(input) {
-        if (!config.poll) {
-          ctx.emit(snapshot('state'));
-          return;
-        }
-        return polling.fire(input);
-      },
-    };
+    return jobQueueTrigger(ctx, {
+      poll: config.poll,
+      poller,
+      tokenEnv: config.token_env,
+      missingToken,
+      webhookSecretEnv: config.secret_token_env,
+      // Webhooks look each job's tags up through the API, so they need the token too.
+      webhooksNeedToken: true,
+      snapshot,
+    });
   },
 };
