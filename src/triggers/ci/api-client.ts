@@ -7,6 +7,7 @@
  * with the server's `message`, and a body that must be JSON. Conditional GETs (ETag, 304)
  * are kept per URL for the APIs that support them, so an unchanged listing is free.
  */
+import { errorMessage } from '../../core/context.js';
 import type { ComponentContext } from '../../core/types.js';
 import type { PollControl } from '../poller.js';
 
@@ -91,7 +92,16 @@ export function ciApiClient(ctx: ComponentContext, api: CiApi, missingToken: () 
     const headers: Record<string, string> = { 'User-Agent': 'waymond', ...api.headers(token) };
     const cached = api.conditional ? cache.get(url) : undefined;
     if (cached) headers['If-None-Match'] = cached.etag;
-    const response = await fetch(url, { headers, signal: signal ?? control?.signal });
+    let response: Response;
+    try {
+      response = await fetch(url, { headers, signal: signal ?? control?.signal });
+    } catch (error) {
+      // fetch says only "fetch failed"; its cause says "connection refused". The URL has no secret.
+      const cause = (error as { cause?: unknown }).cause;
+      throw new Error(
+        `${ctx.address}: GET ${url} failed: ${errorMessage(error)}${cause ? ` (${errorMessage(cause)})` : ''}`,
+      );
+    }
     api.onResponse?.(response, control);
     if (response.status === 304 && cached) {
       used.set(url, cached);
