@@ -118,7 +118,11 @@ function unionBranches(
   const key = def.discriminator;
   const branches = def.options.map((option: unknown) => {
     const shape = defOf(unwrap(option))?.shape as Record<string, unknown> | undefined;
-    return { value: defOf(unwrap(shape?.[key]))?.values, schema: option };
+    const field = shape?.[key];
+    // A switch with a default (`poll`, default false) takes that branch when it is left out.
+    const optional = ['default', 'optional'].includes(String(defOf(field)?.type));
+    const values = defOf(unwrap(field))?.values;
+    return { value: optional && Array.isArray(values) ? [...values, undefined] : values, schema: option };
   });
   return {
     key,
@@ -164,10 +168,18 @@ export function fieldsAt(
   const own = new Set(shapeKeys(branch.schema));
   const other = new Map<string, unknown[]>();
   for (const b of union.branches) {
-    if (b.schema === branch.schema) continue;
+    if (b.schema === branch.schema || b.value === undefined) continue;
     for (const k of shapeKeys(b.schema)) if (!own.has(k)) other.set(k, [...(other.get(k) ?? []), b.value]);
   }
-  return { allowed: [...own], switch: { key: union.key, value, other } };
+  // Left out, the switch takes its default: name the branch by that value.
+  const shown = value ?? union.branches.find((b) => b.schema === branch.schema && b.value !== undefined)?.value;
+  return { allowed: [...own], switch: { key: union.key, value: shown, other } };
+}
+
+/** A branch by its switch: `mode "list"` for a named value, `with poll = true` for a flag. */
+function branchName(key: string, values: unknown[]): string {
+  const list = values.map((v) => JSON.stringify(v)).join(', ');
+  return values.every((v) => typeof v === 'string') ? `${key} ${list}` : `with ${key} = ${list}`;
 }
 
 /** The keys an object schema allows at `path` (for "did you mean" on unknown keys). */
@@ -215,10 +227,9 @@ export function zodIssueMessages(
               typeof (issue.input as { type?: unknown } | undefined)?.type === 'string'
                 ? `${(issue.input as { type: string }).type} `
                 : '';
-            const list = owners.map((v) => JSON.stringify(v)).join(', ');
             out.push({
               path: formatPath([...issue.path, key]),
-              message: `${key} is not a field of ${kind}${modes.key} ${JSON.stringify(modes.value)} (only of ${modes.key} ${list}); allowed: ${allowed.join(', ')}`,
+              message: `${key} is not a field of ${kind}${branchName(modes.key, [modes.value])} (only ${owners.every((v) => typeof v === 'string') ? 'of ' : ''}${branchName(modes.key, owners)}); allowed: ${allowed.join(', ')}`,
             });
             continue;
           }
@@ -259,7 +270,11 @@ export function zodIssueMessages(
         if (issue.discriminator !== undefined) {
           // A discriminated union (redis `mode`): the issue carries the whole table as input.
           const chosen = isRecord(issue.input) ? issue.input[issue.discriminator] : undefined;
-          const options = (issue.options ?? []).map((v) => JSON.stringify(v)).join(', ');
+          // An optional switch (`poll`, default false) lists undefined among its values: not a value to write.
+          const options = (issue.options ?? [])
+            .filter((v) => v !== undefined)
+            .map((v) => JSON.stringify(v))
+            .join(', ');
           out.push({
             path: formatPath(issue.path),
             message:

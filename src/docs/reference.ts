@@ -96,7 +96,10 @@ function mergeBranches(schema: JsonSchema): JsonSchema {
     const having = branches.filter((b) => b.properties?.[name]);
     const first = having[0]?.properties?.[name] as JsonSchema;
     if (name === key) {
-      properties[name] = { ...first, const: undefined, enum: branches.map((b) => b.properties?.[key]?.const) };
+      const values = branches.map((b) => b.properties?.[key]?.const);
+      // A flag (`poll`) reads as a boolean; named modes list their names.
+      const flag = values.every((v) => typeof v === 'boolean');
+      properties[name] = { ...first, const: undefined, ...(flag ? { type: 'boolean' } : { enum: values }) };
       required.push(name);
       continue;
     }
