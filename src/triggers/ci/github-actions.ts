@@ -15,11 +15,11 @@ import type { ComponentContext, EventData, HookRequest, HookResponse, TriggerDef
 import { createPoller, type PollControl, pollingFields, secretFromEnv } from '../poller.js';
 import { header, mountHook, parseJsonObject, verifyHubSignature } from '../webhook.js';
 import { type CiApi, ciApiClient, retryAfterMs } from './api-client.js';
-import { DeliveryLog, JobBook, type JobStatus, jobQueueTrigger, labelsMatch } from './job-queue.js';
+import { DeliveryLog, JobBook, type JobStatus, jobQueueTrigger, labelsMatch, type TokenPolling } from './job-queue.js';
 
 const MAX_PAGES = 10;
 
-const schema = triggerSchema('github_actions', {
+const common = {
   labels: z
     .array(z.string().min(1))
     .min(1)
@@ -36,10 +36,27 @@ const schema = triggerSchema('github_actions', {
   secret_env: secretFromEnv
     .optional()
     .describe('Name of an environment variable holding the webhook secret (instead of `secret`).'),
-  poll: z
-    .boolean()
-    .default(false)
-    .describe('Also poll the REST API (alone, or as a backstop that corrects drift from missed webhooks).'),
+};
+
+const POLL_DOC =
+  'Also poll the REST API (alone, or as a backstop that corrects drift from missed webhooks). The repository, API and polling fields exist only with `poll = true`.';
+
+const forgetAfter = {
+  forget_after: duration(
+    'Drop a tracked job not heard of for this long (a missed "completed" delivery must not hold the count up forever).',
+  ).default(86_400_000),
+};
+
+/** Webhooks only: nothing is polled, so no repository, token or interval. */
+const webhooksOnly = triggerSchema('github_actions', {
+  ...common,
+  poll: z.literal(false).default(false).describe(POLL_DOC),
+  ...forgetAfter,
+});
+
+const polling = triggerSchema('github_actions', {
+  ...common,
+  poll: z.literal(true).describe(POLL_DOC),
   owner: z.string().min(1).optional().describe('Owner of the polled repository (with `repo`).'),
   repo: z.string().min(1).optional().describe('Name of the polled repository (with `owner`).'),
   org: z.string().min(1).optional().describe('Organization whose `repos` are polled (instead of `owner`/`repo`).'),
@@ -51,11 +68,11 @@ const schema = triggerSchema('github_actions', {
   token_env: secretFromEnv
     .default('GITHUB_TOKEN')
     .describe('Name of the environment variable holding the API token used for polling (default `GITHUB_TOKEN`).'),
-  forget_after: duration(
-    'Drop a tracked job not heard of for this long (a missed "completed" delivery must not hold the count up forever).',
-  ).default(86_400_000),
+  ...forgetAfter,
   ...pollingFields,
-}).superRefine((value, ctx) => {
+});
+
+const schema = z.discriminatedUnion('poll', [webhooksOnly, polling]).superRefine((value, ctx) => {
   if (!value.secret && !value.secret_env && !value.poll) {
     ctx.addIssue({
       code: 'custom',
@@ -84,7 +101,7 @@ const schema = triggerSchema('github_actions', {
   }
 });
 
-type Config = z.output<typeof schema>;
+type PollingConfig = z.output<typeof polling>;
 
 const WEBHOOK_STATUS: Record<string, JobStatus> = {
   queued: 'queued',
@@ -110,7 +127,7 @@ function stringArray(value: unknown): string[] | undefined {
   return Array.isArray(value) && value.every((v) => typeof v === 'string') ? (value as string[]) : undefined;
 }
 
-function repositories(config: Config): string[] {
+function repositories(config: PollingConfig): string[] {
   if (config.owner && config.repo) return [`${config.owner}/${config.repo}`];
   return (config.repos ?? []).map((r) => `${config.org}/${r}`);
 }
@@ -120,7 +137,7 @@ function repositories(config: Config): string[] {
  * ways to say "slow down": 429 or 403 with Retry-After (secondary limits), or 403 with
  * X-RateLimit-Remaining 0 until X-RateLimit-Reset (epoch seconds).
  */
-function githubApi(config: Config): CiApi {
+function githubApi(config: PollingConfig): CiApi {
   return {
     name: 'GitHub',
     baseUrl: config.api_url,
@@ -168,6 +185,63 @@ async function listAll(
   return items;
 }
 
+/**
+ * Polling: the runs queued or in progress in each repository, then their jobs. The result
+ * replaces what webhooks built (JobBook.replaceUnfinished), so a missed delivery heals.
+ */
+function githubPolling(
+  ctx: ComponentContext,
+  config: PollingConfig,
+  book: JobBook,
+  snapshot: (source: string) => EventData,
+): TokenPolling {
+  const missingToken = () =>
+    new Error(`${ctx.address}: environment variable ${config.token_env} is not set; polling needs a GitHub token`);
+  const client = ciApiClient(ctx, githubApi(config), missingToken);
+  const poller = createPoller(ctx, config, {
+    async poll(control) {
+      const found = new Map<string, { status: JobStatus; labels: string[] }>();
+      try {
+        for (const fullName of repositories(config)) {
+          const runIds = new Set<number>();
+          for (const status of ['queued', 'in_progress']) {
+            const runs = await listAll(
+              ctx,
+              client,
+              `/repos/${fullName}/actions/runs?status=${status}&per_page=100`,
+              'workflow_runs',
+              control,
+            );
+            for (const run of runs) if (isRecord(run) && typeof run.id === 'number') runIds.add(run.id);
+          }
+          for (const runId of runIds) {
+            const jobs = await listAll(
+              ctx,
+              client,
+              `/repos/${fullName}/actions/runs/${runId}/jobs?per_page=100`,
+              'jobs',
+              control,
+            );
+            for (const job of jobs) {
+              if (!isRecord(job) || typeof job.id !== 'number' || typeof job.status !== 'string') continue;
+              const status = REST_STATUS[job.status];
+              const labels = stringArray(job.labels) ?? [];
+              if (status && labelsMatch(labels, config.labels)) found.set(String(job.id), { status, labels });
+            }
+          }
+        }
+      } catch (error) {
+        client.abandonPoll();
+        throw error;
+      }
+      client.endPoll();
+      book.replaceUnfinished(found);
+      return snapshot('poll');
+    },
+  });
+  return { poller, tokenEnv: config.token_env, missingToken };
+}
+
 export const githubActions: TriggerDefinition<typeof schema> = {
   kind: 'trigger',
   type: 'github_actions',
@@ -187,56 +261,10 @@ interval = "60s"`,
   create(config, ctx) {
     const book = new JobBook(ctx.state, ctx.clock, config.forget_after);
     const deliveries = new DeliveryLog(1000);
-    const missingToken = () =>
-      new Error(`${ctx.address}: environment variable ${config.token_env} is not set; polling needs a GitHub token`);
-    const client = ciApiClient(ctx, githubApi(config), missingToken);
-
     const snapshot = (source: string): EventData => {
       const counts = book.counts();
       return { value: counts.queued + counts.in_progress, ...counts, labels: config.labels, source };
     };
-
-    const poller = createPoller(ctx, config, {
-      async poll(control) {
-        const found = new Map<string, { status: JobStatus; labels: string[] }>();
-        try {
-          for (const fullName of repositories(config)) {
-            const runIds = new Set<number>();
-            for (const status of ['queued', 'in_progress']) {
-              const runs = await listAll(
-                ctx,
-                client,
-                `/repos/${fullName}/actions/runs?status=${status}&per_page=100`,
-                'workflow_runs',
-                control,
-              );
-              for (const run of runs) if (isRecord(run) && typeof run.id === 'number') runIds.add(run.id);
-            }
-            for (const runId of runIds) {
-              const jobs = await listAll(
-                ctx,
-                client,
-                `/repos/${fullName}/actions/runs/${runId}/jobs?per_page=100`,
-                'jobs',
-                control,
-              );
-              for (const job of jobs) {
-                if (!isRecord(job) || typeof job.id !== 'number' || typeof job.status !== 'string') continue;
-                const status = REST_STATUS[job.status];
-                const labels = stringArray(job.labels) ?? [];
-                if (status && labelsMatch(labels, config.labels)) found.set(String(job.id), { status, labels });
-              }
-            }
-          }
-        } catch (error) {
-          client.abandonPoll();
-          throw error;
-        }
-        client.endPoll();
-        book.replaceUnfinished(found);
-        return snapshot('poll');
-      },
-    });
 
     const webhookSecret = (): string | undefined =>
       config.secret ?? (config.secret_env ? process.env[config.secret_env] : undefined);
@@ -277,10 +305,7 @@ interval = "60s"`,
     }
 
     return jobQueueTrigger(ctx, {
-      poll: config.poll,
-      poller,
-      tokenEnv: config.token_env,
-      missingToken,
+      polling: config.poll ? githubPolling(ctx, config, book, snapshot) : undefined,
       webhookSecretEnv: config.secret_env,
       snapshot,
     });

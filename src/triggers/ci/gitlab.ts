@@ -12,15 +12,22 @@ import { z } from 'zod';
 import { errorMessage } from '../../core/context.js';
 import { duration } from '../../core/duration.js';
 import { triggerSchema } from '../../core/schema.js';
-import type { EventData, HookRequest, HookResponse, TriggerDefinition } from '../../core/types.js';
+import type {
+  ComponentContext,
+  EventData,
+  HookRequest,
+  HookResponse,
+  Trigger,
+  TriggerDefinition,
+} from '../../core/types.js';
 import { createPoller, pollingFields, secretFromEnv } from '../poller.js';
 import { header, mountHook, parseJsonObject, safeEqual } from '../webhook.js';
-import { ciApiClient, retryAfterMs } from './api-client.js';
+import { type CiApiClient, ciApiClient, retryAfterMs } from './api-client.js';
 import { JobBook, type JobStatus, jobQueueTrigger, labelsMatch } from './job-queue.js';
 
 const MAX_PAGES = 20;
 
-const schema = triggerSchema('gitlab', {
+const common = {
   tags: z
     .array(z.string().min(1))
     .default([])
@@ -31,12 +38,13 @@ const schema = triggerSchema('gitlab', {
     .boolean()
     .default(false)
     .describe('Also count jobs without tags (the runners are registered with "run untagged jobs").'),
-  projects: z
-    .array(z.union([z.number().int().positive(), z.string().min(1)]))
-    .min(1)
-    .optional()
-    .describe('Projects to poll, by numeric id or full path (`group/project`).'),
-  poll: z.boolean().default(false).describe('Poll the Jobs API for pending and running jobs of `projects`.'),
+};
+
+const POLL_DOC =
+  'Poll the Jobs API for pending and running jobs of `projects`. `projects` and the polling fields exist only with `poll = true`.';
+
+// Webhooks look each job's tags up through the API, so both sources have the API fields.
+const webhookAndApi = {
   secret_token: z
     .string()
     .min(1)
@@ -53,8 +61,28 @@ const schema = triggerSchema('gitlab', {
     .default('GITLAB_TOKEN')
     .describe('Name of the environment variable holding an access token with `read_api` (default `GITLAB_TOKEN`).'),
   forget_after: duration('Drop a tracked job not heard of for this long.').default(86_400_000),
+};
+
+const webhooksOnly = triggerSchema('gitlab', {
+  ...common,
+  poll: z.literal(false).default(false).describe(POLL_DOC),
+  ...webhookAndApi,
+});
+
+const polling = triggerSchema('gitlab', {
+  ...common,
+  poll: z.literal(true).describe(POLL_DOC),
+  projects: z
+    .array(z.union([z.number().int().positive(), z.string().min(1)]), {
+      error: (issue) => (issue.input === undefined ? 'polling needs `projects`' : undefined),
+    })
+    .min(1)
+    .describe('Projects to poll, by numeric id or full path (`group/project`).'),
+  ...webhookAndApi,
   ...pollingFields,
-}).superRefine((value, ctx) => {
+});
+
+const schema = z.discriminatedUnion('poll', [webhooksOnly, polling]).superRefine((value, ctx) => {
   if (value.tags.length === 0 && !value.run_untagged) {
     ctx.addIssue({ code: 'custom', path: ['tags'], message: 'expected at least one tag, or `run_untagged = true`' });
   }
@@ -65,12 +93,10 @@ const schema = triggerSchema('gitlab', {
       message: 'expected `secret_token` or `secret_token_env` (webhooks), or `poll = true`',
     });
   }
-  if (value.poll && !value.projects) {
-    ctx.addIssue({ code: 'custom', path: ['projects'], message: 'polling needs `projects`' });
-  }
 });
 
 type Config = z.output<typeof schema>;
+type PollingConfig = z.output<typeof polling>;
 
 // Only these need a runner; `created` and `manual` jobs are not runnable yet, so are left out.
 const ACTIVE: Record<string, JobStatus> = { pending: 'queued', running: 'in_progress' };
@@ -83,6 +109,46 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 function tagList(job: Record<string, unknown>): string[] {
   const tags = job.tag_list;
   return Array.isArray(tags) ? tags.filter((t): t is string => typeof t === 'string') : [];
+}
+
+const projectPath = (project: string | number) => `/projects/${encodeURIComponent(String(project))}`;
+
+/** Polling: pending and running jobs of each project; the result replaces what webhooks built. */
+function gitlabPoller(
+  ctx: ComponentContext,
+  config: PollingConfig,
+  client: CiApiClient,
+  book: JobBook,
+  snapshot: (source: string) => EventData,
+): Trigger {
+  const matches = (tags: string[]) => labelsMatch(tags, config.tags, config.run_untagged);
+  const poller = createPoller(ctx, config, {
+    async poll(control) {
+      const found = new Map<string, { status: JobStatus; labels: string[] }>();
+      for (const project of config.projects) {
+        let page: string | null = '1';
+        for (let n = 0; page && n < MAX_PAGES; n++) {
+          const response = await client.get(
+            `${projectPath(project)}/jobs?scope[]=pending&scope[]=running&per_page=100&page=${page}`,
+            { control },
+          );
+          const jobs = response.body;
+          if (!Array.isArray(jobs)) throw new Error(`${ctx.address}: jobs of project ${project} is not a list`);
+          for (const job of jobs) {
+            if (!isRecord(job) || typeof job.id !== 'number' || typeof job.status !== 'string') continue;
+            const status = ACTIVE[job.status];
+            const tags = tagList(job);
+            if (status && matches(tags)) found.set(String(job.id), { status, labels: tags });
+          }
+          // GitLab leaves X-Next-Page empty on the last page.
+          page = response.headers.get('x-next-page') || null;
+        }
+      }
+      book.replaceUnfinished(found);
+      return snapshot('poll');
+    },
+  });
+  return poller;
 }
 
 export const gitlab: TriggerDefinition<typeof schema> = {
@@ -130,35 +196,6 @@ interval = "30s"`,
       },
       missingToken,
     );
-
-    const projectPath = (project: string | number) => `/projects/${encodeURIComponent(String(project))}`;
-
-    const poller = createPoller(ctx, config, {
-      async poll(control) {
-        const found = new Map<string, { status: JobStatus; labels: string[] }>();
-        for (const project of config.projects ?? []) {
-          let page: string | null = '1';
-          for (let n = 0; page && n < MAX_PAGES; n++) {
-            const response = await client.get(
-              `${projectPath(project)}/jobs?scope[]=pending&scope[]=running&per_page=100&page=${page}`,
-              { control },
-            );
-            const jobs = response.body;
-            if (!Array.isArray(jobs)) throw new Error(`${ctx.address}: jobs of project ${project} is not a list`);
-            for (const job of jobs) {
-              if (!isRecord(job) || typeof job.id !== 'number' || typeof job.status !== 'string') continue;
-              const status = ACTIVE[job.status];
-              const tags = tagList(job);
-              if (status && matches(tags)) found.set(String(job.id), { status, labels: tags });
-            }
-            // GitLab leaves X-Next-Page empty on the last page.
-            page = response.headers.get('x-next-page') || null;
-          }
-        }
-        book.replaceUnfinished(found);
-        return snapshot('poll');
-      },
-    });
 
     const expectedToken = () =>
       config.secret_token ?? (config.secret_token_env ? process.env[config.secret_token_env] : undefined);
@@ -216,13 +253,12 @@ interval = "30s"`,
     }
 
     return jobQueueTrigger(ctx, {
-      poll: config.poll,
-      poller,
-      tokenEnv: config.token_env,
-      missingToken,
+      polling: config.poll
+        ? { poller: gitlabPoller(ctx, config, client, book, snapshot), tokenEnv: config.token_env, missingToken }
+        : undefined,
       webhookSecretEnv: config.secret_token_env,
       // Webhooks look each job's tags up through the API, so they need the token too.
-      webhooksNeedToken: true,
+      webhookToken: { tokenEnv: config.token_env, missingToken },
       snapshot,
     });
   },

@@ -134,17 +134,20 @@ export class DeliveryLog {
   }
 }
 
-export interface JobQueueLifecycle {
-  /** Polling the API is on (`poll = true`); otherwise webhooks alone keep the book. */
-  poll: boolean;
-  /** The API poller (createPoller), started only when `poll` is on. */
+/** The API poller of a job-queue trigger, and the token it cannot poll without. */
+export interface TokenPolling {
   poller: Trigger;
   tokenEnv: string;
   missingToken: () => Error;
+}
+
+export interface JobQueueLifecycle {
+  /** Present when polling is on (`poll = true`); otherwise webhooks alone keep the book. */
+  polling?: TokenPolling | undefined;
   /** Name of the environment variable holding the webhook secret, when one is configured. */
   webhookSecretEnv?: string | undefined;
   /** Webhooks call the API too (GitLab looks each job's tags up), so they need the token. */
-  webhooksNeedToken?: boolean;
+  webhookToken?: { tokenEnv: string; missingToken: () => Error };
   /** The counts event, tagged with where it came from ("poll", "webhook", "state"). */
   snapshot(source: string): EventData;
 }
@@ -156,23 +159,26 @@ export interface JobQueueLifecycle {
  * webhook-only, firing emits the tracked counts.
  */
 export function jobQueueTrigger(ctx: ComponentContext, lifecycle: JobQueueLifecycle): Trigger {
-  const polling = requireEnvToken(lifecycle.poller, ctx, lifecycle.tokenEnv, lifecycle.missingToken);
+  const polling = lifecycle.polling
+    ? requireEnvToken(lifecycle.polling.poller, ctx, lifecycle.polling.tokenEnv, lifecycle.polling.missingToken)
+    : undefined;
   return {
     start() {
       const secretEnv = lifecycle.webhookSecretEnv;
       if (secretEnv && !process.env[secretEnv]) {
         ctx.emitError(new Error(`${ctx.address}: environment variable ${secretEnv} is not set; webhooks answer 503`));
       }
-      if (lifecycle.poll) return polling.start();
-      if (lifecycle.webhooksNeedToken && !process.env[lifecycle.tokenEnv]) ctx.emitError(lifecycle.missingToken());
+      if (polling) return polling.start();
+      const webhookToken = lifecycle.webhookToken;
+      if (webhookToken && !process.env[webhookToken.tokenEnv]) ctx.emitError(webhookToken.missingToken());
     },
-    stop() {
-      return polling.stop();
+    async stop() {
+      await polling?.stop();
     },
     fire(input) {
       // Webhook-only: the tracked state is the answer. With polling, a missing token is an
       // error, never a made-up zero.
-      if (!lifecycle.poll) {
+      if (!polling) {
         ctx.emit(lifecycle.snapshot('state'));
         return;
       }
