@@ -58,11 +58,12 @@ function credentialsOf(config: RabbitConfig, password: string | undefined): { us
 }
 
 async function readUnacked(
+  managementUrl: string,
   config: RabbitConfig,
   credentials: { user: string; password: string },
   signal: AbortSignal,
 ): Promise<number> {
-  const base = (config.management_url as string).replace(/\/+$/, '');
+  const base = managementUrl.replace(/\/+$/, '');
   const path = `/api/queues/${encodeURIComponent(vhostOf(config.url))}/${encodeURIComponent(config.queue)}`;
   const auth = Buffer.from(`${credentials.user}:${credentials.password}`).toString('base64');
   const where = `${redactUrl(base)}${path}`;
@@ -171,7 +172,7 @@ interval = "15s"`,
           consumers,
         };
         if (config.management_url) {
-          const unacked = await readUnacked(config, credentials, signal);
+          const unacked = await readUnacked(config.management_url, config, credentials, signal);
           data.value = ready + unacked;
           data.messages_unacknowledged = unacked;
         }

@@ -83,7 +83,8 @@ export function resolveDsn(
   address: string,
 ): string {
   if (config.dsn !== undefined) return config.dsn;
-  const name = config.dsn_env as string;
+  const name = config.dsn_env;
+  if (name === undefined) throw new Error(`${address}: expected exactly one of \`dsn_env\` and \`dsn\``);
   const value = process.env[name];
   if (value === undefined || value.trim() === '') {
     throw new Error(`${address}: environment variable ${name} (dsn_env) is not set`);
