@@ -272,6 +272,10 @@ describe('github_actions polling', () => {
     api.rateLimit.remaining = 5000;
     await clock.advance(10_000);
     await vi.waitFor(() => expect(outputs(ctx)).toHaveLength(1));
+    // stop() waits for the poll in flight and polls never overlap, so the log is complete
+    // now: a poll made inside the limit window would show as a second 403.
+    await trigger?.stop();
+    expect(api.log.filter((entry) => entry.status === 403)).toHaveLength(1);
   });
 
   it('reports a rejected token naming the variable, never the token', async () => {

@@ -157,6 +157,9 @@ describe('gitlab trigger', () => {
       api.throttleSeconds = undefined;
       await clock.advance(10_000);
       await vi.waitFor(() => expect(outputs(ctx)).toHaveLength(1));
+      // After stop the log is complete: a poll made while throttled would be a second 429.
+      await trigger?.stop();
+      expect(api.log.filter((entry) => entry.status === 429)).toHaveLength(1);
     });
   });
 
