@@ -50,13 +50,20 @@ export function lazyConnection<C>(options: LazyConnectionOptions<C>): LazyConnec
     opening ??= (async () => {
       try {
         let self: C | undefined;
+        let lostWhileOpening = false;
         const connection = await options.open(() => {
-          if (self !== undefined && current === self) current = undefined;
+          if (self === undefined) lostWhileOpening = true;
+          else if (current === self) current = undefined;
         });
         self = connection;
         if (closed) {
           await shut(connection);
           throw new Error('the trigger is stopped');
+        }
+        // Dropped before it was even handed out: never keep a dead connection as the current one.
+        if (lostWhileOpening) {
+          await shut(connection);
+          throw new Error('the connection was lost as soon as it was opened');
         }
         current = connection;
         return connection;

@@ -6,12 +6,14 @@ function peer() {
   const opened: { n: number; closed: boolean; lose: () => void }[] = [];
   let gate: Promise<void> = Promise.resolve();
   let fail: Error | undefined;
+  let loseAtOnce = false;
   const connection = lazyConnection({
     async open(lost) {
       await gate;
       if (fail) throw fail;
       const c = { n: opened.length + 1, closed: false, lose: lost };
       opened.push(c);
+      if (loseAtOnce) lost();
       return c;
     },
     close(c) {
@@ -31,6 +33,9 @@ function peer() {
     },
     failWith(error: Error | undefined) {
       fail = error;
+    },
+    loseAtOnce(on: boolean) {
+      loseAtOnce = on;
     },
   };
 }
@@ -90,5 +95,14 @@ describe('lazyConnection', () => {
     await closing;
     expect(q.opened.map((c) => c.closed)).toEqual([true]);
     expect(q.connection.current).toBeUndefined();
+  });
+
+  it('a connection lost while it was being opened is closed and never handed out', async () => {
+    const p = peer();
+    p.loseAtOnce(true);
+    await expect(p.connection.get()).rejects.toThrow('lost as soon as it was opened');
+    expect(p.opened[0]?.closed).toBe(true);
+    p.loseAtOnce(false);
+    expect((await p.connection.get()).n).toBe(2);
   });
 });
