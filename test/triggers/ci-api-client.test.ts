@@ -7,6 +7,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { VirtualClock } from '../../src/core/clock.js';
 import { type CiApi, ciApiClient } from '../../src/triggers/ci/api-client.js';
+import { gitlabRateLimit } from '../../src/triggers/ci/gitlab.js';
 import type { PollControl } from '../../src/triggers/poller.js';
 import { testContext } from '../helpers/context.js';
 import { freePort } from '../helpers/prometheus.js';
@@ -125,5 +126,25 @@ describe('ciApiClient', () => {
     ]);
     expect(requests.map((r) => r.headers['if-none-match'])).toEqual([undefined, '"v1"']);
     c.close();
+  });
+});
+
+describe('gitlabRateLimit', () => {
+  const now = Date.UTC(2026, 11, 1, 9, 0, 0);
+  const limited = (headers: Record<string, string>) => new Response(null, { status: 429, headers });
+
+  it('prefers Retry-After (seconds)', () => {
+    expect(
+      gitlabRateLimit(limited({ 'retry-after': '30', 'ratelimit-reset': String(now / 1000 + 90) }), now)?.waitMs,
+    ).toBe(30_000);
+  });
+
+  it('reads RateLimit-Reset as the Unix time the quota resets, not as seconds to wait', () => {
+    const result = gitlabRateLimit(limited({ 'ratelimit-reset': String(now / 1000 + 90) }), now);
+    expect(result).toEqual({ waitMs: 90_000, message: 'GitLab API rate limit exceeded (429); retry after 90 s' });
+  });
+
+  it('is not a rate limit unless 429', () => {
+    expect(gitlabRateLimit(new Response(null, { status: 403 }), now)).toBeUndefined();
   });
 });

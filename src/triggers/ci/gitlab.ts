@@ -111,6 +111,25 @@ function tagList(job: Record<string, unknown>): string[] {
   return Array.isArray(tags) ? tags.filter((t): t is string => typeof t === 'string') : [];
 }
 
+/**
+ * GitLab's 429: Retry-After (seconds), else RateLimit-Reset, which GitLab documents as the
+ * Unix time (seconds) when the quota resets, not a number of seconds to wait.
+ */
+export function gitlabRateLimit(
+  response: Response,
+  now: number,
+): { waitMs: number | undefined; message: string } | undefined {
+  if (response.status !== 429) return undefined;
+  const reset = Number(response.headers.get('ratelimit-reset') ?? Number.NaN);
+  const waitMs =
+    retryAfterMs(response.headers.get('retry-after'), now) ??
+    (Number.isFinite(reset) && reset > 0 ? Math.max(0, reset * 1000 - now) : undefined);
+  return {
+    waitMs,
+    message: `GitLab API rate limit exceeded (429); retry after ${Math.ceil((waitMs ?? 0) / 1000)} s`,
+  };
+}
+
 const projectPath = (project: string | number) => `/projects/${encodeURIComponent(String(project))}`;
 
 /** Polling: pending and running jobs of each project; the result replaces what webhooks built. */
@@ -183,16 +202,7 @@ interval = "30s"`,
         baseUrl: config.api_url,
         tokenEnv: config.token_env,
         headers: (token) => ({ 'PRIVATE-TOKEN': token }),
-        rateLimit(response, now) {
-          if (response.status !== 429) return undefined;
-          const waitMs =
-            retryAfterMs(response.headers.get('retry-after'), now) ??
-            retryAfterMs(response.headers.get('ratelimit-reset'), now);
-          return {
-            waitMs,
-            message: `GitLab API rate limit exceeded (429); retry after ${Math.ceil((waitMs ?? 0) / 1000)} s`,
-          };
-        },
+        rateLimit: gitlabRateLimit,
       },
       missingToken,
     );
