@@ -4,6 +4,7 @@
  */
 import type { z } from 'zod';
 import { redactSecrets } from '../core/redact.js';
+import { branchKeysAt, fieldOfAnotherBranch, noBranchMessage } from './switch-fields.js';
 
 export interface ConfigIssue {
   severity: 'error' | 'warning';
@@ -90,101 +91,32 @@ export function didYouMean(word: string, candidates: readonly string[]): string 
   return best !== undefined && bestDistance <= Math.max(2, Math.floor(word.length / 3)) ? best : undefined;
 }
 
-type ZodDef = Record<string, unknown>;
-
-function defOf(schema: unknown): ZodDef | undefined {
-  const s = schema as { def?: ZodDef; _zod?: { def: ZodDef } } | undefined;
-  return s?._zod?.def ?? s?.def;
-}
-
-/** Strips defaults, optionals, pipes and refinements down to the schema that holds the shape. */
-function unwrap(schema: unknown): unknown {
-  let current = schema;
-  for (let i = 0; i < 10; i++) {
-    const def = defOf(current);
-    if (!def) return current;
-    const next = def.innerType ?? (def.type === 'pipe' ? def.in : undefined);
-    if (!next) return current;
-    current = next;
-  }
-  return current;
-}
-
-/** A discriminated union's key and its branches, each with the discriminator value it takes. */
-function unionBranches(
-  def: ZodDef | undefined,
-): { key: string; branches: { value: unknown; schema: unknown }[] } | undefined {
-  if (def?.type !== 'union' || typeof def.discriminator !== 'string' || !Array.isArray(def.options)) return undefined;
-  const key = def.discriminator;
-  const branches = def.options.map((option: unknown) => {
-    const shape = defOf(unwrap(option))?.shape as Record<string, unknown> | undefined;
-    const field = shape?.[key];
-    // A switch with a default (`poll`, default false) takes that branch when it is left out.
-    const optional = ['default', 'optional'].includes(String(defOf(field)?.type));
-    const values = defOf(unwrap(field))?.values;
-    return { value: optional && Array.isArray(values) ? [...values, undefined] : values, schema: option };
-  });
-  return {
-    key,
-    branches: branches.flatMap(({ value, schema }) =>
-      (Array.isArray(value) ? value : [value]).map((v: unknown) => ({ value: v, schema })),
-    ),
-  };
-}
-
-function shapeKeys(schema: unknown): string[] {
-  const def = defOf(unwrap(schema));
-  return def?.type === 'object' ? Object.keys(def.shape as Record<string, unknown>) : [];
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return value !== null && typeof value === 'object' && !Array.isArray(value);
-}
-
-/**
- * What an object schema allows at `path`. Where the schema there switches on a field (a
- * discriminated union such as redis `mode`), `table` (the input found at `path`) picks the
- * branch, and `switch.other` lists the fields only other branches have, so such a field is
- * named as belonging to them rather than called unknown.
- */
-export function fieldsAt(
-  schema: z.ZodType,
-  path: readonly PropertyKey[],
-  table?: unknown,
-): { allowed: string[]; switch?: { key: string; value: unknown; other: Map<string, unknown[]> } } {
+/** The keys an object schema allows at `path` (for "did you mean" on unknown keys). */
+export function keysAt(schema: z.ZodType, path: readonly PropertyKey[]): string[] {
   let current: unknown = schema;
+  const unwrap = (s: unknown): unknown => {
+    let cur = s as { def?: Record<string, unknown>; _zod?: { def: Record<string, unknown> } };
+    for (let i = 0; i < 10; i++) {
+      const def = (cur?._zod?.def ?? cur?.def) as Record<string, unknown> | undefined;
+      if (!def) return cur;
+      const next = def.innerType ?? (def.type === 'pipe' ? def.in : undefined);
+      if (!next) return cur;
+      cur = next as typeof cur;
+    }
+    return cur;
+  };
   for (const part of path) {
-    const def = defOf(unwrap(current));
-    if (!def) return { allowed: [] };
+    current = unwrap(current);
+    const def = (current as { _zod?: { def: Record<string, unknown> } })._zod?.def;
+    if (!def) return [];
     if (typeof part === 'number' && def.type === 'array') current = def.element;
     else if (typeof part === 'string' && def.type === 'object') current = (def.shape as Record<string, unknown>)[part];
-    else return { allowed: [] };
+    else return [];
   }
-  const union = unionBranches(defOf(unwrap(current)));
-  if (!union) return { allowed: shapeKeys(current) };
-  const value = isRecord(table) ? table[union.key] : undefined;
-  const branch = union.branches.find((b) => b.value === value);
-  if (!branch) return { allowed: [] };
-  const own = new Set(shapeKeys(branch.schema));
-  const other = new Map<string, unknown[]>();
-  for (const b of union.branches) {
-    if (b.schema === branch.schema || b.value === undefined) continue;
-    for (const k of shapeKeys(b.schema)) if (!own.has(k)) other.set(k, [...(other.get(k) ?? []), b.value]);
-  }
-  // Left out, the switch takes its default: name the branch by that value.
-  const shown = value ?? union.branches.find((b) => b.schema === branch.schema && b.value !== undefined)?.value;
-  return { allowed: [...own], switch: { key: union.key, value: shown, other } };
-}
-
-/** A branch by its switch: `mode "list"` for a named value, `with poll = true` for a flag. */
-function branchName(key: string, values: unknown[]): string {
-  const list = values.map((v) => JSON.stringify(v)).join(', ');
-  return values.every((v) => typeof v === 'string') ? `${key} ${list}` : `with ${key} = ${list}`;
-}
-
-/** The keys an object schema allows at `path` (for "did you mean" on unknown keys). */
-export function keysAt(schema: z.ZodType, path: readonly PropertyKey[], input?: unknown): string[] {
-  return fieldsAt(schema, path, input).allowed;
+  current = unwrap(current);
+  const def = (current as { _zod?: { def: Record<string, unknown> } })._zod?.def;
+  if (def?.type === 'object') return Object.keys(def.shape as Record<string, unknown>);
+  return [];
 }
 
 interface LooseIssue {
@@ -219,20 +151,13 @@ export function zodIssueMessages(
     switch (issue.code) {
       case 'unrecognized_keys':
         for (const key of issue.keys ?? []) {
-          const { allowed, switch: modes } = fieldsAt(schema, issue.path, issue.input);
-          const owners = modes?.other.get(key);
-          if (modes && owners) {
-            // A field of another mode: say so, rather than "unknown field".
-            const kind =
-              typeof (issue.input as { type?: unknown } | undefined)?.type === 'string'
-                ? `${(issue.input as { type: string }).type} `
-                : '';
-            out.push({
-              path: formatPath([...issue.path, key]),
-              message: `${key} is not a field of ${kind}${branchName(modes.key, [modes.value])} (only ${owners.every((v) => typeof v === 'string') ? 'of ' : ''}${branchName(modes.key, owners)}); allowed: ${allowed.join(', ')}`,
-            });
+          // A field of another mode (redis `queue` in mode "list"): say whose it is.
+          const otherBranch = fieldOfAnotherBranch(schema, issue.path, key, issue.input);
+          if (otherBranch) {
+            out.push({ path: formatPath([...issue.path, key]), message: otherBranch });
             continue;
           }
+          const allowed = branchKeysAt(schema, issue.path, issue.input) ?? keysAt(schema, issue.path);
           const guess = didYouMean(key, allowed);
           out.push({
             path: formatPath([...issue.path, key]),
@@ -268,20 +193,10 @@ export function zodIssueMessages(
       }
       case 'invalid_union': {
         if (issue.discriminator !== undefined) {
-          // A discriminated union (redis `mode`): the issue carries the whole table as input.
-          const chosen = isRecord(issue.input) ? issue.input[issue.discriminator] : undefined;
-          // An optional switch (`poll`, default false) lists undefined among its values: not a value to write.
-          const options = (issue.options ?? [])
-            .filter((v) => v !== undefined)
-            .map((v) => JSON.stringify(v))
-            .join(', ');
-          out.push({
-            path: formatPath(issue.path),
-            message:
-              chosen === undefined
-                ? `is required (expected one of ${options})`
-                : `expected one of ${options}, found ${describeFound(chosen, secret)}`,
-          });
+          const message = noBranchMessage(issue.discriminator, issue.options ?? [], issue.input, (v) =>
+            describeFound(v, secret),
+          );
+          out.push({ path: formatPath(issue.path), message });
           continue;
         }
         if (issue.input === undefined) {

@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { formatDuration } from '../core/duration.js';
 import type { Registry } from '../core/registry.js';
 import type { ComponentDefinition, ComponentKind } from '../core/types.js';
+import { mergeBranches } from './switch-table.js';
 
 interface JsonSchema {
   type?: string | string[];
@@ -75,40 +76,6 @@ export function outputDefaults(schema: unknown): Record<string, string> {
     out[name] = isDuration && typeof value === 'number' ? JSON.stringify(formatDuration(value)) : JSON.stringify(value);
   }
   return out;
-}
-
-/**
- * One table for a schema that switches on a field (a discriminated union, e.g. redis
- * `mode`): the switch lists its values, and a field only some branches have says which.
- */
-function mergeBranches(schema: JsonSchema): JsonSchema {
-  const branches = schema.oneOf ?? schema.anyOf;
-  if (schema.properties || !branches?.every((b) => b.properties)) return schema;
-  const key = Object.keys(branches[0]?.properties ?? {}).find(
-    (name) => name !== 'type' && branches.every((b) => b.properties?.[name]?.const !== undefined),
-  );
-  if (!key) return schema;
-  const switchValue = (b: JsonSchema) => JSON.stringify(b.properties?.[key]?.const);
-  const properties: Record<string, JsonSchema> = {};
-  const required: string[] = [];
-  const names = [...new Set(branches.flatMap((b) => Object.keys(b.properties ?? {})))];
-  for (const name of names) {
-    const having = branches.filter((b) => b.properties?.[name]);
-    const first = having[0]?.properties?.[name] as JsonSchema;
-    if (name === key) {
-      const values = branches.map((b) => b.properties?.[key]?.const);
-      // A flag (`poll`) reads as a boolean; named modes list their names.
-      const flag = values.every((v) => typeof v === 'boolean');
-      properties[name] = { ...first, const: undefined, ...(flag ? { type: 'boolean' } : { enum: values }) };
-      required.push(name);
-      continue;
-    }
-    const only = having.length < branches.length ? `Only with ${key} = ${having.map(switchValue).join(', ')}. ` : '';
-    properties[name] = { ...first, description: `${only}${first.description ?? ''}`.trim() };
-    // Required wherever it exists: "Only with …" in the description says where that is.
-    if (having.every((b) => b.required?.includes(name))) required.push(name);
-  }
-  return { type: 'object', properties, required };
 }
 
 function componentFieldSchema(field: unknown): unknown {
