@@ -4,6 +4,7 @@
  */
 import type { z } from 'zod';
 import { redactSecrets } from '../core/redact.js';
+import { branchKeysAt, fieldOfAnotherBranch, noBranchMessage } from './switch-fields.js';
 
 export interface ConfigIssue {
   severity: 'error' | 'warning';
@@ -132,6 +133,9 @@ interface LooseIssue {
   origin?: string;
   format?: string;
   errors?: LooseIssue[][];
+  /** Set on a discriminated union's "no matching discriminator" issue. */
+  discriminator?: string;
+  options?: unknown[];
 }
 
 /** Turns zod issues into sentences that say what was expected and what was found. */
@@ -147,7 +151,13 @@ export function zodIssueMessages(
     switch (issue.code) {
       case 'unrecognized_keys':
         for (const key of issue.keys ?? []) {
-          const allowed = keysAt(schema, issue.path);
+          // A field of another mode (redis `queue` in mode "list"): say whose it is.
+          const otherBranch = fieldOfAnotherBranch(schema, issue.path, key, issue.input);
+          if (otherBranch) {
+            out.push({ path: formatPath([...issue.path, key]), message: otherBranch });
+            continue;
+          }
+          const allowed = branchKeysAt(schema, issue.path, issue.input) ?? keysAt(schema, issue.path);
           const guess = didYouMean(key, allowed);
           out.push({
             path: formatPath([...issue.path, key]),
@@ -182,6 +192,13 @@ export function zodIssueMessages(
         continue;
       }
       case 'invalid_union': {
+        if (issue.discriminator !== undefined) {
+          const message = noBranchMessage(issue.discriminator, issue.options ?? [], issue.input, (v) =>
+            describeFound(v, secret),
+          );
+          out.push({ path: formatPath(issue.path), message });
+          continue;
+        }
         if (issue.input === undefined) {
           out.push({ path: formatPath(issue.path), message: 'is required' });
           continue;

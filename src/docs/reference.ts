@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { formatDuration } from '../core/duration.js';
 import type { Registry } from '../core/registry.js';
 import type { ComponentDefinition, ComponentKind } from '../core/types.js';
+import { mergeBranches } from './switch-table.js';
 
 interface JsonSchema {
   type?: string | string[];
@@ -48,11 +49,20 @@ interface ZodInternals {
   };
 }
 
+interface ZodUnionDef {
+  type: string;
+  options?: unknown[];
+}
+
 /** Top-level defaults read from the zod schema itself: a duration's default is stored in ms, shown as "15s". */
 export function outputDefaults(schema: unknown): Record<string, string> {
   let current = schema as ZodInternals;
   for (let i = 0; i < 10 && current._zod?.def.type !== 'object'; i++) {
-    const def = current._zod?.def;
+    const def = current._zod?.def as (ZodInternals['_zod'] & object)['def'] & ZodUnionDef;
+    // A schema that switches on a field (redis `mode`): every branch's defaults, first one wins.
+    if (def?.type === 'union' && def.options) {
+      return Object.assign({}, ...def.options.map(outputDefaults).reverse());
+    }
     const next = def?.innerType ?? def?.in;
     if (!next) break;
     current = next as ZodInternals;
@@ -118,7 +128,7 @@ export function renderReference(registry: Registry): string {
       out.push(`### ${kind} \`${def.type}\``, '', def.summary, '');
       if (kind === 'trigger')
         out.push(def.acceptsInput ? 'Accepts input: a connector may fire it.' : 'Takes no input.', '');
-      const rows = fieldRows(componentJsonSchema(def), '', outputDefaults(def.schema));
+      const rows = fieldRows(mergeBranches(componentJsonSchema(def)), '', outputDefaults(def.schema));
       if (rows.length > 0)
         out.push('| field | type | default | description |', '| --- | --- | --- | --- |', ...rows, '');
       out.push('Example:', '', '```toml', def.example.trim(), '```', '');

@@ -4,7 +4,7 @@
  * both from the consumer info the JetStream API returns. The connection is opened on the
  * first poll and kept; the NATS client reconnects by itself after a drop, and a poll made
  * meanwhile fails as an error event. A connection that closed for good is replaced on the
- * next poll.
+ * next poll (lazy-connection.ts).
  *
  * The NATS libraries are loaded on the first connect, not imported here: most configs have no
  * nats_jetstream trigger, and loading them costs every run of waymond about 12 MiB (startup
@@ -17,6 +17,7 @@ import { errorMessage } from '../core/context.js';
 import { triggerSchema } from '../core/schema.js';
 import type { EventData, TriggerDefinition } from '../core/types.js';
 import { readSecretEnv, redactUrl } from './connection-url.js';
+import { lazyConnection } from './lazy-connection.js';
 import { createPoller, pollingFields, secretFromEnv } from './poller.js';
 
 const server = z
@@ -66,14 +67,8 @@ interval = "15s"`,
     const pass = readSecretEnv(ctx.address, 'password_env', config.password_env);
     const where = servers.map((s) => (s.includes('://') ? redactUrl(s) : s)).join(', ');
 
-    let connection: NatsConnection | undefined;
-    let manager: JetStreamManager | undefined;
-    let opening: Promise<JetStreamManager> | undefined;
-
-    const open = async (): Promise<JetStreamManager> => {
-      if (connection && !connection.isClosed() && manager) return manager;
-      // A poll that timed out may have left a connect in flight: share it rather than open a second.
-      opening ??= (async () => {
+    const connection = lazyConnection<{ nc: NatsConnection; jsm: JetStreamManager }>({
+      async open(lost) {
         let nc: NatsConnection | undefined;
         try {
           const [{ connect }, { jetstreamManager }] = await Promise.all([
@@ -89,23 +84,21 @@ interval = "15s"`,
             ...(token === undefined ? {} : { token }),
             ...(config.user === undefined ? {} : { user: config.user, pass: pass ?? '' }),
           });
+          void nc.closed().then(lost);
           const jsm = await jetstreamManager(nc, { timeout: config.timeout });
-          connection = nc;
-          manager = jsm;
-          return jsm;
+          return { nc, jsm };
         } catch (error) {
           await nc?.close().catch(() => undefined);
           throw new Error(`cannot reach JetStream at ${where}: ${errorMessage(error)}`);
-        } finally {
-          opening = undefined;
         }
-      })();
-      return opening;
-    };
+      },
+      isAlive: ({ nc }) => !nc.isClosed(),
+      close: ({ nc }) => nc.close(),
+    });
 
     return createPoller(ctx, config, {
       async poll(): Promise<EventData> {
-        const jsm = await open();
+        const { jsm } = await connection.get();
         let info: Awaited<ReturnType<JetStreamManager['consumers']['info']>>;
         try {
           info = await jsm.consumers.info(config.stream, config.consumer);
@@ -124,12 +117,7 @@ interval = "15s"`,
           num_redelivered: info.num_redelivered,
         };
       },
-      async close() {
-        const nc = connection;
-        connection = undefined;
-        manager = undefined;
-        await nc?.close().catch(() => undefined);
-      },
+      close: () => connection.close(),
     });
   },
 };

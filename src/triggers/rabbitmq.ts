@@ -3,7 +3,7 @@
  * amqplib's `checkQueue`): the broker answers with the number of messages ready for
  * delivery and the number of consumers, or closes the channel when the queue does not
  * exist. The connection is opened on the first poll and kept; a channel closed by such a
- * failure is replaced on the next poll, a dropped connection likewise.
+ * failure is replaced on the next poll, a dropped connection likewise (lazy-connection.ts).
  *
  * AMQP does not report unacknowledged messages; the management plugin's HTTP API does
  * (`GET /api/queues/<vhost>/<queue>`, field `messages_unacknowledged`), so when
@@ -18,6 +18,7 @@ import { errorMessage } from '../core/context.js';
 import { triggerSchema } from '../core/schema.js';
 import type { EventData, TriggerDefinition } from '../core/types.js';
 import { readSecretEnv, redactUrl } from './connection-url.js';
+import { lazyConnection } from './lazy-connection.js';
 import { createPoller, pollingFields, secretFromEnv } from './poller.js';
 
 const schema = triggerSchema('rabbitmq', {
@@ -57,11 +58,12 @@ function credentialsOf(config: RabbitConfig, password: string | undefined): { us
 }
 
 async function readUnacked(
+  managementUrl: string,
   config: RabbitConfig,
   credentials: { user: string; password: string },
   signal: AbortSignal,
 ): Promise<number> {
-  const base = (config.management_url as string).replace(/\/+$/, '');
+  const base = managementUrl.replace(/\/+$/, '');
   const path = `/api/queues/${encodeURIComponent(vhostOf(config.url))}/${encodeURIComponent(config.queue)}`;
   const auth = Buffer.from(`${credentials.user}:${credentials.password}`).toString('base64');
   const where = `${redactUrl(base)}${path}`;
@@ -110,15 +112,8 @@ interval = "15s"`,
       return url.toString();
     })();
 
-    let connection: ChannelModel | undefined;
-    let connecting: Promise<ChannelModel> | undefined;
-    let channel: Channel | undefined;
-    let stopped = false;
-
-    const openConnection = async (): Promise<ChannelModel> => {
-      if (connection) return connection;
-      // A poll that timed out may have left a connect in flight: share it rather than open a second.
-      connecting ??= (async () => {
+    const connection = lazyConnection<ChannelModel>({
+      async open(lost) {
         try {
           const { connect } = await import('amqplib');
           const opened = await connect(connectUrl, {
@@ -130,43 +125,32 @@ interval = "15s"`,
           opened.on('error', (error: unknown) =>
             ctx.logger.debug({ err: errorMessage(error) }, 'amqp connection error'),
           );
-          opened.on('close', () => {
-            if (connection === opened) {
-              connection = undefined;
-              channel = undefined;
-            }
-          });
-          if (stopped) {
-            await opened.close().catch(() => undefined);
-            throw new Error('stopped');
-          }
-          connection = opened;
+          opened.on('close', lost);
           return opened;
         } catch (error) {
           throw new Error(`cannot connect to ${where}: ${errorMessage(error)}`);
-        } finally {
-          connecting = undefined;
         }
-      })();
-      return connecting;
-    };
-
-    const openChannel = async (): Promise<Channel> => {
-      if (channel) return channel;
-      const conn = await openConnection();
-      const opened = await conn.createChannel();
-      // A failed passive declare closes the channel with an 'error' first; it is reported by checkQueue's rejection.
-      opened.on('error', (error: unknown) => ctx.logger.debug({ err: errorMessage(error) }, 'amqp channel closed'));
-      opened.on('close', () => {
-        if (channel === opened) channel = undefined;
-      });
-      channel = opened;
-      return opened;
-    };
+      },
+      close: (conn) => conn.close(),
+    });
+    // The channel is a second lazy layer on the connection: a failed passive declare closes
+    // only the channel, and the next poll opens a fresh one on the same connection.
+    const channel = lazyConnection<Channel>({
+      async open(lost) {
+        const conn = await connection.get();
+        const opened = await conn.createChannel();
+        // A failed passive declare closes the channel with an 'error' first; it is reported by checkQueue's rejection.
+        opened.on('error', (error: unknown) => ctx.logger.debug({ err: errorMessage(error) }, 'amqp channel closed'));
+        opened.on('close', lost);
+        return opened;
+      },
+      // Closing the connection closes its channels; closing one twice only throws.
+      close: () => undefined,
+    });
 
     return createPoller(ctx, config, {
       async poll({ signal }): Promise<EventData> {
-        const ch = await openChannel();
+        const ch = await channel.get();
         let ready: number;
         let consumers: number;
         try {
@@ -175,7 +159,7 @@ interval = "15s"`,
           consumers = reply.consumerCount;
         } catch (error) {
           // The broker closed this channel; the next poll opens a fresh one.
-          if (channel === ch) channel = undefined;
+          await channel.discard(ch);
           throw new Error(
             `queue "${config.queue}" in vhost "${vhostOf(config.url)}" on ${where}: ${errorMessage(error)}`,
           );
@@ -188,18 +172,15 @@ interval = "15s"`,
           consumers,
         };
         if (config.management_url) {
-          const unacked = await readUnacked(config, credentials, signal);
+          const unacked = await readUnacked(config.management_url, config, credentials, signal);
           data.value = ready + unacked;
           data.messages_unacknowledged = unacked;
         }
         return data;
       },
       async close() {
-        stopped = true;
-        const conn = connection;
-        connection = undefined;
-        channel = undefined;
-        await conn?.close().catch(() => undefined);
+        await channel.close();
+        await connection.close();
       },
     });
   },

@@ -3,8 +3,8 @@ import { parse } from 'smol-toml';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { VirtualClock } from '../../src/core/clock.js';
 import type { HookResponse, Trigger } from '../../src/core/types.js';
-import { githubActions } from '../../src/triggers/github-actions.js';
-import { labelsMatch } from '../../src/triggers/job-queue.js';
+import { githubActions } from '../../src/triggers/ci/github-actions.js';
+import { labelsMatch } from '../../src/triggers/ci/job-queue.js';
 import { type GithubApi, githubFixture, startGithubApi } from '../fixtures/github-api.js';
 import { type TestContext, testContext } from '../helpers/context.js';
 
@@ -272,6 +272,10 @@ describe('github_actions polling', () => {
     api.rateLimit.remaining = 5000;
     await clock.advance(10_000);
     await vi.waitFor(() => expect(outputs(ctx)).toHaveLength(1));
+    // stop() waits for the poll in flight and polls never overlap, so the log is complete
+    // now: a poll made inside the limit window would show as a second 403.
+    await trigger?.stop();
+    expect(api.log.filter((entry) => entry.status === 403)).toHaveLength(1);
   });
 
   it('reports a rejected token naming the variable, never the token', async () => {

@@ -2,8 +2,8 @@ import { parse } from 'smol-toml';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { VirtualClock } from '../../src/core/clock.js';
 import type { HookResponse, Trigger } from '../../src/core/types.js';
-import { gitlab } from '../../src/triggers/gitlab.js';
-import { labelsMatch } from '../../src/triggers/job-queue.js';
+import { gitlab } from '../../src/triggers/ci/gitlab.js';
+import { labelsMatch } from '../../src/triggers/ci/job-queue.js';
 import { type GitlabApi, gitlabFixture, startGitlabApi } from '../fixtures/gitlab-api.js';
 import { type TestContext, testContext } from '../helpers/context.js';
 
@@ -157,6 +157,9 @@ describe('gitlab trigger', () => {
       api.throttleSeconds = undefined;
       await clock.advance(10_000);
       await vi.waitFor(() => expect(outputs(ctx)).toHaveLength(1));
+      // After stop the log is complete: a poll made while throttled would be a second 429.
+      await trigger?.stop();
+      expect(api.log.filter((entry) => entry.status === 429)).toHaveLength(1);
     });
   });
 

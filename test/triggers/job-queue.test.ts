@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { VirtualClock } from '../../src/core/clock.js';
 import type { ComponentState } from '../../src/core/types.js';
-import { DeliveryLog, JobBook, retryAfterMs } from '../../src/triggers/job-queue.js';
+import { retryAfterMs } from '../../src/triggers/ci/api-client.js';
+import { DeliveryLog, JobBook } from '../../src/triggers/ci/job-queue.js';
 
 function memoryState(): ComponentState & { data: Map<string, unknown> } {
   const data = new Map<string, unknown>();

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { redis as definition } from '../../src/triggers/redis.js';
+import { redis as definition } from '../../src/triggers/redis/trigger.js';
 import { testContext } from '../helpers/context.js';
 import { canConnect, requireService } from '../helpers/services.js';
 

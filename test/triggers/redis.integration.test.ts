@@ -2,8 +2,9 @@ import { randomUUID } from 'node:crypto';
 import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { VirtualClock } from '../../src/core/clock.js';
 import type { Trigger } from '../../src/core/types.js';
-import { redis as definition } from '../../src/triggers/redis.js';
+import { redis as definition } from '../../src/triggers/redis/trigger.js';
 import { type TestContext, testContext } from '../helpers/context.js';
 import { canConnect, requireService } from '../helpers/services.js';
 
@@ -268,12 +269,18 @@ describe.skipIf(!available)('redis trigger (real Redis)', () => {
   it('polls on its own interval when nothing is connected to its input', async () => {
     const key = unique('own-interval');
     await admin.lpush(key, 'a');
-    const t = testContext('trigger', 'own');
-    const parsed = definition.schema.parse({ type: 'redis', id: 'own', url: URL, mode: 'list', key, interval: '50ms' });
+    const clock = new VirtualClock();
+    const t = testContext('trigger', 'own', { clock });
+    const parsed = definition.schema.parse({ type: 'redis', id: 'own', url: URL, mode: 'list', key, interval: '10s' });
     const trigger = await definition.create(parsed, t.ctx);
     running.push({ trigger, t });
+    const outputs = () => t.events.filter((e) => e.topic === 'trigger.own.output').map((e) => e.data.value);
     await trigger.start();
-    await expect.poll(() => t.events.filter((e) => e.topic === 'trigger.own.output').length).toBeGreaterThan(1);
+    // Once at start, then once per interval of the trigger's clock.
+    await expect.poll(outputs).toEqual([1]);
+    await admin.lpush(key, 'b');
+    await clock.advance(10_000);
+    await expect.poll(outputs).toEqual([1, 2]);
   });
 });
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { hasSecondStatement, redactDsn, type SqlColumn, singleNumber } from '../../src/triggers/sql-query.js';
+import { hasSecondStatement, redactDsn, type SqlColumn, singleNumber } from '../../src/triggers/sql/query.js';
 
 describe('hasSecondStatement', () => {
   it.each<[string, string, 'postgres' | 'mysql', boolean]>([

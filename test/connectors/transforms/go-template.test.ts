@@ -5,7 +5,7 @@ import { parse } from 'smol-toml';
 import { describe, expect, it } from 'vitest';
 import { compileGoTemplate, compileGoTemplateTransform } from '../../../src/connectors/transforms/go-template.js';
 import type { EventData } from '../../../src/core/types.js';
-import { queueEvents } from '../../../src/triggers/buildkite.js';
+import { queueEvents } from '../../../src/triggers/ci/buildkite.js';
 import { SEED_DIR } from '../../helpers/shared.js';
 
 const buildkiteQueue: EventData = {

@@ -5,10 +5,10 @@
  * polling faster only earns errors, so that header is a floor under our interval.
  */
 import { z } from 'zod';
-import { triggerSchema } from '../core/schema.js';
-import type { EventData, TriggerDefinition } from '../core/types.js';
-import { apiErrorDetail, retryAfterMs } from './job-queue.js';
-import { createPoller, pollingFields, requireEnvToken, secretFromEnv } from './poller.js';
+import { triggerSchema } from '../../core/schema.js';
+import type { EventData, TriggerDefinition } from '../../core/types.js';
+import { createPoller, pollingFields, requireEnvToken, secretFromEnv } from '../poller.js';
+import { ciApiClient, retryAfterMs } from './api-client.js';
 
 export const BUILDKITE_DEFAULT_ENDPOINT = 'https://agent.buildkite.com/v3';
 const POLL_DURATION_HEADER = 'buildkite-agent-metrics-poll-duration';
@@ -106,41 +106,36 @@ token_env = "BUILDKITE_TOKEN"
 interval = "30s"`,
   create(config, ctx) {
     const filter = config.filter_by_queue_name ? new RegExp(config.filter_by_queue_name) : undefined;
-    const url = `${config.endpoint.replace(/\/+$/, '')}/metrics`;
     const missingToken = () =>
       new Error(
         `${ctx.address}: environment variable ${config.token_env} is not set; it must hold a Buildkite agent token`,
       );
+    const client = ciApiClient(
+      ctx,
+      {
+        name: 'Buildkite',
+        baseUrl: config.endpoint,
+        tokenEnv: config.token_env,
+        tokenKind: 'agent token',
+        headers: (token) => ({ Authorization: `Token ${token}`, Accept: 'application/json' }),
+        onResponse(response, control) {
+          const pollSeconds = Number(response.headers.get(POLL_DURATION_HEADER));
+          if (Number.isFinite(pollSeconds) && pollSeconds > 0) control?.deferNextPoll(pollSeconds * 1000);
+        },
+        rateLimit: (response, now) =>
+          response.status === 429
+            ? {
+                waitMs: retryAfterMs(response.headers.get('retry-after'), now),
+                message: 'Buildkite is rate limiting this token (429); polling again later',
+              }
+            : undefined,
+      },
+      missingToken,
+    );
 
     const poller = createPoller(ctx, config, {
       async poll(control) {
-        const token = process.env[config.token_env];
-        if (!token) throw missingToken();
-        const response = await fetch(url, {
-          headers: { Authorization: `Token ${token}`, Accept: 'application/json', 'User-Agent': 'waymond' },
-          signal: control.signal,
-        });
-        const pollSeconds = Number(response.headers.get(POLL_DURATION_HEADER));
-        if (Number.isFinite(pollSeconds) && pollSeconds > 0) control.deferNextPoll(pollSeconds * 1000);
-        if (response.status === 429) {
-          const waitMs = retryAfterMs(response.headers.get('retry-after'), ctx.clock.now());
-          if (waitMs !== undefined) control.deferNextPoll(waitMs);
-          throw new Error(`${ctx.address}: Buildkite is rate limiting this token (429); polling again later`);
-        }
-        if (response.status === 401) {
-          throw new Error(
-            `${ctx.address}: Buildkite rejected the agent token (401${await apiErrorDetail(response)}); check ${config.token_env}`,
-          );
-        }
-        if (!response.ok) {
-          throw new Error(`${ctx.address}: GET ${url} answered ${response.status}${await apiErrorDetail(response)}`);
-        }
-        let body: unknown;
-        try {
-          body = await response.json();
-        } catch (error) {
-          throw new Error(`${ctx.address}: GET ${url} returned invalid JSON: ${(error as Error).message}`);
-        }
+        const { body } = await client.get('/metrics', { control });
         return queueEvents(body, filter);
       },
     });

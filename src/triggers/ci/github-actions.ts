@@ -9,16 +9,17 @@
  * Each change emits `{ value: queued + in_progress, queued, in_progress, waiting, labels }`.
  */
 import { z } from 'zod';
-import { duration } from '../core/duration.js';
-import { triggerSchema } from '../core/schema.js';
-import type { ComponentContext, EventData, HookRequest, HookResponse, TriggerDefinition } from '../core/types.js';
-import { apiErrorDetail, DeliveryLog, JobBook, type JobStatus, labelsMatch, retryAfterMs } from './job-queue.js';
-import { createPoller, type PollControl, pollingFields, requireEnvToken, secretFromEnv } from './poller.js';
-import { header, mountHook, parseJsonObject, verifyHubSignature } from './webhook.js';
+import { duration } from '../../core/duration.js';
+import { triggerSchema } from '../../core/schema.js';
+import type { ComponentContext, EventData, HookRequest, HookResponse, TriggerDefinition } from '../../core/types.js';
+import { createPoller, type PollControl, pollingFields, secretFromEnv } from '../poller.js';
+import { header, mountHook, parseJsonObject, verifyHubSignature } from '../webhook.js';
+import { type CiApi, ciApiClient, retryAfterMs } from './api-client.js';
+import { DeliveryLog, JobBook, type JobStatus, jobQueueTrigger, labelsMatch, type TokenPolling } from './job-queue.js';
 
 const MAX_PAGES = 10;
 
-const schema = triggerSchema('github_actions', {
+const common = {
   labels: z
     .array(z.string().min(1))
     .min(1)
@@ -35,10 +36,27 @@ const schema = triggerSchema('github_actions', {
   secret_env: secretFromEnv
     .optional()
     .describe('Name of an environment variable holding the webhook secret (instead of `secret`).'),
-  poll: z
-    .boolean()
-    .default(false)
-    .describe('Also poll the REST API (alone, or as a backstop that corrects drift from missed webhooks).'),
+};
+
+const POLL_DOC =
+  'Also poll the REST API (alone, or as a backstop that corrects drift from missed webhooks). The repository, API and polling fields exist only with `poll = true`.';
+
+const forgetAfter = {
+  forget_after: duration(
+    'Drop a tracked job not heard of for this long (a missed "completed" delivery must not hold the count up forever).',
+  ).default(86_400_000),
+};
+
+/** Webhooks only: nothing is polled, so no repository, token or interval. */
+const webhooksOnly = triggerSchema('github_actions', {
+  ...common,
+  poll: z.literal(false).default(false).describe(POLL_DOC),
+  ...forgetAfter,
+});
+
+const polling = triggerSchema('github_actions', {
+  ...common,
+  poll: z.literal(true).describe(POLL_DOC),
   owner: z.string().min(1).optional().describe('Owner of the polled repository (with `repo`).'),
   repo: z.string().min(1).optional().describe('Name of the polled repository (with `owner`).'),
   org: z.string().min(1).optional().describe('Organization whose `repos` are polled (instead of `owner`/`repo`).'),
@@ -50,11 +68,11 @@ const schema = triggerSchema('github_actions', {
   token_env: secretFromEnv
     .default('GITHUB_TOKEN')
     .describe('Name of the environment variable holding the API token used for polling (default `GITHUB_TOKEN`).'),
-  forget_after: duration(
-    'Drop a tracked job not heard of for this long (a missed "completed" delivery must not hold the count up forever).',
-  ).default(86_400_000),
+  ...forgetAfter,
   ...pollingFields,
-}).superRefine((value, ctx) => {
+});
+
+const schema = z.discriminatedUnion('poll', [webhooksOnly, polling]).superRefine((value, ctx) => {
   if (!value.secret && !value.secret_env && !value.poll) {
     ctx.addIssue({
       code: 'custom',
@@ -83,7 +101,7 @@ const schema = triggerSchema('github_actions', {
   }
 });
 
-type Config = z.output<typeof schema>;
+type PollingConfig = z.output<typeof polling>;
 
 const WEBHOOK_STATUS: Record<string, JobStatus> = {
   queued: 'queued',
@@ -109,89 +127,119 @@ function stringArray(value: unknown): string[] | undefined {
   return Array.isArray(value) && value.every((v) => typeof v === 'string') ? (value as string[]) : undefined;
 }
 
-function repositories(config: Config): string[] {
+function repositories(config: PollingConfig): string[] {
   if (config.owner && config.repo) return [`${config.owner}/${config.repo}`];
   return (config.repos ?? []).map((r) => `${config.org}/${r}`);
 }
 
-interface Cached {
-  etag: string;
-  body: unknown;
-}
-
-/** A small REST client: conditional GETs, Link pagination, rate-limit aware errors. */
-function githubClient(ctx: ComponentContext, config: Config) {
-  let cache = new Map<string, Cached>();
-  let used = new Map<string, Cached>();
-  const base = config.api_url.replace(/\/+$/, '');
-
-  async function get(path: string, token: string, control: PollControl): Promise<{ body: unknown; next?: string }> {
-    const url = path.startsWith('http') ? path : `${base}${path}`;
-    const cached = cache.get(url);
-    const headers: Record<string, string> = {
+/**
+ * GitHub's REST API: a bearer token, conditional GETs (a 304 costs no rate limit), and two
+ * ways to say "slow down": 429 or 403 with Retry-After (secondary limits), or 403 with
+ * X-RateLimit-Remaining 0 until X-RateLimit-Reset (epoch seconds).
+ */
+function githubApi(config: PollingConfig): CiApi {
+  return {
+    name: 'GitHub',
+    baseUrl: config.api_url,
+    tokenEnv: config.token_env,
+    conditional: true,
+    headers: (token) => ({
       Accept: 'application/vnd.github+json',
       Authorization: `Bearer ${token}`,
       'X-GitHub-Api-Version': '2022-11-28',
-      'User-Agent': 'waymond',
-    };
-    if (cached) headers['If-None-Match'] = cached.etag;
-    const response = await fetch(url, { headers, signal: control.signal });
-    const next = /<([^>]+)>;\s*rel="next"/.exec(response.headers.get('link') ?? '')?.[1];
-    if (response.status === 304 && cached) {
-      used.set(url, cached);
-      return { body: cached.body, next };
-    }
-    if (response.status === 403 || response.status === 429) {
+    }),
+    rateLimit(response, now) {
+      if (response.status !== 403 && response.status !== 429) return undefined;
       const remaining = response.headers.get('x-ratelimit-remaining');
       const reset = Number(response.headers.get('x-ratelimit-reset'));
-      const retry = retryAfterMs(response.headers.get('retry-after'), ctx.clock.now());
-      const waitMs =
-        retry ?? (remaining === '0' && Number.isFinite(reset) ? reset * 1000 - ctx.clock.now() : undefined);
-      if (waitMs !== undefined) {
-        control.deferNextPoll(Math.max(waitMs, 0));
-        const at = new Date(ctx.clock.now() + Math.max(waitMs, 0)).toISOString();
-        throw new Error(`${ctx.address}: GitHub API rate limit exceeded (${response.status}); next poll after ${at}`);
-      }
-    }
-    if (response.status === 401) {
-      throw new Error(
-        `${ctx.address}: GitHub rejected the token (401${await apiErrorDetail(response)}); check ${config.token_env}`,
-      );
-    }
-    if (!response.ok)
-      throw new Error(`${ctx.address}: GET ${url} answered ${response.status}${await apiErrorDetail(response)}`);
-    const body: unknown = await response.json();
-    const etag = response.headers.get('etag');
-    if (etag) used.set(url, { etag, body });
-    return { body, next };
-  }
-
-  /** Every item of a paginated list (`key` names the array in each page). */
-  async function list(path: string, key: string, token: string, control: PollControl): Promise<unknown[]> {
-    const items: unknown[] = [];
-    let url: string | undefined = path;
-    for (let page = 0; url && page < MAX_PAGES; page++) {
-      const { body, next } = await get(url, token, control);
-      const pageItems = isRecord(body) ? body[key] : undefined;
-      if (!Array.isArray(pageItems)) throw new Error(`${ctx.address}: GET ${url} returned no "${key}" array`);
-      items.push(...pageItems);
-      url = next;
-    }
-    return items;
-  }
-
-  return {
-    list,
-    /** Keeps only the ETags used by the last complete poll, so the cache stays bounded. */
-    endPoll() {
-      cache = used;
-      used = new Map();
-    },
-    abandonPoll() {
-      for (const [url, entry] of used) cache.set(url, entry);
-      used = new Map();
+      const retry = retryAfterMs(response.headers.get('retry-after'), now);
+      const waitMs = retry ?? (remaining === '0' && Number.isFinite(reset) ? reset * 1000 - now : undefined);
+      // A 403 that is no rate limit (no permission) is reported as what it is.
+      if (waitMs === undefined) return undefined;
+      const at = new Date(now + Math.max(waitMs, 0)).toISOString();
+      return {
+        waitMs: Math.max(waitMs, 0),
+        message: `GitHub API rate limit exceeded (${response.status}); next poll after ${at}`,
+      };
     },
   };
+}
+
+/** Every item of a paginated list (`key` names the array in each page), following `Link: next`. */
+async function listAll(
+  ctx: ComponentContext,
+  client: ReturnType<typeof ciApiClient>,
+  path: string,
+  key: string,
+  control: PollControl,
+): Promise<unknown[]> {
+  const items: unknown[] = [];
+  let url: string | undefined = path;
+  for (let page = 0; url && page < MAX_PAGES; page++) {
+    const { body, headers } = await client.get(url, { control });
+    const pageItems = isRecord(body) ? body[key] : undefined;
+    if (!Array.isArray(pageItems)) throw new Error(`${ctx.address}: GET ${url} returned no "${key}" array`);
+    items.push(...pageItems);
+    url = /<([^>]+)>;\s*rel="next"/.exec(headers.get('link') ?? '')?.[1];
+  }
+  return items;
+}
+
+/**
+ * Polling: the runs queued or in progress in each repository, then their jobs. The result
+ * replaces what webhooks built (JobBook.replaceUnfinished), so a missed delivery heals.
+ */
+function githubPolling(
+  ctx: ComponentContext,
+  config: PollingConfig,
+  book: JobBook,
+  snapshot: (source: string) => EventData,
+): TokenPolling {
+  const missingToken = () =>
+    new Error(`${ctx.address}: environment variable ${config.token_env} is not set; polling needs a GitHub token`);
+  const client = ciApiClient(ctx, githubApi(config), missingToken);
+  const poller = createPoller(ctx, config, {
+    async poll(control) {
+      const found = new Map<string, { status: JobStatus; labels: string[] }>();
+      try {
+        for (const fullName of repositories(config)) {
+          const runIds = new Set<number>();
+          for (const status of ['queued', 'in_progress']) {
+            const runs = await listAll(
+              ctx,
+              client,
+              `/repos/${fullName}/actions/runs?status=${status}&per_page=100`,
+              'workflow_runs',
+              control,
+            );
+            for (const run of runs) if (isRecord(run) && typeof run.id === 'number') runIds.add(run.id);
+          }
+          for (const runId of runIds) {
+            const jobs = await listAll(
+              ctx,
+              client,
+              `/repos/${fullName}/actions/runs/${runId}/jobs?per_page=100`,
+              'jobs',
+              control,
+            );
+            for (const job of jobs) {
+              if (!isRecord(job) || typeof job.id !== 'number' || typeof job.status !== 'string') continue;
+              const status = REST_STATUS[job.status];
+              const labels = stringArray(job.labels) ?? [];
+              if (status && labelsMatch(labels, config.labels)) found.set(String(job.id), { status, labels });
+            }
+          }
+        }
+      } catch (error) {
+        client.abandonPoll();
+        throw error;
+      }
+      client.endPoll();
+      book.replaceUnfinished(found);
+      return snapshot('poll');
+    },
+  });
+  return { poller, tokenEnv: config.token_env, missingToken };
 }
 
 export const githubActions: TriggerDefinition<typeof schema> = {
@@ -213,56 +261,10 @@ interval = "60s"`,
   create(config, ctx) {
     const book = new JobBook(ctx.state, ctx.clock, config.forget_after);
     const deliveries = new DeliveryLog(1000);
-    const client = githubClient(ctx, config);
-    const missingToken = () =>
-      new Error(`${ctx.address}: environment variable ${config.token_env} is not set; polling needs a GitHub token`);
-
     const snapshot = (source: string): EventData => {
       const counts = book.counts();
       return { value: counts.queued + counts.in_progress, ...counts, labels: config.labels, source };
     };
-
-    const poller = createPoller(ctx, config, {
-      async poll(control) {
-        const token = process.env[config.token_env];
-        if (!token) throw missingToken();
-        const found = new Map<string, { status: JobStatus; labels: string[] }>();
-        try {
-          for (const fullName of repositories(config)) {
-            const runIds = new Set<number>();
-            for (const status of ['queued', 'in_progress']) {
-              const runs = await client.list(
-                `/repos/${fullName}/actions/runs?status=${status}&per_page=100`,
-                'workflow_runs',
-                token,
-                control,
-              );
-              for (const run of runs) if (isRecord(run) && typeof run.id === 'number') runIds.add(run.id);
-            }
-            for (const runId of runIds) {
-              const jobs = await client.list(
-                `/repos/${fullName}/actions/runs/${runId}/jobs?per_page=100`,
-                'jobs',
-                token,
-                control,
-              );
-              for (const job of jobs) {
-                if (!isRecord(job) || typeof job.id !== 'number' || typeof job.status !== 'string') continue;
-                const status = REST_STATUS[job.status];
-                const labels = stringArray(job.labels) ?? [];
-                if (status && labelsMatch(labels, config.labels)) found.set(String(job.id), { status, labels });
-              }
-            }
-          }
-        } catch (error) {
-          client.abandonPoll();
-          throw error;
-        }
-        client.endPoll();
-        book.replaceUnfinished(found);
-        return snapshot('poll');
-      },
-    });
 
     const webhookSecret = (): string | undefined =>
       config.secret ?? (config.secret_env ? process.env[config.secret_env] : undefined);
@@ -302,28 +304,10 @@ interval = "60s"`,
       mountHook(ctx, handleHook);
     }
 
-    const polling = requireEnvToken(poller, ctx, config.token_env, missingToken);
-    return {
-      start() {
-        if (config.secret_env && !process.env[config.secret_env]) {
-          ctx.emitError(
-            new Error(`${ctx.address}: environment variable ${config.secret_env} is not set; webhooks answer 503`),
-          );
-        }
-        if (config.poll) return polling.start();
-      },
-      stop() {
-        return polling.stop();
-      },
-      fire(input) {
-        // Webhook-only: the tracked state is the answer. With polling, a missing token is an
-        // error, never a made-up zero.
-        if (!config.poll) {
-          ctx.emit(snapshot('state'));
-          return;
-        }
-        return polling.fire(input);
-      },
-    };
+    return jobQueueTrigger(ctx, {
+      polling: config.poll ? githubPolling(ctx, config, book, snapshot) : undefined,
+      webhookSecretEnv: config.secret_env,
+      snapshot,
+    });
   },
 };

@@ -9,17 +9,25 @@
  * A poll replaces the webhook-tracked state, as with github_actions.
  */
 import { z } from 'zod';
-import { errorMessage } from '../core/context.js';
-import { duration } from '../core/duration.js';
-import { triggerSchema } from '../core/schema.js';
-import type { EventData, HookRequest, HookResponse, TriggerDefinition } from '../core/types.js';
-import { apiErrorDetail, JobBook, type JobStatus, labelsMatch, retryAfterMs } from './job-queue.js';
-import { createPoller, type PollControl, pollingFields, requireEnvToken, secretFromEnv } from './poller.js';
-import { header, mountHook, parseJsonObject, safeEqual } from './webhook.js';
+import { errorMessage } from '../../core/context.js';
+import { duration } from '../../core/duration.js';
+import { triggerSchema } from '../../core/schema.js';
+import type {
+  ComponentContext,
+  EventData,
+  HookRequest,
+  HookResponse,
+  Trigger,
+  TriggerDefinition,
+} from '../../core/types.js';
+import { createPoller, pollingFields, secretFromEnv } from '../poller.js';
+import { header, mountHook, parseJsonObject, safeEqual } from '../webhook.js';
+import { type CiApiClient, ciApiClient, retryAfterMs } from './api-client.js';
+import { JobBook, type JobStatus, jobQueueTrigger, labelsMatch } from './job-queue.js';
 
 const MAX_PAGES = 20;
 
-const schema = triggerSchema('gitlab', {
+const common = {
   tags: z
     .array(z.string().min(1))
     .default([])
@@ -30,12 +38,13 @@ const schema = triggerSchema('gitlab', {
     .boolean()
     .default(false)
     .describe('Also count jobs without tags (the runners are registered with "run untagged jobs").'),
-  projects: z
-    .array(z.union([z.number().int().positive(), z.string().min(1)]))
-    .min(1)
-    .optional()
-    .describe('Projects to poll, by numeric id or full path (`group/project`).'),
-  poll: z.boolean().default(false).describe('Poll the Jobs API for pending and running jobs of `projects`.'),
+};
+
+const POLL_DOC =
+  'Poll the Jobs API for pending and running jobs of `projects`. `projects` and the polling fields exist only with `poll = true`.';
+
+// Webhooks look each job's tags up through the API, so both sources have the API fields.
+const webhookAndApi = {
   secret_token: z
     .string()
     .min(1)
@@ -52,8 +61,28 @@ const schema = triggerSchema('gitlab', {
     .default('GITLAB_TOKEN')
     .describe('Name of the environment variable holding an access token with `read_api` (default `GITLAB_TOKEN`).'),
   forget_after: duration('Drop a tracked job not heard of for this long.').default(86_400_000),
+};
+
+const webhooksOnly = triggerSchema('gitlab', {
+  ...common,
+  poll: z.literal(false).default(false).describe(POLL_DOC),
+  ...webhookAndApi,
+});
+
+const polling = triggerSchema('gitlab', {
+  ...common,
+  poll: z.literal(true).describe(POLL_DOC),
+  projects: z
+    .array(z.union([z.number().int().positive(), z.string().min(1)]), {
+      error: (issue) => (issue.input === undefined ? 'polling needs `projects`' : undefined),
+    })
+    .min(1)
+    .describe('Projects to poll, by numeric id or full path (`group/project`).'),
+  ...webhookAndApi,
   ...pollingFields,
-}).superRefine((value, ctx) => {
+});
+
+const schema = z.discriminatedUnion('poll', [webhooksOnly, polling]).superRefine((value, ctx) => {
   if (value.tags.length === 0 && !value.run_untagged) {
     ctx.addIssue({ code: 'custom', path: ['tags'], message: 'expected at least one tag, or `run_untagged = true`' });
   }
@@ -64,12 +93,10 @@ const schema = triggerSchema('gitlab', {
       message: 'expected `secret_token` or `secret_token_env` (webhooks), or `poll = true`',
     });
   }
-  if (value.poll && !value.projects) {
-    ctx.addIssue({ code: 'custom', path: ['projects'], message: 'polling needs `projects`' });
-  }
 });
 
 type Config = z.output<typeof schema>;
+type PollingConfig = z.output<typeof polling>;
 
 // Only these need a runner; `created` and `manual` jobs are not runnable yet, so are left out.
 const ACTIVE: Record<string, JobStatus> = { pending: 'queued', running: 'in_progress' };
@@ -82,6 +109,65 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 function tagList(job: Record<string, unknown>): string[] {
   const tags = job.tag_list;
   return Array.isArray(tags) ? tags.filter((t): t is string => typeof t === 'string') : [];
+}
+
+/**
+ * GitLab's 429: Retry-After (seconds), else RateLimit-Reset, which GitLab documents as the
+ * Unix time (seconds) when the quota resets, not a number of seconds to wait.
+ */
+export function gitlabRateLimit(
+  response: Response,
+  now: number,
+): { waitMs: number | undefined; message: string } | undefined {
+  if (response.status !== 429) return undefined;
+  const reset = Number(response.headers.get('ratelimit-reset') ?? Number.NaN);
+  const waitMs =
+    retryAfterMs(response.headers.get('retry-after'), now) ??
+    (Number.isFinite(reset) && reset > 0 ? Math.max(0, reset * 1000 - now) : undefined);
+  return {
+    waitMs,
+    message: `GitLab API rate limit exceeded (429); retry after ${Math.ceil((waitMs ?? 0) / 1000)} s`,
+  };
+}
+
+const projectPath = (project: string | number) => `/projects/${encodeURIComponent(String(project))}`;
+
+/** Polling: pending and running jobs of each project; the result replaces what webhooks built. */
+function gitlabPoller(
+  ctx: ComponentContext,
+  config: PollingConfig,
+  client: CiApiClient,
+  book: JobBook,
+  snapshot: (source: string) => EventData,
+): Trigger {
+  const matches = (tags: string[]) => labelsMatch(tags, config.tags, config.run_untagged);
+  const poller = createPoller(ctx, config, {
+    async poll(control) {
+      const found = new Map<string, { status: JobStatus; labels: string[] }>();
+      for (const project of config.projects) {
+        let page: string | null = '1';
+        for (let n = 0; page && n < MAX_PAGES; n++) {
+          const response = await client.get(
+            `${projectPath(project)}/jobs?scope[]=pending&scope[]=running&per_page=100&page=${page}`,
+            { control },
+          );
+          const jobs = response.body;
+          if (!Array.isArray(jobs)) throw new Error(`${ctx.address}: jobs of project ${project} is not a list`);
+          for (const job of jobs) {
+            if (!isRecord(job) || typeof job.id !== 'number' || typeof job.status !== 'string') continue;
+            const status = ACTIVE[job.status];
+            const tags = tagList(job);
+            if (status && matches(tags)) found.set(String(job.id), { status, labels: tags });
+          }
+          // GitLab leaves X-Next-Page empty on the last page.
+          page = response.headers.get('x-next-page') || null;
+        }
+      }
+      book.replaceUnfinished(found);
+      return snapshot('poll');
+    },
+  });
+  return poller;
 }
 
 export const gitlab: TriggerDefinition<typeof schema> = {
@@ -101,7 +187,6 @@ secret_token_env = "GITLAB_WEBHOOK_TOKEN"
 interval = "30s"`,
   create(config: Config, ctx) {
     const book = new JobBook(ctx.state, ctx.clock, config.forget_after);
-    const base = config.api_url.replace(/\/+$/, '');
     const matches = (tags: string[]) => labelsMatch(tags, config.tags, config.run_untagged);
     const missingToken = () =>
       new Error(`${ctx.address}: environment variable ${config.token_env} is not set; the GitLab API needs a token`);
@@ -110,59 +195,17 @@ interval = "30s"`,
       return { value: counts.queued + counts.in_progress, ...counts, tags: config.tags, source };
     };
 
-    async function get(path: string, signal: AbortSignal | undefined, control?: PollControl): Promise<Response> {
-      const token = process.env[config.token_env];
-      if (!token) throw missingToken();
-      const url = `${base}${path}`;
-      const response = await fetch(url, { headers: { 'PRIVATE-TOKEN': token, 'User-Agent': 'waymond' }, signal });
-      if (response.status === 429) {
-        const waitMs =
-          retryAfterMs(response.headers.get('retry-after'), ctx.clock.now()) ??
-          retryAfterMs(response.headers.get('ratelimit-reset'), ctx.clock.now());
-        if (waitMs !== undefined) control?.deferNextPoll(waitMs);
-        throw new Error(
-          `${ctx.address}: GitLab API rate limit exceeded (429); retry after ${Math.ceil((waitMs ?? 0) / 1000)} s`,
-        );
-      }
-      if (response.status === 401) {
-        throw new Error(
-          `${ctx.address}: GitLab rejected the token (401${await apiErrorDetail(response)}); check ${config.token_env}`,
-        );
-      }
-      if (!response.ok)
-        throw new Error(`${ctx.address}: GET ${url} answered ${response.status}${await apiErrorDetail(response)}`);
-      return response;
-    }
-
-    const projectPath = (project: string | number) => `/projects/${encodeURIComponent(String(project))}`;
-
-    const poller = createPoller(ctx, config, {
-      async poll(control) {
-        const found = new Map<string, { status: JobStatus; labels: string[] }>();
-        for (const project of config.projects ?? []) {
-          let page: string | null = '1';
-          for (let n = 0; page && n < MAX_PAGES; n++) {
-            const response: Response = await get(
-              `${projectPath(project)}/jobs?scope[]=pending&scope[]=running&per_page=100&page=${page}`,
-              control.signal,
-              control,
-            );
-            const jobs: unknown = await response.json();
-            if (!Array.isArray(jobs)) throw new Error(`${ctx.address}: jobs of project ${project} is not a list`);
-            for (const job of jobs) {
-              if (!isRecord(job) || typeof job.id !== 'number' || typeof job.status !== 'string') continue;
-              const status = ACTIVE[job.status];
-              const tags = tagList(job);
-              if (status && matches(tags)) found.set(String(job.id), { status, labels: tags });
-            }
-            // GitLab leaves X-Next-Page empty on the last page.
-            page = response.headers.get('x-next-page') || null;
-          }
-        }
-        book.replaceUnfinished(found);
-        return snapshot('poll');
+    const client = ciApiClient(
+      ctx,
+      {
+        name: 'GitLab',
+        baseUrl: config.api_url,
+        tokenEnv: config.token_env,
+        headers: (token) => ({ 'PRIVATE-TOKEN': token }),
+        rateLimit: gitlabRateLimit,
       },
-    });
+      missingToken,
+    );
 
     const expectedToken = () =>
       config.secret_token ?? (config.secret_token_env ? process.env[config.secret_token_env] : undefined);
@@ -203,8 +246,7 @@ interval = "30s"`,
       }
       let tags: string[];
       try {
-        const response = await get(`${projectPath(projectId)}/jobs/${jobId}`, ctx.signal);
-        const job: unknown = await response.json();
+        const { body: job } = await client.get(`${projectPath(projectId)}/jobs/${jobId}`, { signal: ctx.signal });
         tags = isRecord(job) ? tagList(job) : [];
       } catch (error) {
         // Answer 202, not 5xx: GitLab disables a webhook that keeps failing.
@@ -220,30 +262,14 @@ interval = "30s"`,
       mountHook(ctx, handleHook);
     }
 
-    const polling = requireEnvToken(poller, ctx, config.token_env, missingToken);
-    return {
-      start() {
-        if (config.secret_token_env && !process.env[config.secret_token_env]) {
-          ctx.emitError(
-            new Error(
-              `${ctx.address}: environment variable ${config.secret_token_env} is not set; webhooks answer 503`,
-            ),
-          );
-        }
-        if (config.poll) return polling.start();
-        // Webhooks look each job's tags up through the API, so they need the token too.
-        if (!process.env[config.token_env]) ctx.emitError(missingToken());
-      },
-      stop() {
-        return polling.stop();
-      },
-      fire(input) {
-        if (!config.poll) {
-          ctx.emit(snapshot('state'));
-          return;
-        }
-        return polling.fire(input);
-      },
-    };
+    return jobQueueTrigger(ctx, {
+      polling: config.poll
+        ? { poller: gitlabPoller(ctx, config, client, book, snapshot), tokenEnv: config.token_env, missingToken }
+        : undefined,
+      webhookSecretEnv: config.secret_token_env,
+      // Webhooks look each job's tags up through the API, so they need the token too.
+      webhookToken: { tokenEnv: config.token_env, missingToken },
+      snapshot,
+    });
   },
 };

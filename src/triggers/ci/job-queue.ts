@@ -1,10 +1,12 @@
 /**
  * What the CI job-queue triggers (github_actions, gitlab) share: matching a job to a
  * runner's labels, a book of tracked jobs kept in ctx.state (so a restart keeps the
- * counts), and a bounded memory of webhook deliveries already handled.
+ * counts), a bounded memory of webhook deliveries already handled, and one lifecycle
+ * (webhooks, polling, or both).
  */
-import type { Clock } from '../core/clock.js';
-import type { ComponentState } from '../core/types.js';
+import type { Clock } from '../../core/clock.js';
+import type { ComponentContext, ComponentState, EventData, Trigger } from '../../core/types.js';
+import { requireEnvToken } from '../poller.js';
 
 /**
  * Whether a runner with `runnerLabels` can take a job asking for `jobLabels`: every label
@@ -132,23 +134,55 @@ export class DeliveryLog {
   }
 }
 
-/** Parses Retry-After (seconds or an HTTP date) into milliseconds from `now`. */
-export function retryAfterMs(value: string | null, now: number): number | undefined {
-  if (!value) return undefined;
-  const seconds = Number(value);
-  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
-  const date = Date.parse(value);
-  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+/** The API poller of a job-queue trigger, and the token it cannot poll without. */
+export interface TokenPolling {
+  poller: Trigger;
+  tokenEnv: string;
+  missingToken: () => Error;
 }
 
-/** `: <message>` from a JSON error body (`{"message": ...}`, as Buildkite, GitHub and GitLab answer), or nothing. */
-export async function apiErrorDetail(response: Response): Promise<string> {
-  try {
-    const body: unknown = await response.json();
-    return body !== null && typeof body === 'object' && typeof (body as { message?: unknown }).message === 'string'
-      ? `: ${(body as { message: string }).message}`
-      : '';
-  } catch {
-    return '';
-  }
+export interface JobQueueLifecycle {
+  /** Present when polling is on (`poll = true`); otherwise webhooks alone keep the book. */
+  polling?: TokenPolling | undefined;
+  /** Name of the environment variable holding the webhook secret, when one is configured. */
+  webhookSecretEnv?: string | undefined;
+  /** Webhooks call the API too (GitLab looks each job's tags up), so they need the token. */
+  webhookToken?: { tokenEnv: string; missingToken: () => Error };
+  /** The counts event, tagged with where it came from ("poll", "webhook", "state"). */
+  snapshot(source: string): EventData;
+}
+
+/**
+ * The start/stop/fire of a CI job-queue trigger (github_actions, gitlab): a webhook secret
+ * variable that is not set is reported at start (webhooks then answer 503); with polling,
+ * a missing token is reported once at start and on every fire, never turned into a zero;
+ * webhook-only, firing emits the tracked counts.
+ */
+export function jobQueueTrigger(ctx: ComponentContext, lifecycle: JobQueueLifecycle): Trigger {
+  const polling = lifecycle.polling
+    ? requireEnvToken(lifecycle.polling.poller, ctx, lifecycle.polling.tokenEnv, lifecycle.polling.missingToken)
+    : undefined;
+  return {
+    start() {
+      const secretEnv = lifecycle.webhookSecretEnv;
+      if (secretEnv && !process.env[secretEnv]) {
+        ctx.emitError(new Error(`${ctx.address}: environment variable ${secretEnv} is not set; webhooks answer 503`));
+      }
+      if (polling) return polling.start();
+      const webhookToken = lifecycle.webhookToken;
+      if (webhookToken && !process.env[webhookToken.tokenEnv]) ctx.emitError(webhookToken.missingToken());
+    },
+    async stop() {
+      await polling?.stop();
+    },
+    fire(input) {
+      // Webhook-only: the tracked state is the answer. With polling, a missing token is an
+      // error, never a made-up zero.
+      if (!polling) {
+        ctx.emit(lifecycle.snapshot('state'));
+        return;
+      }
+      return polling.fire(input);
+    },
+  };
 }

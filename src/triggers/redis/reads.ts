@@ -12,7 +12,7 @@
  *   processes drop out by themselves). redis-namespace prefixes every key with `<ns>:`.
  */
 import type { Cluster, Redis } from 'ioredis';
-import type { EventData } from '../core/types.js';
+import type { EventData } from '../../core/types.js';
 
 export type RedisClient = Redis | Cluster;
 

@@ -4,13 +4,13 @@
  * messages, and turning a result set into exactly one number or a precise complaint.
  */
 import { z } from 'zod';
-import { duration } from '../core/duration.js';
-import { secretFromEnv } from './poller.js';
+import { duration } from '../../core/duration.js';
+import { secretFromEnv } from '../poller.js';
 
-export type SqlDialect = 'postgres' | 'mysql';
+export type SqlDialectName = 'postgres' | 'mysql';
 
 /** The config fields every SQL trigger has; the query is checked with its dialect's quoting rules. */
-export const sqlFields = (dialect: SqlDialect) => ({
+export const sqlFields = (dialect: SqlDialectName) => ({
   query: z
     .string()
     .transform((text, ctx) => {
@@ -83,7 +83,8 @@ export function resolveDsn(
   address: string,
 ): string {
   if (config.dsn !== undefined) return config.dsn;
-  const name = config.dsn_env as string;
+  const name = config.dsn_env;
+  if (name === undefined) throw new Error(`${address}: expected exactly one of \`dsn_env\` and \`dsn\``);
   const value = process.env[name];
   if (value === undefined || value.trim() === '') {
     throw new Error(`${address}: environment variable ${name} (dsn_env) is not set`);
@@ -126,7 +127,7 @@ function stripTrailingSemicolons(text: string): string {
  * A false negative is caught by the server anyway (pg's extended protocol and mysql2
  * without multipleStatements both refuse a second statement).
  */
-export function hasSecondStatement(sql: string, dialect: SqlDialect): boolean {
+export function hasSecondStatement(sql: string, dialect: SqlDialectName): boolean {
   const mysql = dialect === 'mysql';
   let i = 0;
   while (i < sql.length) {
