@@ -10,8 +10,8 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { parse } from 'smol-toml';
 import { describe, expect, it } from 'vitest';
-import { formatIssue } from '../../src/config/issues.js';
 import { interpolateEnv } from '../../src/config/interpolate.js';
+import { formatIssue } from '../../src/config/issues.js';
 import { loadConfigText } from '../../src/config/load.js';
 import { defaultRegistry } from '../../src/core/registry.js';
 
@@ -31,7 +31,11 @@ type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
 /** Every place in the document a mutation can land: [container, key]. */
 function places(doc: Json, out: [Record<string, Json> | Json[], string | number][] = []) {
-  if (Array.isArray(doc)) doc.forEach((v, i) => (out.push([doc, i]), places(v, out)));
+  if (Array.isArray(doc))
+    for (const [i, v] of doc.entries()) {
+      out.push([doc, i]);
+      places(v, out);
+    }
   else if (doc && typeof doc === 'object')
     for (const [k, v] of Object.entries(doc)) {
       out.push([doc, k]);
@@ -75,12 +79,14 @@ const mutation = fc.record({
   at: fc.nat(),
   op: fc.constantFrom('delete', 'replace', 'add_key', 'retype', 'duplicate_id'),
   value: hostileValue,
-  key: fc.oneof(fc.constantFrom('type', 'id', 'from', 'to', 'min', 'max', 'url', 'desired'), fc.string({ maxLength: 12 })),
+  key: fc.oneof(
+    fc.constantFrom('type', 'id', 'from', 'to', 'min', 'max', 'url', 'desired'),
+    fc.string({ maxLength: 12 }),
+  ),
 });
 
 const registry = defaultRegistry();
 const types = ['trigger', 'connector', 'scaler'].flatMap((k) => registry.types(k as 'trigger'));
-
 
 function apply(doc: Json, ops: { at: number; op: string; value: Json; key: string }[]): Json {
   for (const { at, op, value, key } of ops) {
