@@ -14,8 +14,9 @@ const schema = triggerSchema('prometheus', {
   url: z
     .string()
     .url()
-    .refine((u) => /^https?:$/.test(new URL(u).protocol), 'expected an http:// or https:// URL')
-    .refine((u) => new URL(u).username === '' && new URL(u).password === '', {
+    // zod runs refinements even when .url() failed: each one checks that the URL parses first.
+    .refine((u) => !URL.canParse(u) || /^https?:$/.test(new URL(u).protocol), 'expected an http:// or https:// URL')
+    .refine((u) => !URL.canParse(u) || (new URL(u).username === '' && new URL(u).password === ''), {
       message: 'credentials in the URL would be logged; use `username` + `password_env` or `bearer_token_env`',
     })
     .describe(

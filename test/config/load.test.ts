@@ -111,6 +111,11 @@ describe('config errors name the file, the address and the field, and say expect
       ['error: w.toml: http: field "port": expected number, found string "redis://worker:***@cache.internal:6379/0"'],
     ],
     [
+      'a URL that does not parse is a sentence, not a crash, and its password stays hidden',
+      '[[trigger]]\ntype = "prometheus"\nid = "p"\nurl = "http://u:hunter2@[::1"\nquery = "up"\n',
+      ['error: w.toml: trigger.p: field "url": Invalid URL, found string "http://u:***@[::1"'],
+    ],
+    [
       'an unsupported Go template construct',
       `${tick}${noop}${wire}[connect.transform]\nmethod = "go_template"\ntemplate = "{{ range .x }}"\n`,
       ['error: w.toml: connector.c: field "transform.template": unsupported template construct "range" at line 1'],
