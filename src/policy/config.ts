@@ -124,7 +124,9 @@ export const policySchemaShape = {
     .number()
     .nonnegative()
     .optional()
-    .describe('target_value: no change while metric / target is within 1 ± tolerance (default 0.1).'),
+    .describe(
+      'target_value and per_replica: no change while the usage ratio (metric / target, or work / (per_replica × current)) is within 1 ± tolerance (default 0.1, as the HPA; 0 turns it off).',
+    ),
   per_replica: z
     .number()
     .positive()
@@ -228,7 +230,7 @@ type FieldName = keyof typeof policySchemaShape;
 
 const STRATEGY_FIELDS: Record<StrategyName, FieldName[]> = {
   target_value: ['target', 'tolerance'],
-  per_replica: ['per_replica', 'include'],
+  per_replica: ['per_replica', 'include', 'tolerance'],
   steps: ['steps', 'threshold', 'min_adjustment'],
   threshold: ['lower_bound', 'upper_bound', 'within_bounds_trigger', 'delta', 'percentage', 'value'],
   fixed: ['value'],
