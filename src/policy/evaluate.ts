@@ -23,14 +23,17 @@
  *   reading ─bad/failed─▶ on_error: hold until error_after failures, then hold or fallback
  *      │                  (never below current)
  *      ▼
- *   at zero and metric ≤ activation? ─yes─▶ recommend 0 (KEDA activation)
+ *   metric ≤ activation and min 0? ─yes─▶ recommend 0 (KEDA: inactive goes to zero)
  *      │ no
  *      ▼
- *   strategy (target_value, per_replica, steps, threshold, fixed, pass_through)
+ *   strategy (target_value, per_replica, steps, threshold, fixed, pass_through); from zero
+ *   above activation at least 1
  *      ▼
- *   idle_after: below 1 only once idle that long (then straight to 0, as KEDA does)
+ *   idle_after: below 1 only once idle that long (then straight to 0, as KEDA does,
+ *   unless scale_down is disabled)
  *      ▼
- *   stabilization windows ─▶ rate-limit policies ─▶ min/max (schedules override) ─▶ cooldowns
+ *   stabilization windows (a new policy's history starts with the current count, as the
+ *   HPA's) ─▶ rate-limit policies ─▶ min/max (schedules override) ─▶ cooldowns
  *      ▼
  *   desired (null when equal to current)
  *
@@ -136,7 +139,14 @@ function runStrategy(
       return { ...targetValue(label, metric, current, config.target ?? 1, config.tolerance ?? 0.1), withinBounds };
     case 'per_replica':
       return {
-        ...perReplica(label, metric, config.per_replica ?? 1, config.include === undefined ? undefined : include),
+        ...perReplica(
+          label,
+          metric,
+          config.per_replica ?? 1,
+          config.include === undefined ? undefined : include,
+          current,
+          config.tolerance ?? 0.1,
+        ),
         withinBounds,
       };
     case 'steps':
@@ -274,13 +284,20 @@ export function evaluatePolicy(
   const idle = metric <= activation;
   const idleSince = idle ? (state.idleSince ?? now) : null;
   let next: PolicyState = { ...state, failures: 0, idleSince };
+  const bounds = boundsFor(config, now);
+  const down = config.scale_down;
 
   let recommendation: number;
   let reason: string;
   let bypass = false;
-  if (current === 0 && config.activation !== undefined && metric <= config.activation) {
+  if (config.activation !== undefined && metric <= config.activation && bounds.min === 0) {
+    // KEDA: a trigger at or below its activation threshold is inactive, and an inactive
+    // target goes to zero (once its cooldown has passed), whatever the scaling maths says.
     recommendation = 0;
-    reason = `${label} ${fmt(metric)} ≤ activation ${fmt(config.activation)}, stays at zero`;
+    reason =
+      current === 0
+        ? `${label} ${fmt(metric)} ≤ activation ${fmt(config.activation)}, stays at zero`
+        : `${label} ${fmt(metric)} ≤ activation ${fmt(config.activation)}: inactive, to zero`;
   } else {
     const result = runStrategy(config, label, metric, input.include, current, state.withinBounds);
     next = { ...next, withinBounds: result.withinBounds };
@@ -295,8 +312,9 @@ export function evaluatePolicy(
   if (config.idle_after !== undefined && current > 0 && recommendation < 1) {
     const idleFor = idleSince === null ? 0 : now - idleSince;
     if (idle && idleFor >= config.idle_after) {
-      // As KEDA: once idle long enough, go to zero at once rather than through the windows.
-      bypass = true;
+      // As KEDA: once idle long enough, go to zero at once rather than through the windows,
+      // unless scale-down is disabled, which nothing bypasses (KEDA's paused-scale-in).
+      bypass = down.select !== 'disabled';
       reason += `, idle for ${formatDuration(idleFor)} ≥ idle_after ${formatDuration(config.idle_after)}: to zero`;
     } else {
       recommendation = 1;
@@ -306,13 +324,17 @@ export function evaluatePolicy(
     }
   }
 
+  // As the HPA: a policy with no history yet takes the current count as its first
+  // recommendation, so it scales down only after one full window (a restart or a new
+  // policy must not read as "the load just vanished").
+  const history = state.recommendations.length === 0 ? [{ time: now, value: current }] : state.recommendations;
+
   const notes: string[] = [];
   const up = config.scale_up;
-  const down = config.scale_down;
   const stabilized = stabilize(
     current,
     recommendation,
-    state.recommendations,
+    history,
     up.stabilization_window,
     down.stabilization_window,
     now,
@@ -320,7 +342,7 @@ export function evaluatePolicy(
   next = {
     ...next,
     recommendations: rememberRecommendation(
-      state.recommendations,
+      history,
       recommendation,
       Math.max(up.stabilization_window, down.stabilization_window),
       now,
@@ -336,7 +358,6 @@ export function evaluatePolicy(
   }
 
   // As the HPA: a rate limit is only the reason when it binds before min/max do.
-  const bounds = boundsFor(config, now);
   if (!bypass && value > current) {
     const limit = scaleUpLimit(current, next.events, up, now);
     if (value > limit && limit < bounds.max) {
