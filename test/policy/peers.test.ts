@@ -186,3 +186,74 @@ describe('a new policy starts from the current count (fix 4)', () => {
     expect(evaluatePolicy(config, initialPolicyState(), { current: 5, metric: 28 }, T).desired).toBe(3);
   });
 });
+
+describe('cases the policy already agreed on, named after the peer tests docs/policy.md cites', () => {
+  // horizontal_test.go TestScalingWithRules rows (convertDesiredReplicasWithBehaviorRate).
+  it.each<[string, PolicyConfigInput, number, number, number]>([
+    ['scaleUp with default behavior', { strategy: 'fixed', value: 50, max: 1000 }, 10, 50, 20],
+    [
+      'scaleUp with pod policy limitation',
+      {
+        strategy: 'fixed',
+        value: 50,
+        max: 1000,
+        scale_up: { policies: [{ type: 'count', value: 30, period: '60s' }] },
+      },
+      10,
+      50,
+      40,
+    ],
+    [
+      'scaleDown with pod policy limitation',
+      {
+        strategy: 'fixed',
+        value: 2,
+        min: 1,
+        max: 1000,
+        scale_down: { stabilization_window: 0, policies: [{ type: 'count', value: 5, period: '60s' }] },
+      },
+      10,
+      2,
+      5,
+    ],
+    [
+      'scaleDown with spec MinReplicas limitation with large percent policy',
+      {
+        strategy: 'fixed',
+        value: 2,
+        min: 5,
+        max: 1000,
+        scale_down: { stabilization_window: 0, policies: [{ type: 'percent', value: 100, period: '60s' }] },
+      },
+      10,
+      2,
+      5,
+    ],
+  ])('HPA TestScalingWithRules "%s"', (_name, config, current, _prenormalized, expected) => {
+    expect(evaluatePolicy(policy(config), initialPolicyState(), { current, metric: 0 }, T).desired).toBe(expected);
+  });
+
+  // replica_calculator_test.go TestReplicaCalcTolerance: 102% of a 100% target on 3 keeps 3.
+  it('HPA TestReplicaCalcTolerance: ratio 1.02 keeps 3', () => {
+    const d = evaluatePolicy(
+      policy({ strategy: 'target_value', target: 100 }),
+      initialPolicyState(),
+      { current: 3, metric: 102 },
+      T,
+    );
+    expect(d.desired).toBeNull();
+  });
+
+  // horizontal_test.go TestNoScaleDownOneMetricInvalid: 5 replicas, a metric that cannot be
+  // read: no scale-down (expectedDesiredReplicas 5), whatever the fallback says.
+  it('HPA TestNoScaleDownOneMetricInvalid: a failing metric does not scale 5 down', () => {
+    for (const fallback of [undefined, 2]) {
+      const config = policy({
+        strategy: 'per_replica',
+        per_replica: 1,
+        ...(fallback === undefined ? {} : { fallback }),
+      });
+      expect(evaluatePolicy(config, initialPolicyState(), { current: 5, error: 'no metric' }, T).desired).toBeNull();
+    }
+  });
+});
