@@ -54,6 +54,7 @@ import {
   type TimedRecommendation,
 } from './behaviour.js';
 import type { PolicyConfig } from './config.js';
+import { type JobsEstimate, type JobsSettings, jobsHold, jobsStrategy, updateJobsEstimate } from './jobs.js';
 import { type ActiveBounds, activeBounds } from './schedules.js';
 import {
   formatNumber as fmt,
@@ -78,6 +79,8 @@ export interface PolicyState {
   idleSince: number | null;
   /** threshold strategy: consecutive readings within bounds. */
   withinBounds: number;
+  /** jobs strategy: arrival rate and running-jobs estimates (absent in older states). */
+  jobs?: JobsEstimate | null;
 }
 
 export function initialPolicyState(): PolicyState {
@@ -89,6 +92,7 @@ export function initialPolicyState(): PolicyState {
     failures: 0,
     idleSince: null,
     withinBounds: 0,
+    jobs: null,
   };
 }
 
@@ -119,7 +123,7 @@ function readingProblem(config: PolicyConfig, input: PolicyInput, label: string)
   if ('error' in input) return `${label} failed: ${input.error}`;
   const bad = describeBad(label, input.metric);
   if (bad) return bad;
-  if (config.strategy === 'per_replica' && config.include !== undefined) {
+  if ((config.strategy === 'per_replica' || config.strategy === 'jobs') && config.include !== undefined) {
     if (input.include === undefined) return `running work "${config.include}" is missing`;
     return describeBad(`running work "${config.include}"`, input.include);
   }
@@ -133,8 +137,23 @@ function runStrategy(
   include: number | undefined,
   current: number,
   withinBounds: number,
+  estimate: JobsEstimate | null,
 ): StrategyResult & { withinBounds: number } {
   switch (config.strategy) {
+    case 'jobs': {
+      const reading = jobsReading(config, metric, include, current);
+      return {
+        ...jobsStrategy(
+          label,
+          reading.waiting + reading.running,
+          reading.running,
+          current,
+          jobsSettings(config),
+          estimate ?? updateJobsEstimate(null, reading.waiting, reading.running, 0),
+        ),
+        withinBounds,
+      };
+    }
     case 'target_value':
       return { ...targetValue(label, metric, current, config.target ?? 1, config.tolerance ?? 0.1), withinBounds };
     case 'per_replica':
@@ -184,6 +203,31 @@ function runStrategy(
       return { recommendation: desired, reason: `${label} ${fmt(metric)} passed through${rounded}`, withinBounds };
     }
   }
+}
+
+/**
+ * A jobs policy's reading: with `include`, the metric is the jobs waiting and `include` the
+ * running ones; without, the metric is every job in the system and what runs is at most
+ * what is there (the members, starting ones included: an upper bound).
+ */
+function jobsReading(
+  config: PolicyConfig,
+  metric: number,
+  include: number | undefined,
+  current: number,
+): { waiting: number; running: number } {
+  if (config.include !== undefined) return { waiting: metric, running: include ?? 0 };
+  const running = Math.min(metric, current);
+  return { waiting: metric - running, running };
+}
+
+function jobsSettings(config: PolicyConfig): JobsSettings {
+  return { startup: config.startup ?? 0, targetWait: config.target_wait ?? 0, jobDuration: config.job_duration };
+}
+
+/** The scale-down window in force: a jobs policy chooses its own (the hold). */
+function downWindowOf(config: PolicyConfig): number {
+  return config.strategy === 'jobs' ? jobsHold(jobsSettings(config)) : config.scale_down.stabilization_window;
 }
 
 function boundsFor(config: PolicyConfig, now: number): ActiveBounds {
@@ -284,6 +328,12 @@ export function evaluatePolicy(
   const idle = metric <= activation;
   const idleSince = idle ? (state.idleSince ?? now) : null;
   let next: PolicyState = { ...state, failures: 0, idleSince };
+  let estimate: JobsEstimate | null = null;
+  if (config.strategy === 'jobs') {
+    const reading = jobsReading(config, metric, input.include, current);
+    estimate = updateJobsEstimate(state.jobs, reading.waiting, reading.running, now);
+    next = { ...next, jobs: estimate };
+  }
   const bounds = boundsFor(config, now);
   const down = config.scale_down;
 
@@ -299,7 +349,7 @@ export function evaluatePolicy(
         ? `${label} ${fmt(metric)} ≤ activation ${fmt(config.activation)}, stays at zero`
         : `${label} ${fmt(metric)} ≤ activation ${fmt(config.activation)}: inactive, to zero`;
   } else {
-    const result = runStrategy(config, label, metric, input.include, current, state.withinBounds);
+    const result = runStrategy(config, label, metric, input.include, current, state.withinBounds, estimate);
     next = { ...next, withinBounds: result.withinBounds };
     recommendation = result.recommendation ?? current;
     reason = result.reason;
@@ -331,20 +381,14 @@ export function evaluatePolicy(
 
   const notes: string[] = [];
   const up = config.scale_up;
-  const stabilized = stabilize(
-    current,
-    recommendation,
-    history,
-    up.stabilization_window,
-    down.stabilization_window,
-    now,
-  );
+  const downWindow = downWindowOf(config);
+  const stabilized = stabilize(current, recommendation, history, up.stabilization_window, downWindow, now);
   next = {
     ...next,
     recommendations: rememberRecommendation(
       history,
       recommendation,
-      Math.max(up.stabilization_window, down.stabilization_window),
+      Math.max(up.stabilization_window, downWindow),
       now,
     ),
   };
@@ -353,13 +397,16 @@ export function evaluatePolicy(
     notes.push(
       recommendation > value
         ? `held to ${value}, the lowest recommendation in the last ${formatDuration(up.stabilization_window)}`
-        : `held at ${value}, the highest recommendation in the last ${formatDuration(down.stabilization_window)}`,
+        : `held at ${value}, the highest recommendation in the last ${formatDuration(downWindow)}`,
     );
   }
 
   // As the HPA: a rate limit is only the reason when it binds before min/max do.
   if (!bypass && value > current) {
-    const limit = scaleUpLimit(current, next.events, up, now);
+    // A jobs policy counts jobs, each of which needs its member now: no default rate limit
+    // (the HPA's guards against a noisy utilisation metric). Configured policies still apply.
+    const unlimited = config.strategy === 'jobs' && up.policies === undefined && up.select !== 'disabled';
+    const limit = unlimited ? Number.POSITIVE_INFINITY : scaleUpLimit(current, next.events, up, now);
     if (value > limit && limit < bounds.max) {
       notes.push(up.select === 'disabled' ? 'scale_up is disabled' : `limited to ${limit} by scale_up policies`);
       value = limit;
