@@ -118,12 +118,13 @@ export function updateJobsEstimate(
 
 /**
  * The smallest k with P(Poisson(mean) ≤ k) ≥ p (p near 0.95). Summed exactly up to a mean
- * of 600 (e^-600 is still a normal double); beyond, the Cornish-Fisher normal approximation,
- * which is within one there.
+ * of 30; beyond, the Cornish-Fisher normal approximation, within one of it there (checked
+ * for means 30-6,000 in steps of 0.1: 0.5 % are one off). Summing costs O(mean) per
+ * evaluation, which the 50,000 evaluations/s floor does not allow for large queues.
  */
 export function poissonQuantile(mean: number, p: number): number {
   if (!(mean > 0)) return 0;
-  if (mean > 600) {
+  if (mean > 30) {
     const z = 1.6449;
     return Math.ceil(mean + z * Math.sqrt(mean) + (z * z - 1) / 6 - 0.5);
   }
