@@ -78,25 +78,25 @@ describe('strategy = "jobs": sizing', () => {
 });
 
 describe('strategy = "jobs": the hold replaces the scale-down window', () => {
-  it('one start-up time when the target is looser than a start-up, up to two when tighter', () => {
-    expect(jobsHold({ startup: 90_000, targetWait: 120_000 })).toBe(90_000);
-    expect(jobsHold({ startup: 90_000, targetWait: 30_000 })).toBe(150_000);
-    expect(jobsHold({ startup: 90_000, targetWait: 0 })).toBe(180_000);
+  it('a quarter of a start-up when the target is looser than a start-up, up to half when tighter', () => {
+    expect(jobsHold({ startup: 90_000, targetWait: 120_000 })).toBe(23_000);
+    expect(jobsHold({ startup: 90_000, targetWait: 30_000 })).toBe(38_000);
+    expect(jobsHold({ startup: 90_000, targetWait: 0 })).toBe(45_000);
   });
 
-  it('idle members leave after the hold (90 s), not the default 5 m window', () => {
+  it('idle members leave after the hold (23 s here), not the default 5 m window', () => {
     const run = replay(
       jobs(),
       [
         { at: 0, waiting: 0, running: 6 },
-        { at: 60_000, waiting: 0, running: 0 },
-        { at: 89_000, waiting: 0, running: 0 },
-        { at: 91_000, waiting: 0, running: 0 },
+        { at: 15_000, waiting: 0, running: 0 },
+        { at: 22_000, waiting: 0, running: 0 },
+        { at: 23_000, waiting: 0, running: 0 },
       ],
       6,
     );
     expect(run.map((r) => r.desired)).toEqual([null, null, null, 0]);
-    expect(run[1]?.reason).toContain('held at 6, the highest recommendation in the last 90s');
+    expect(run[1]?.reason).toContain('held at 6, the highest recommendation in the last 23s');
   });
 });
 
