@@ -2,9 +2,9 @@
  * What the simulator emits on the input trigger's output: the event data that trigger type
  * emits for real, built from the job model's queue, so a policy reading `queued`,
  * `in_progress`, `scheduled_jobs_count` or `active` sees in the simulation what it will see
- * in production. Field names follow the triggers (src/triggers/buildkite.ts,
- * github-actions.ts, gitlab.ts, redis-reads.ts); a test checks them against the real
- * triggers' output.
+ * in production. Field names follow the triggers (src/triggers/ci/buildkite.ts,
+ * ci/github-actions.ts, ci/gitlab.ts, redis/reads.ts); a test checks the Buildkite shape
+ * against the real trigger's output.
  *
  *   buildkite       one event per queue: queue, value = scheduled + running,
  *                   scheduled_jobs_count, running_jobs_count, waiting_jobs_count (jobs

@@ -9,7 +9,7 @@ import { SimFleet } from '../../src/sim/fleet.js';
 import { JobQueue } from '../../src/sim/jobs.js';
 import { simulateConfig } from '../../src/sim/run.js';
 import { parseTrace } from '../../src/sim/trace.js';
-import { queueEvents } from '../../src/triggers/buildkite.js';
+import { queueEvents } from '../../src/triggers/ci/buildkite.js';
 
 const ORIGIN = Date.UTC(2026, 0, 1);
 const s = (seconds: number) => seconds * 1000;
