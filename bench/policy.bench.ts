@@ -34,6 +34,13 @@ const configs = {
     ],
     max: 100,
   }),
+  'jobs (CI queue: waiting + running, target_wait 30s, startup 90s)': parsePolicyConfig({
+    strategy: 'jobs',
+    include: 'running',
+    target_wait: '30s',
+    startup: '90s',
+    max: 100,
+  }),
 };
 
 const n = 200_000;
@@ -45,7 +52,8 @@ for (const [name, config] of Object.entries(configs)) {
   for (let i = 0; i < n; i++) {
     // A bursty queue: a daily-ish wave plus spikes.
     const metric = Math.max(0, Math.round(60 + 50 * Math.sin(i / 500) + (i % 97 === 0 ? 200 : 0)));
-    const result = evaluatePolicy(config, state, { metric, current }, now);
+    // `include` (running work) is read by the jobs strategy only: what runs is at most the members.
+    const result = evaluatePolicy(config, state, { metric, current, include: Math.min(metric, current) }, now);
     state = result.state;
     if (result.desired !== null) current = result.desired;
     now += 15_000;

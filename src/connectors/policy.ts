@@ -229,7 +229,7 @@ export const policy: ConnectorDefinition<typeof schema> = {
   kind: 'connector',
   type: 'policy',
   summary:
-    'Turns a metric into a desired count with a reason (target value, per replica, steps, threshold, fixed, pass-through), with scale-up/down behaviour, activation, schedules and on_error.',
+    'Turns a metric into a desired count with a reason (target value, per replica, jobs, steps, threshold, fixed, pass-through), with scale-up/down behaviour, activation, schedules and on_error.',
   schema,
   example: `[[connect]]
 type = "policy"

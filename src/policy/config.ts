@@ -13,7 +13,15 @@ import { z } from 'zod';
 import { duration } from '../core/duration.js';
 import { parseChange } from './strategies.js';
 
-export const STRATEGIES = ['target_value', 'per_replica', 'steps', 'threshold', 'fixed', 'pass_through'] as const;
+export const STRATEGIES = [
+  'target_value',
+  'per_replica',
+  'jobs',
+  'steps',
+  'threshold',
+  'fixed',
+  'pass_through',
+] as const;
 export type StrategyName = (typeof STRATEGIES)[number];
 
 const change = z
@@ -114,7 +122,9 @@ export function optionalDuration(description: string) {
 export const policySchemaShape = {
   strategy: z
     .enum(STRATEGIES)
-    .describe('How the metric becomes a count: target_value, per_replica, steps, threshold, fixed or pass_through.'),
+    .describe(
+      'How the metric becomes a count: target_value, per_replica, jobs, steps, threshold, fixed or pass_through.',
+    ),
   target: z
     .number()
     .positive()
@@ -124,7 +134,9 @@ export const policySchemaShape = {
     .number()
     .nonnegative()
     .optional()
-    .describe('target_value: no change while metric / target is within 1 ± tolerance (default 0.1).'),
+    .describe(
+      'target_value and per_replica: no change while the usage ratio (metric / target, or work / (per_replica × current)) is within 1 ± tolerance (default 0.1, as the HPA; 0 turns it off).',
+    ),
   per_replica: z
     .number()
     .positive()
@@ -134,8 +146,17 @@ export const policySchemaShape = {
     .string()
     .optional()
     .describe(
-      'per_replica: name of a second event field holding work already running (e.g. running jobs), added to the metric.',
+      'per_replica and jobs: name of a second event field holding work already running (e.g. running jobs), added to the metric.',
     ),
+  target_wait: optionalDuration(
+    'jobs: the queue wait to meet (p95), e.g. "30s"; from it and `startup` the policy chooses its spare members and how long it keeps idle ones (the scale-down window).',
+  ),
+  startup: optionalDuration(
+    'jobs: how long a new member takes from start to taking work (boot, register), e.g. "90s".',
+  ),
+  job_duration: optionalDuration(
+    "jobs: the typical job duration when it is known; default: estimated from the readings (arrival rate and running jobs, by Little's law).",
+  ),
   threshold: z
     .number()
     .optional()
@@ -228,7 +249,8 @@ type FieldName = keyof typeof policySchemaShape;
 
 const STRATEGY_FIELDS: Record<StrategyName, FieldName[]> = {
   target_value: ['target', 'tolerance'],
-  per_replica: ['per_replica', 'include'],
+  per_replica: ['per_replica', 'include', 'tolerance'],
+  jobs: ['include', 'target_wait', 'startup', 'job_duration'],
   steps: ['steps', 'threshold', 'min_adjustment'],
   threshold: ['lower_bound', 'upper_bound', 'within_bounds_trigger', 'delta', 'percentage', 'value'],
   fixed: ['value'],
@@ -252,6 +274,10 @@ export function policyConfigProblems(config: PolicyConfig): ConfigProblem[] {
     add('target', 'strategy target_value needs `target`');
   if (config.strategy === 'per_replica' && config.per_replica === undefined) {
     add('per_replica', 'strategy per_replica needs `per_replica`');
+  }
+  if (config.strategy === 'jobs') {
+    if (config.target_wait === undefined) add('target_wait', 'strategy jobs needs `target_wait` (e.g. "30s")');
+    if (config.startup === undefined) add('startup', 'strategy jobs needs `startup` (e.g. "90s")');
   }
   if (config.strategy === 'steps' && config.steps === undefined) add('steps', 'strategy steps needs `steps`');
   if (config.strategy === 'fixed' && config.value === undefined) add('value', 'strategy fixed needs `value`');

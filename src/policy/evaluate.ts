@@ -23,14 +23,17 @@
  *   reading ─bad/failed─▶ on_error: hold until error_after failures, then hold or fallback
  *      │                  (never below current)
  *      ▼
- *   at zero and metric ≤ activation? ─yes─▶ recommend 0 (KEDA activation)
+ *   metric ≤ activation and min 0? ─yes─▶ recommend 0 (KEDA: inactive goes to zero)
  *      │ no
  *      ▼
- *   strategy (target_value, per_replica, steps, threshold, fixed, pass_through)
+ *   strategy (target_value, per_replica, steps, threshold, fixed, pass_through); from zero
+ *   above activation at least 1
  *      ▼
- *   idle_after: below 1 only once idle that long (then straight to 0, as KEDA does)
+ *   idle_after: below 1 only once idle that long (then straight to 0, as KEDA does,
+ *   unless scale_down is disabled)
  *      ▼
- *   stabilization windows ─▶ rate-limit policies ─▶ min/max (schedules override) ─▶ cooldowns
+ *   stabilization windows (a new policy's history starts with the current count, as the
+ *   HPA's) ─▶ rate-limit policies ─▶ min/max (schedules override) ─▶ cooldowns
  *      ▼
  *   desired (null when equal to current)
  *
@@ -51,6 +54,7 @@ import {
   type TimedRecommendation,
 } from './behaviour.js';
 import type { PolicyConfig } from './config.js';
+import { type JobsEstimate, type JobsSettings, jobsHold, jobsStrategy, updateJobsEstimate } from './jobs.js';
 import { type ActiveBounds, activeBounds } from './schedules.js';
 import {
   formatNumber as fmt,
@@ -75,6 +79,8 @@ export interface PolicyState {
   idleSince: number | null;
   /** threshold strategy: consecutive readings within bounds. */
   withinBounds: number;
+  /** jobs strategy: arrival rate and running-jobs estimates (absent in older states). */
+  jobs?: JobsEstimate | null;
 }
 
 export function initialPolicyState(): PolicyState {
@@ -86,6 +92,7 @@ export function initialPolicyState(): PolicyState {
     failures: 0,
     idleSince: null,
     withinBounds: 0,
+    jobs: null,
   };
 }
 
@@ -116,7 +123,7 @@ function readingProblem(config: PolicyConfig, input: PolicyInput, label: string)
   if ('error' in input) return `${label} failed: ${input.error}`;
   const bad = describeBad(label, input.metric);
   if (bad) return bad;
-  if (config.strategy === 'per_replica' && config.include !== undefined) {
+  if ((config.strategy === 'per_replica' || config.strategy === 'jobs') && config.include !== undefined) {
     if (input.include === undefined) return `running work "${config.include}" is missing`;
     return describeBad(`running work "${config.include}"`, input.include);
   }
@@ -130,13 +137,35 @@ function runStrategy(
   include: number | undefined,
   current: number,
   withinBounds: number,
+  estimate: JobsEstimate | null,
 ): StrategyResult & { withinBounds: number } {
   switch (config.strategy) {
+    case 'jobs': {
+      const reading = jobsReading(config, metric, include, current);
+      return {
+        ...jobsStrategy(
+          label,
+          reading.waiting + reading.running,
+          reading.running,
+          current,
+          jobsSettings(config),
+          estimate ?? updateJobsEstimate(null, reading.waiting, reading.running, 0),
+        ),
+        withinBounds,
+      };
+    }
     case 'target_value':
       return { ...targetValue(label, metric, current, config.target ?? 1, config.tolerance ?? 0.1), withinBounds };
     case 'per_replica':
       return {
-        ...perReplica(label, metric, config.per_replica ?? 1, config.include === undefined ? undefined : include),
+        ...perReplica(
+          label,
+          metric,
+          config.per_replica ?? 1,
+          config.include === undefined ? undefined : include,
+          current,
+          config.tolerance ?? 0.1,
+        ),
         withinBounds,
       };
     case 'steps':
@@ -174,6 +203,31 @@ function runStrategy(
       return { recommendation: desired, reason: `${label} ${fmt(metric)} passed through${rounded}`, withinBounds };
     }
   }
+}
+
+/**
+ * A jobs policy's reading: with `include`, the metric is the jobs waiting and `include` the
+ * running ones; without, the metric is every job in the system and what runs is at most
+ * what is there (the members, starting ones included: an upper bound).
+ */
+function jobsReading(
+  config: PolicyConfig,
+  metric: number,
+  include: number | undefined,
+  current: number,
+): { waiting: number; running: number } {
+  if (config.include !== undefined) return { waiting: metric, running: include ?? 0 };
+  const running = Math.min(metric, current);
+  return { waiting: metric - running, running };
+}
+
+function jobsSettings(config: PolicyConfig): JobsSettings {
+  return { startup: config.startup ?? 0, targetWait: config.target_wait ?? 0, jobDuration: config.job_duration };
+}
+
+/** The scale-down window in force: a jobs policy chooses its own (the hold). */
+function downWindowOf(config: PolicyConfig): number {
+  return config.strategy === 'jobs' ? jobsHold(jobsSettings(config)) : config.scale_down.stabilization_window;
 }
 
 function boundsFor(config: PolicyConfig, now: number): ActiveBounds {
@@ -274,15 +328,28 @@ export function evaluatePolicy(
   const idle = metric <= activation;
   const idleSince = idle ? (state.idleSince ?? now) : null;
   let next: PolicyState = { ...state, failures: 0, idleSince };
+  let estimate: JobsEstimate | null = null;
+  if (config.strategy === 'jobs') {
+    const reading = jobsReading(config, metric, input.include, current);
+    estimate = updateJobsEstimate(state.jobs, reading.waiting, reading.running, now);
+    next = { ...next, jobs: estimate };
+  }
+  const bounds = boundsFor(config, now);
+  const down = config.scale_down;
 
   let recommendation: number;
   let reason: string;
   let bypass = false;
-  if (current === 0 && config.activation !== undefined && metric <= config.activation) {
+  if (config.activation !== undefined && metric <= config.activation && bounds.min === 0) {
+    // KEDA: a trigger at or below its activation threshold is inactive, and an inactive
+    // target goes to zero (once its cooldown has passed), whatever the scaling maths says.
     recommendation = 0;
-    reason = `${label} ${fmt(metric)} ≤ activation ${fmt(config.activation)}, stays at zero`;
+    reason =
+      current === 0
+        ? `${label} ${fmt(metric)} ≤ activation ${fmt(config.activation)}, stays at zero`
+        : `${label} ${fmt(metric)} ≤ activation ${fmt(config.activation)}: inactive, to zero`;
   } else {
-    const result = runStrategy(config, label, metric, input.include, current, state.withinBounds);
+    const result = runStrategy(config, label, metric, input.include, current, state.withinBounds, estimate);
     next = { ...next, withinBounds: result.withinBounds };
     recommendation = result.recommendation ?? current;
     reason = result.reason;
@@ -295,8 +362,9 @@ export function evaluatePolicy(
   if (config.idle_after !== undefined && current > 0 && recommendation < 1) {
     const idleFor = idleSince === null ? 0 : now - idleSince;
     if (idle && idleFor >= config.idle_after) {
-      // As KEDA: once idle long enough, go to zero at once rather than through the windows.
-      bypass = true;
+      // As KEDA: once idle long enough, go to zero at once rather than through the windows,
+      // unless scale-down is disabled, which nothing bypasses (KEDA's paused-scale-in).
+      bypass = down.select !== 'disabled';
       reason += `, idle for ${formatDuration(idleFor)} ≥ idle_after ${formatDuration(config.idle_after)}: to zero`;
     } else {
       recommendation = 1;
@@ -306,23 +374,21 @@ export function evaluatePolicy(
     }
   }
 
+  // As the HPA: a policy with no history yet takes the current count as its first
+  // recommendation, so it scales down only after one full window (a restart or a new
+  // policy must not read as "the load just vanished").
+  const history = state.recommendations.length === 0 ? [{ time: now, value: current }] : state.recommendations;
+
   const notes: string[] = [];
   const up = config.scale_up;
-  const down = config.scale_down;
-  const stabilized = stabilize(
-    current,
-    recommendation,
-    state.recommendations,
-    up.stabilization_window,
-    down.stabilization_window,
-    now,
-  );
+  const downWindow = downWindowOf(config);
+  const stabilized = stabilize(current, recommendation, history, up.stabilization_window, downWindow, now);
   next = {
     ...next,
     recommendations: rememberRecommendation(
-      state.recommendations,
+      history,
       recommendation,
-      Math.max(up.stabilization_window, down.stabilization_window),
+      Math.max(up.stabilization_window, downWindow),
       now,
     ),
   };
@@ -331,14 +397,16 @@ export function evaluatePolicy(
     notes.push(
       recommendation > value
         ? `held to ${value}, the lowest recommendation in the last ${formatDuration(up.stabilization_window)}`
-        : `held at ${value}, the highest recommendation in the last ${formatDuration(down.stabilization_window)}`,
+        : `held at ${value}, the highest recommendation in the last ${formatDuration(downWindow)}`,
     );
   }
 
   // As the HPA: a rate limit is only the reason when it binds before min/max do.
-  const bounds = boundsFor(config, now);
   if (!bypass && value > current) {
-    const limit = scaleUpLimit(current, next.events, up, now);
+    // A jobs policy counts jobs, each of which needs its member now: no default rate limit
+    // (the HPA's guards against a noisy utilisation metric). Configured policies still apply.
+    const unlimited = config.strategy === 'jobs' && up.policies === undefined && up.select !== 'disabled';
+    const limit = unlimited ? Number.POSITIVE_INFINITY : scaleUpLimit(current, next.events, up, now);
     if (value > limit && limit < bounds.max) {
       notes.push(up.select === 'disabled' ? 'scale_up is disabled' : `limited to ${limit} by scale_up policies`);
       value = limit;

@@ -94,13 +94,34 @@ export function targetValue(
 }
 
 /**
- * Work queues (the HPA's AverageValue): one member per `perReplica` units of work. `running`
- * is work already being done, which still needs its members.
+ * Work queues (the HPA's AverageValue): one member per `perReplicaValue` units of work.
+ * `running` is work already being done, which still needs its members.
+ *
+ * As the HPA does for AverageValue targets, a usage ratio (work / (per replica × current))
+ * within 1 ± tolerance keeps the current count, so a metric hovering near a multiple of
+ * `perReplicaValue` does not flap by one. From zero there is no ratio: the count is the work.
  */
-export function perReplica(label: string, metric: number, perReplicaValue: number, running?: number): StrategyResult {
+export function perReplica(
+  label: string,
+  metric: number,
+  perReplicaValue: number,
+  running?: number,
+  current = 0,
+  tolerance = 0,
+): StrategyResult {
   const total = metric + (running ?? 0);
   const desired = Math.ceil(total / perReplicaValue);
   const what = running === undefined ? `${label} ${fmt(metric)}` : `${label} ${fmt(metric)} + running ${fmt(running)}`;
+  if (current > 0 && tolerance > 0 && desired !== current) {
+    const usage = total / (perReplicaValue * current);
+    // The same epsilon as targetValue: 1.1 must stay inside a 0.1 tolerance.
+    if (Math.abs(1 - usage) <= tolerance + 1e-9) {
+      return {
+        recommendation: null,
+        reason: `${what} / ${fmt(perReplicaValue)} per replica on ${current} current = usage ratio ${fmt(usage)}, within tolerance ${fmt(tolerance)}`,
+      };
+    }
+  }
   return { recommendation: desired, reason: `${what} / ${fmt(perReplicaValue)} per replica = ${desired}` };
 }
 

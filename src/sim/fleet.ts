@@ -80,13 +80,10 @@ export class SimFleet implements Scaler {
     this.sync();
     this.accrue();
     const before = this.members.size;
+    // Exactly the members the engine named, as every real scaler does: a plan that names
+    // none while the count is above desired means a busy_check found them all busy, and
+    // the real fleet keeps them. Shrinking anyway would stop busy agents the real one keeps.
     for (const member of plan.remove) this.remove(member.id);
-    // Without member info in the plan (it always has some here) shrink newest first.
-    let surplus = this.members.size - plan.desired;
-    if (plan.remove.length === 0 && surplus > 0) {
-      const newest = [...this.members.values()].sort((a, b) => b.startedAt - a.startedAt);
-      for (const m of newest) if (surplus-- > 0) this.remove(m.id);
-    }
     const now = this.o.clock.now();
     for (let i = 0; i < plan.add; i++) {
       const id = `${this.o.id}-${++this.seq}`;

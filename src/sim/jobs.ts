@@ -11,7 +11,14 @@
  */
 import type { EventData } from '../core/types.js';
 import type { Job } from './trace.js';
-import { MinHeap, percentiles, type Sample, type Workload, type WorkloadSummary } from './workload.js';
+import {
+  MinHeap,
+  percentiles,
+  type QueueCounts,
+  type Sample,
+  type Workload,
+  type WorkloadSummary,
+} from './workload.js';
 
 interface QueuedJob {
   job: Job;
@@ -88,6 +95,10 @@ export class JobQueue implements Workload {
     const waiting = this.waiting;
     const running = this.busy;
     return { value: waiting + running, waiting, running };
+  }
+
+  counts(): QueueCounts {
+    return { waiting: this.waiting, running: this.busy, idle: this.free.size, starting: this.starting.size };
   }
 
   demandMembers(): number {

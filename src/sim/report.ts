@@ -14,6 +14,15 @@ export interface JsonSummary {
   wait_max_s: number;
   over_capacity_s: number;
   actions: number;
+  /** Jobs stopped with their member by scale-in and queued again. */
+  interrupted: number;
+  /** The most members there were at once (starting ones included). */
+  peak_members: number;
+}
+
+/** The most members at once over the run. */
+export function peakMembers(result: SimResult): number {
+  return result.series.reduce((peak, p) => Math.max(peak, p.current), 0);
 }
 
 const round3 = (x: number) => Math.round(x * 1000) / 1000;
@@ -28,6 +37,8 @@ export function jsonSummary(result: SimResult): JsonSummary {
     wait_max_s: round3(result.waitMaxS),
     over_capacity_s: round3(result.overCapacityS),
     actions: result.actions,
+    interrupted: result.interrupted,
+    peak_members: peakMembers(result),
   };
 }
 
@@ -52,7 +63,7 @@ export function summaryTable(results: SimResult[], attribution?: string): string
     ['wait max', ...results.map((r) => formatSeconds(r.waitMaxS))],
     ['over capacity', ...results.map((r) => formatSeconds(r.overCapacityS))],
     ['scale actions', ...results.map((r) => String(r.actions))],
-    ['peak members', ...results.map((r) => String(r.series.reduce((peak, p) => Math.max(peak, p.current), 0)))],
+    ['peak members', ...results.map((r) => String(peakMembers(r)))],
     ['jobs interrupted', ...results.map((r) => String(r.interrupted))],
     ['errors', ...results.map((r) => (r.errors > 0 ? `${r.errors} (first: ${r.firstError})` : '0'))],
   ];

@@ -16,6 +16,7 @@ import type { ComponentConfig, LoadedConfig } from '../config/load.js';
 import { VirtualClock } from '../core/clock.js';
 import { Engine } from '../core/engine.js';
 import { graphEdges } from '../core/graph.js';
+import { triggerEvents } from './emit.js';
 import { SimFleet } from './fleet.js';
 import { FluidQueue } from './fluid.js';
 import { JobQueue } from './jobs.js';
@@ -189,7 +190,8 @@ export async function simulateConfig(config: LoadedConfig, trace: Trace, options
       for (const fleet of fleets.values()) fleet.sync();
       workload.advanceTo(t);
       sample(t);
-      engine.bus.emit(`${input.address}.output`, input.address, workload.demand());
+      for (const data of triggerEvents(input, workload))
+        engine.bus.emit(`${input.address}.output`, input.address, data);
       await clock.advance(Math.min(tickMs, trace.endMs - t));
       if (options.speed !== 'max') await realSleep(tickMs / options.speed);
     }

@@ -18,10 +18,26 @@ export interface Workload {
   isBusy(id: string): boolean;
   /** Demand now, as emitted on the input trigger's output. */
   demand(): EventData;
+  /**
+   * Job models only: the queue as a CI or job-queue trigger sees it, so the simulator can
+   * emit each trigger type's own fields (see emit.ts) rather than one `value`.
+   */
+  counts?(): QueueCounts;
   /** Demand now in members' worth (what the charts draw beside the counts). */
   demandMembers(): number;
   /** Statistics up to the current time; work still waiting counts with its wait so far. */
   summary(): WorkloadSummary;
+}
+
+export interface QueueCounts {
+  /** Jobs runnable and not started (queued, scheduled, enqueued). */
+  waiting: number;
+  /** Jobs running on a member. */
+  running: number;
+  /** Ready members with no job. */
+  idle: number;
+  /** Members started and not ready yet. */
+  starting: number;
 }
 
 export interface WorkloadSummary {

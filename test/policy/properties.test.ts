@@ -132,6 +132,27 @@ describe('policy properties', () => {
     );
   });
 
+  it('no flapping either for per_replica: work within the tolerance of per_replica × current keeps the count', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 100 }),
+        fc.double({ min: 0, max: 0.5, noNaN: true }),
+        fc.array(fc.double({ min: -1, max: 1, noNaN: true }), { minLength: 1, maxLength: 40 }),
+        fc.integer({ min: 1, max: 50 }),
+        (per, tolerance, wobble, current) => {
+          const config = parsePolicyConfig({ strategy: 'per_replica', per_replica: per, tolerance });
+          let state = initialPolicyState();
+          return wobble.every((w, i) => {
+            const metric = per * current * (1 + w * tolerance);
+            const d = evaluatePolicy(config, state, { current, metric }, T + i * 15_000);
+            state = d.state;
+            return d.desired === null;
+          });
+        },
+      ),
+    );
+  });
+
   it('a failing source never brings the count below current', () => {
     fc.assert(
       fc.property(

@@ -14,7 +14,17 @@ import { TRACES_DIR } from '../helpers/shared.js';
 const run = promisify(execFile);
 const FIXTURES = 'test/sim/fixtures';
 const JOBS = `${FIXTURES}/jobs-small.csv`;
-const KEYS = ['actions', 'config', 'member_seconds', 'over_capacity_s', 'wait_max_s', 'wait_p50_s', 'wait_p95_s'];
+const KEYS = [
+  'actions',
+  'config',
+  'interrupted',
+  'member_seconds',
+  'over_capacity_s',
+  'peak_members',
+  'wait_max_s',
+  'wait_p50_s',
+  'wait_p95_s',
+];
 
 interface Summary {
   config: string;
@@ -24,6 +34,8 @@ interface Summary {
   wait_max_s: number;
   over_capacity_s: number;
   actions: number;
+  interrupted: number;
+  peak_members: number;
 }
 
 async function simulate(args: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
@@ -72,6 +84,7 @@ describe('waymond simulate', () => {
     // Every job waits for a member to boot (30 s) when nothing is kept in reserve.
     expect(lean).toMatchObject({ wait_max_s: 30, wait_p95_s: 30 });
     expect(lean?.actions).toBeGreaterThan(0);
+    expect(floor?.peak_members).toBeGreaterThanOrEqual(3);
     expect(lean?.over_capacity_s).toBeGreaterThan(0);
     expect(floor?.member_seconds).toBeGreaterThan(lean?.member_seconds ?? Number.POSITIVE_INFINITY);
     expect(floor?.wait_p50_s).toBeLessThanOrEqual(lean?.wait_p50_s ?? 0);

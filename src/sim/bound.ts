@@ -1,0 +1,39 @@
+/**
+ * The zero-wait bound of a job trace: the least agent time (start-up included) that serves
+ * every job the moment it arrives, when arrivals and durations are known in advance.
+ *
+ * Every job runs on an agent that is ready at its arrival. An agent either was started for
+ * it (start-up S billed before the job) or finished an earlier job and waited idle for it
+ * (the gap billed). Waiting idle longer than S costs more than stopping and starting again,
+ * so a job that follows another on the same agent costs min(gap, S), a job that starts an
+ * agent costs S, and
+ *
+ *   bound = Σ durations + Σ over jobs of (S, or min(gap, S) after the job whose agent it takes)
+ *
+ * Which earlier job's agent to take: the one that finished last before the arrival. With a
+ * concave cost of the gap (min(gap, S) is), pairing the nearest end with the arrival never
+ * costs more than any other pairing (for ends e1 < e2 ≤ a < b, f(a − e2) + f(b − e1) ≤
+ * f(a − e1) + f(b − e2): the extremes of equal sums), so this greedy choice is exact.
+ */
+import type { Job } from './trace.js';
+import { MinHeap } from './workload.js';
+
+/** Agent-milliseconds of the zero-wait bound for `jobs` (any order) with start-up `startupMs`. */
+export function zeroWaitBoundMs(jobs: readonly Job[], startupMs: number): number {
+  const sorted = [...jobs].sort((a, b) => a.arrival - b.arrival);
+  // Ends not yet reached (min-heap by time), and ends reached but not yet taken (max-heap: negated keys).
+  const pending = new MinHeap<number>();
+  const free = new MinHeap<number>();
+  let total = 0;
+  for (const job of sorted) {
+    while (pending.size > 0 && (pending.peekKey() as number) <= job.arrival) {
+      const end = pending.pop() as number;
+      free.push(-end, end);
+    }
+    const latest = free.size > 0 ? (free.pop() as number) : undefined;
+    total += job.duration + (latest === undefined ? startupMs : Math.min(job.arrival - latest, startupMs));
+    const end = job.arrival + job.duration;
+    pending.push(end, end);
+  }
+  return total;
+}
