@@ -270,6 +270,29 @@ describe('systemd scaler against a real systemd over SSH', () => {
     );
   });
 
+  it('names the host and the unit when the login may not manage system units (permission denied)', async (ctx) => {
+    if (!l) return ctx.skip();
+    const host = l.hosts[0] as SystemdHost;
+    host.installUnit('perm@.service', agentUnit());
+    // An unprivileged login with the same key: it may list units, not start them.
+    host.sh(
+      'id ci >/dev/null 2>&1 || useradd -m ci; mkdir -p ~ci/.ssh; cp /root/.ssh/authorized_keys ~ci/.ssh/; chown -R ci ~ci/.ssh',
+    );
+    const h = await harness('perm', {
+      ...config(l, 'perm@.service'),
+      hosts: [{ host: '127.0.0.1', port: host.port, user: 'ci', key_file: l.clientKey }],
+    });
+    expect((await h.scaler.observe({})).count).toBe(0);
+    const result = await h.reconciler.reconcileNow(1, {});
+    expect(result.outcome).toBe('error');
+    expect(result.error).toMatch(
+      new RegExp(
+        `^scaler\\.perm_\\d+: systemctl start perm@1\\.service on host 127\\.0\\.0\\.1:${host.port} failed \\(exit 4\\): Failed to start perm@1\\.service: Access denied`,
+      ),
+    );
+    expect(host.instances('perm').size).toBe(0);
+  });
+
   it('a dry run lists the systemctl calls and changes nothing', async (ctx) => {
     if (!l) return ctx.skip();
     const host = l.hosts[0] as SystemdHost;
