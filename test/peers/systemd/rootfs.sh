@@ -6,9 +6,11 @@
 set -euo pipefail
 ROOTFS=${ROOTFS:-/var/cache/waymond/systemd-rootfs}
 IMAGE=${IMAGE:-waymond-test/systemd:bookworm}
+# A change to this script rebuilds the rootfs and the image (its hash is their stamp).
+STAMP=$(sha256sum "$0" | cut -c1-16)
 MIRROR=${MIRROR:-$(awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || echo http://deb.debian.org/debian)}
 
-if [ ! -x "$ROOTFS/lib/systemd/systemd" ] || [ ! -f "$ROOTFS/.waymond-complete" ]; then
+if [ "$(cat "$ROOTFS/.waymond-complete" 2>/dev/null)" != "$STAMP" ]; then
   rm -rf "$ROOTFS.tmp"
   mkdir -p "$(dirname "$ROOTFS")"
   debootstrap --variant=minbase \
@@ -29,12 +31,13 @@ if [ ! -x "$ROOTFS/lib/systemd/systemd" ] || [ ! -f "$ROOTFS/.waymond-complete" 
   sed -i 's/^#\?PermitRootLogin.*/PermitRootLogin prohibit-password/' "$R/etc/ssh/sshd_config"
   chroot "$R" apt-get clean
   rm -rf "$R"/var/lib/apt/lists/*
-  touch "$R/.waymond-complete"
+  echo "$STAMP" > "$R/.waymond-complete"
   rm -rf "$ROOTFS" && mv "$R" "$ROOTFS"
 fi
 
-if ! docker image inspect "$IMAGE" >/dev/null 2>&1; then
+if [ "$(docker image inspect -f '{{ index .Config.Labels "waymond.rootfs" }}' "$IMAGE" 2>/dev/null)" != "$STAMP" ]; then
   tar -C "$ROOTFS" --numeric-owner --exclude=./.waymond-complete -c . | docker import \
     --change 'ENV container=docker' \
+    --change "LABEL waymond.rootfs=$STAMP" \
     --change 'CMD ["/lib/systemd/systemd"]' - "$IMAGE" >/dev/null
 fi
