@@ -9,5 +9,6 @@ import { nomad } from './nomad.js';
 import { noop } from './noop.js';
 import { processScaler } from './process.js';
 import { ssh } from './ssh.js';
+import { systemd } from './systemd/scaler.js';
 
-export const scalers = [awsEc2Asg, cascade, docker, exec, http, kubernetes, noop, nomad, processScaler, ssh];
+export const scalers = [awsEc2Asg, cascade, docker, exec, http, kubernetes, noop, nomad, processScaler, ssh, systemd];

@@ -9,26 +9,17 @@
  * placed on the others, and it is tried again on every later observe. When it comes back
  * its members count again and the surplus is scaled in as usual.
  */
-import { readFileSync } from 'node:fs';
-import { homedir } from 'node:os';
-import { isAbsolute, resolve } from 'node:path';
-// Types only at import time: ssh2 loads on the first connection, when a config uses it.
-import type { Client, ConnectConfig } from 'ssh2';
 import { z } from 'zod';
 import { errorMessage } from '../core/context.js';
 import { duration } from '../core/duration.js';
 import { scalerSchema } from '../core/schema.js';
 import type { ComponentContext, Member, MemberCommandResult, Plan, ScalerDefinition } from '../core/types.js';
-import { hostKeyAllowed, readKnownHosts } from './known-hosts.js';
-import { OUTPUT_LIMIT, outputTail } from './member-command.js';
+import { SshConnection, shellQuote, sshConnectionFields, sshHostFields } from './ssh-connection.js';
+
+export { shellQuote };
 
 const host = z.strictObject({
-  host: z.string().min(1).describe('Host name or address.'),
-  port: z.number().int().min(1).max(65535).default(22).describe('SSH port.'),
-  user: z.string().min(1).default('root').describe('User to log in as.'),
-  key_file: z.string().optional().describe('Private key file (relative to the config file).'),
-  passphrase_env: z.string().optional().describe('Name of the environment variable holding the key passphrase.'),
-  password_env: z.string().optional().describe('Name of the environment variable holding the password.'),
+  ...sshHostFields,
   dir: z
     .string()
     .optional()
@@ -45,15 +36,7 @@ const schema = scalerSchema('ssh', {
     .default('TERM')
     .describe('Signal sent on scale-in.'),
   stop_timeout: duration('How long a member may take to exit after stop_signal before it is killed.').default(30_000),
-  connect_timeout: duration('How long to wait for a host before marking it down.').default(10_000),
-  known_hosts: z
-    .string()
-    .optional()
-    .describe('known_hosts file host keys are checked against (default ~/.ssh/known_hosts).'),
-  insecure_skip_host_key_check: z
-    .boolean()
-    .default(false)
-    .describe('Accept any host key. Only for throwaway test hosts: it allows a man in the middle.'),
+  ...sshConnectionFields,
 });
 
 type Config = z.output<typeof schema>;
@@ -63,7 +46,7 @@ interface HostState {
   config: HostConfig;
   name: string;
   dir: string;
-  client?: Client;
+  conn: SshConnection;
   down?: string;
 }
 
@@ -71,11 +54,6 @@ interface RemoteMember {
   slot: number;
   pid: number;
   startedAt: number;
-}
-
-/** Single-quotes a string for POSIX sh. */
-export function shellQuote(text: string): string {
-  return `'${text.replace(/'/g, `'\\''`)}'`;
 }
 
 export function placeMembers(load: Map<string, number>, add: number, perHostMax: number): string[] {
@@ -122,81 +100,19 @@ class SshScaler {
   private readonly hosts: HostState[];
   /** Members being stopped (by member id): no longer counted, not chosen again. */
   private stopping = new Map<string, Promise<void>>();
-  private readonly knownHostsFile: string;
-
   constructor(
     private readonly config: Config,
     private readonly ctx: ComponentContext,
   ) {
-    this.hosts = config.hosts.map((h) => ({
-      config: h,
-      name: `${h.host}:${h.port}`,
-      dir: h.dir ?? `.waymond/${ctx.id}`,
-    }));
-    this.knownHostsFile = this.path(config.known_hosts ?? `${homedir()}/.ssh/known_hosts`);
-  }
-
-  private path(file: string): string {
-    return isAbsolute(file) ? file : resolve(this.ctx.configDir, file);
-  }
-
-  private async connect(h: HostState): Promise<Client> {
-    if (h.client) return h.client;
-    const c = h.config;
-    const options: ConnectConfig = {
-      host: c.host,
-      port: c.port,
-      username: c.user,
-      readyTimeout: this.config.connect_timeout,
-      keepaliveInterval: 15_000,
-    };
-    if (c.key_file) options.privateKey = readFileSync(this.path(c.key_file));
-    if (c.passphrase_env) options.passphrase = process.env[c.passphrase_env];
-    if (c.password_env) options.password = process.env[c.password_env];
-    if (!this.config.insecure_skip_host_key_check) {
-      const known = readKnownHosts(this.knownHostsFile);
-      options.hostVerifier = (key: Buffer) => hostKeyAllowed(known, c.host, c.port, key);
-    }
-    const { Client: SshClient } = await import('ssh2');
-    const client = new SshClient();
-    await new Promise<void>((done, fail) => {
-      client.once('ready', () => done());
-      client.once('error', (error) => fail(error));
-      client.connect(options);
+    this.hosts = config.hosts.map((h) => {
+      const conn = new SshConnection(h, { ...config, configDir: ctx.configDir });
+      return { config: h, name: conn.name, dir: h.dir ?? `.waymond/${ctx.id}`, conn };
     });
-    const forget = () => {
-      if (h.client === client) h.client = undefined;
-    };
-    client.on('close', forget);
-    client.on('error', forget);
-    h.client = client;
-    return client;
   }
 
   /** Runs a script under sh on the host; never rejects for a non-zero exit. */
-  private async run(h: HostState, script: string, timeoutMs: number): Promise<MemberCommandResult> {
-    const client = await this.connect(h);
-    return new Promise((done, fail) => {
-      client.exec(`sh -c ${shellQuote(script)}`, (error, stream) => {
-        if (error) return fail(error);
-        let out = '';
-        let err = '';
-        const timer = setTimeout(() => {
-          stream.close();
-          done({ exitCode: null, output: outputTail(out, err) });
-        }, timeoutMs);
-        stream.on('data', (d: Buffer) => {
-          out = (out + d.toString('utf8')).slice(-OUTPUT_LIMIT);
-        });
-        stream.stderr.on('data', (d: Buffer) => {
-          err = (err + d.toString('utf8')).slice(-OUTPUT_LIMIT);
-        });
-        stream.on('close', (code: number | null) => {
-          clearTimeout(timer);
-          done({ exitCode: typeof code === 'number' ? code : null, output: outputTail(out, err) });
-        });
-      });
-    });
+  private run(h: HostState, script: string, timeoutMs: number): Promise<MemberCommandResult> {
+    return h.conn.run(script, timeoutMs);
   }
 
   private async list(h: HostState): Promise<RemoteMember[]> {
@@ -219,8 +135,7 @@ class SshScaler {
           if (h.down) this.ctx.logger.info({ host: h.name }, 'host is reachable again');
           h.down = undefined;
         } catch (error) {
-          h.client?.end();
-          h.client = undefined;
+          h.conn.end();
           if (!h.down) this.ctx.emitError(`host ${h.name} is down: ${errorMessage(error)}`, { host: h.name });
           h.down = errorMessage(error);
           return;
@@ -332,7 +247,7 @@ WAYMOND_SCALER=${shellQuote(this.ctx.id)} WAYMOND_INDEX=${slot} WAYMOND_MEMBER_P
 
   async close(): Promise<void> {
     await Promise.all([...this.stopping.values()]);
-    for (const h of this.hosts) h.client?.end();
+    for (const h of this.hosts) h.conn.end();
   }
 }
 
