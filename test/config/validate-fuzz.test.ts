@@ -100,10 +100,10 @@ function apply(doc: Json, ops: { at: number; op: string; value: Json; key: strin
         else delete container[k as string];
         break;
       case 'replace':
-        (container as Record<string | number, Json>)[k] = value;
+        (container as Record<string | number, Json>)[k] = structuredClone(value);
         break;
       case 'add_key':
-        if (target && typeof target === 'object' && !Array.isArray(target)) target[key] = value;
+        if (target && typeof target === 'object' && !Array.isArray(target)) target[key] = structuredClone(value);
         break;
       case 'retype':
         if (target && typeof target === 'object' && !Array.isArray(target))
