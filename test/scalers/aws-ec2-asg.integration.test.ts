@@ -1,4 +1,4 @@
-import { awsEc2Asg } from '../../src/scalers/aws-ec2-asg.js';
+import { awsEc2Asg } from '../../src/scalers/aws-ec2-asg/scaler.js';
 import { describeScalerConformance } from '../conformance/scaler-conformance.js';
 import { startAwsApi } from '../fixtures/aws-api.js';
 import { QueryError } from '../fixtures/aws-query.js';

@@ -4,7 +4,7 @@ import { parse } from 'smol-toml';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Reconciler } from '../../src/core/reconciler.js';
 import type { Scaler } from '../../src/core/types.js';
-import { awsEc2Asg, memberState } from '../../src/scalers/aws-ec2-asg.js';
+import { awsEc2Asg, memberState } from '../../src/scalers/aws-ec2-asg/scaler.js';
 import { type AwsApi, MUTATING_ACTIONS, startAwsApi } from '../fixtures/aws-api.js';
 import { useTestAwsCredentials } from '../helpers/aws-env.js';
 import { type TestContext, testContext } from '../helpers/context.js';

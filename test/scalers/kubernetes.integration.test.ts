@@ -21,7 +21,7 @@ import { Reconciler, type ReconcilerSettings } from '../../src/core/reconciler.j
 import { defaultRegistry } from '../../src/core/registry.js';
 import type { Scaler } from '../../src/core/types.js';
 import { componentJsonSchema, renderReference } from '../../src/docs/reference.js';
-import { kubernetes } from '../../src/scalers/kubernetes.js';
+import { kubernetes } from '../../src/scalers/kubernetes/scaler.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
 import { describeScalerConformance } from '../conformance/scaler-conformance.js';
 import { FakeKubeApi, kubeFixture } from '../fixtures/kube-api.js';

@@ -4,8 +4,8 @@
  * Auto Scaling API, snake_cased), so its configs validate unchanged.
  */
 import { z } from 'zod';
-import { duration } from '../core/duration.js';
-import { scalerSchema } from '../core/schema.js';
+import { duration } from '../../core/duration.js';
+import { scalerSchema } from '../../core/schema.js';
 
 export const launchTemplateSpecification = z
   .strictObject({

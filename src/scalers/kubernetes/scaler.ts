@@ -2,10 +2,10 @@
  * Scales Kubernetes: `mode = "replicas"` sets the replicas of a Deployment, StatefulSet or
  * any resource with a /scale subresource; `mode = "jobs"` keeps one Job per unit of work
  * (CI agents that take one build each, like KEDA's ScaledJob). The two live in
- * kubernetes-replicas.ts and kubernetes-jobs.ts; this file holds the config and the wiring.
+ * replicas.ts and jobs.ts; this file holds the config and the wiring.
  * Errors are thrown to the reconciler, which reports and retries them.
  *
- * Those modules (and kubernetes-client.ts) import @kubernetes/client-node, which costs
+ * Those modules (and client.ts) import @kubernetes/client-node, which costs
  * about 73 MiB: create() loads them, so a config without a kubernetes scaler, and every
  * `waymond validate` or `schema`, never does (startup memory). Import nothing from them here.
  */
@@ -13,8 +13,8 @@ import { readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { scalerSchema } from '../core/schema.js';
-import type { ScalerDefinition } from '../core/types.js';
+import { scalerSchema } from '../../core/schema.js';
+import type { ScalerDefinition } from '../../core/types.js';
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
@@ -184,10 +184,10 @@ name = "agent"
 image = "buildkite/agent:3"
 args = ["start", "--disconnect-after-job"]`,
   async create(config, ctx) {
-    const { loadKubeConfig } = await import('./kubernetes-client.js');
+    const { loadKubeConfig } = await import('./client.js');
     const kc = loadKubeConfig(config, ctx.address, ctx.configDir);
     if (config.mode === 'replicas') {
-      const { ReplicasTarget } = await import('./kubernetes-replicas.js');
+      const { ReplicasTarget } = await import('./replicas.js');
       return new ReplicasTarget(
         kc,
         {
@@ -201,7 +201,7 @@ args = ["start", "--disconnect-after-job"]`,
       );
     }
     const template = loadTemplate(config, ctx.address, ctx.configDir);
-    const { JobsTarget } = await import('./kubernetes-jobs.js');
+    const { JobsTarget } = await import('./jobs.js');
     return new JobsTarget(kc, { namespace: config.namespace, template, history_limit: config.history_limit }, ctx);
   },
 };

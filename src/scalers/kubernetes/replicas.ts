@@ -5,7 +5,7 @@
  * workload meanwhile, the API answers 409 and the scale is re-read and written again (at
  * most twice more); a blind write could undo another actor's change without anyone knowing.
  *
- * Loaded by kubernetes.ts's create(), never imported by a component definition: it imports
+ * Loaded by scaler.ts's create(), never imported by a component definition: it imports
  * @kubernetes/client-node at module level, which costs about 73 MiB (startup memory).
  */
 import {
@@ -16,8 +16,8 @@ import {
   type KubeConfig,
   type V1Scale,
 } from '@kubernetes/client-node';
-import type { ComponentContext, Observation, Plan } from '../core/types.js';
-import { isConflict, isNotFound, kubeError } from './kubernetes-client.js';
+import type { ComponentContext, Observation, Plan } from '../../core/types.js';
+import { isConflict, isNotFound, kubeError } from './client.js';
 
 export interface ReplicasSettings {
   namespace: string;

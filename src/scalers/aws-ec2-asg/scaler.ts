@@ -33,9 +33,9 @@ import type {
   Plan,
   Scaler,
   ScalerDefinition,
-} from '../core/types.js';
-import { baseTemplate, createGroupInput, toTags, versionForAmi } from './aws-ec2-asg-create.js';
-import { type AsgConfig, type AsgInput, type AsgTag, inputSchema, mergeTags, schema } from './aws-ec2-asg-schema.js';
+} from '../../core/types.js';
+import { baseTemplate, createGroupInput, toTags, versionForAmi } from './create.js';
+import { type AsgConfig, type AsgInput, type AsgTag, inputSchema, mergeTags, schema } from './schema.js';
 
 export const awsEc2Asg: ScalerDefinition<typeof schema> = {
   kind: 'scaler',

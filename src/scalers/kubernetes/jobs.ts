@@ -12,12 +12,12 @@
  * - History: finished Jobs beyond the limits (newest kept) are deleted with
  *   propagationPolicy Background, so their pods go too (a Job's default is to orphan them).
  *
- * Loaded by kubernetes.ts's create(), never imported by a component definition: it imports
+ * Loaded by scaler.ts's create(), never imported by a component definition: it imports
  * @kubernetes/client-node at module level, which costs about 73 MiB (startup memory).
  */
 import { BatchV1Api, type KubeConfig, type V1Job, type V1JobStatus } from '@kubernetes/client-node';
-import type { ComponentContext, Member, Observation, Plan } from '../core/types.js';
-import { isConflict, isNotFound, kubeError } from './kubernetes-client.js';
+import type { ComponentContext, Member, Observation, Plan } from '../../core/types.js';
+import { isConflict, isNotFound, kubeError } from './client.js';
 
 export const SCALER_LABEL = 'waymond.io/scaler';
 
