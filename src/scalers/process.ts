@@ -14,7 +14,7 @@ import { duration } from '../core/duration.js';
 import { scalerSchema } from '../core/schema.js';
 import type { ComponentContext, Member, MemberCommandResult, ScalerDefinition } from '../core/types.js';
 import { runLocalShell } from './member-command.js';
-import { isSameLiveProcess, readProcStat } from './proc.js';
+import { isSameLiveProcess, procUnavailableHere, readProcStat } from './proc.js';
 
 const SIGNALS = ['SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGHUP', 'SIGUSR1', 'SIGUSR2', 'SIGKILL'] as const;
 
@@ -67,6 +67,8 @@ args = ["examples/workers/worker.mjs"]
 max = 8
 stop_timeout = "20s"`,
   create(config, ctx) {
+    const unavailable = procUnavailableHere();
+    if (unavailable) throw new Error(`${ctx.address}: the process scaler cannot start: ${unavailable}`);
     return new ProcessScaler(config, ctx);
   },
 };
