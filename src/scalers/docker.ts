@@ -3,9 +3,10 @@
  * `host`/`tls`). Members are the containers labelled `waymond.scaler=<id>`, so waymond
  * never touches a container it did not create, and adopts its own after a restart.
  *
- * Observe removes exited containers (they are replaced by the same reconcile). Scale-in
- * stops the chosen containers in the background (`stop_timeout`, then the engine kills)
- * and removes them; while stopping they no longer count. A scale-up that would push the
+ * Observe only lists; housekeep (never in a dry run) removes exited containers, which the
+ * same reconcile replaces. Scale-in stops the chosen containers in the background
+ * (`stop_timeout`, then the engine kills) and removes them; while stopping they no longer
+ * count. A scale-up that would push the
  * containers on the engine above `max` first waits for those stops, so `max` holds on
  * the engine itself, not only in waymond's arithmetic.
  */
@@ -169,23 +170,32 @@ class DockerScaler {
     );
   }
 
+  /** Exited, dead and created containers are not members: they are removed by housekeep. */
+  private isLeftover(c: Docker.ContainerInfo): boolean {
+    // "created" here means a start failed in an earlier apply: it never ran, replace it.
+    return !this.stopping.has(c.Id) && (c.State === 'exited' || c.State === 'dead' || c.State === 'created');
+  }
+
+  /** Removes containers that are not running (they are replaced by the same reconcile). */
+  async housekeep(): Promise<void> {
+    for (const c of await this.list()) {
+      if (!this.isLeftover(c)) continue;
+      const name = (c.Names[0] ?? c.Id).replace(/^\//, '');
+      this.ctx.logger.warn({ container: name, state: c.State, status: c.Status }, 'container is not running; removing it');
+      await this.call(`removing ${c.State} container ${name}`, () =>
+        this.docker.getContainer(c.Id).remove({ force: true }),
+      );
+    }
+  }
+
+  /** Lists the containers, changing nothing: leftovers do not count and are not members. */
   async observe() {
     const containers = await this.list();
     const members: Member[] = [];
     for (const c of containers) {
+      if (this.isLeftover(c)) continue;
       const name = (c.Names[0] ?? c.Id).replace(/^\//, '');
       const stopping = this.stopping.has(c.Id);
-      if (!stopping && (c.State === 'exited' || c.State === 'dead' || c.State === 'created')) {
-        // "created" here means a start failed in an earlier apply: it never ran, replace it.
-        this.ctx.logger.warn(
-          { container: name, state: c.State, status: c.Status },
-          'container is not running; removing it',
-        );
-        await this.call(`removing ${c.State} container ${name}`, () =>
-          this.docker.getContainer(c.Id).remove({ force: true }),
-        );
-        continue;
-      }
       const createdAt = Number(c.Labels[CREATED_LABEL]);
       members.push({
         id: name,

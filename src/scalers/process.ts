@@ -115,7 +115,8 @@ class ProcessScaler {
     return isSameLiveProcess(m.pid, m.startTime);
   }
 
-  async observe() {
+  /** Forgets members that have exited (they are replaced by the same reconcile) and saves. */
+  async housekeep(): Promise<void> {
     let changed = false;
     for (const [slot, m] of this.members) {
       if (!this.alive(m)) {
@@ -125,8 +126,13 @@ class ProcessScaler {
       }
     }
     if (changed) this.save();
+  }
+
+  /** The live members, changing nothing (an exited one is not counted; housekeep forgets it). */
+  async observe() {
     const now = this.ctx.clock.now();
-    const members: Member[] = [...this.members.values()].map((m) => {
+    const live = [...this.members.values()].filter((m) => this.alive(m));
+    const members: Member[] = live.map((m) => {
       const ready = now - m.startedAt >= this.config.ready_after;
       return {
         id: `slot-${m.slot}`,

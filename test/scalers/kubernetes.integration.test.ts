@@ -442,6 +442,8 @@ describe('kubernetes scaler', () => {
         api.finishJob('ci', n, 'Failed', new Date(t - 60_000 * (3 - i)));
       api.requests.length = 0;
       expect((await h.scaler.observe({})).count).toBe(0);
+      expect(api.requests.filter((r) => r.method === 'DELETE')).toEqual([]);
+      await h.scaler.housekeep?.({});
       const left = api
         .list('Job', 'ci')
         .filter((j) => (j.metadata as { labels: Record<string, string> }).labels['waymond.io/scaler'] === 'agents4');
@@ -453,20 +455,22 @@ describe('kubernetes scaler', () => {
       expect(deletes.every((r) => r.query.propagationPolicy === 'Background' && r.status === 200)).toBe(true);
     });
 
-    it('dry run: decides and logs, but creates and deletes nothing', async () => {
+    it('dry run: decides and logs, but creates and deletes nothing (finished Jobs stay too)', async () => {
       const h = await harness('agents5', jobs({ history_limit: 0 }));
       await h.reconciler.reconcileNow(1, {});
-      api.finishJob('ci', jobNames('agents5')[0] as string, 'Complete');
+      const finished = jobNames('agents5')[0] as string;
+      api.finishJob('ci', finished, 'Complete');
       await h.close();
       api.requests.length = 0;
       const dry = await harness('agents5', jobs({ history_limit: 0 }), { dryRun: true });
       const result = await dry.reconciler.reconcileNow(3, {});
       expect(result.outcome).toBe('dry_run');
       expect(result.reason).toMatch(
-        /dry run, would call: POST \/apis\/batch\/v1\/namespaces\/ci\/jobs x3 \(Job from job_template, generateName \S+\)$/,
+        /dry run, would call: POST \/apis\/batch\/v1\/namespaces\/ci\/jobs \(Job from job_template, generateName \S+\) x3$/,
       );
       expect(api.requests.filter((r) => r.method !== 'GET')).toEqual([]);
-      expect(dry.logs.some((l) => l.msg.startsWith('dry run: would delete finished job'))).toBe(true);
+      // History cleanup is housekeeping, which a dry run skips: the finished Job is still there.
+      expect(api.list('Job', 'ci').filter((j) => (j.metadata as { name: string }).name === finished)).toHaveLength(1);
     });
 
     it("an invalid template is the API's 422 message, naming the field", async () => {
