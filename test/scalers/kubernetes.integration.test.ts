@@ -3,7 +3,7 @@
  * (test/fixtures/kube-api.ts), through the real @kubernetes/client-node and a kubeconfig on
  * disk: the conformance suite in both modes, then the cases particular to Kubernetes.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -54,40 +54,65 @@ function unfinishedJobs(api: FakeKubeApi, id: string): Record<string, unknown>[]
 describeScalerConformance({
   name: 'kubernetes_replicas',
   async setup() {
-    const { api, kubeconfig } = await startApi();
+    const { api, kubeconfig, dir } = await startApi();
+    api.setReplicas('Deployment', 'ci', 'web', 0);
     const replicas = () => Number(((api.get('Deployment', 'ci', 'web')?.spec ?? {}) as { replicas?: number }).replicas);
     return {
       definition: kubernetes,
       config: { kubeconfig, namespace: 'ci', kind: 'Deployment', name: 'web' },
       countOnTarget: async () => replicas(),
+      // spec.replicas has no members waymond sees.
+      membersOnTarget: async () => [],
       removeOneBehindBack: async () => api.setReplicas('Deployment', 'ci', 'web', replicas() - 1),
       breakTarget: async () => {
         api.failAll(500);
         return async () => api.heal();
       },
-      cleanup: () => api.stop(),
+      cleanup: async () => {
+        api.stop();
+        rmSync(dir, { recursive: true, force: true });
+      },
     };
   },
 });
 
+const nameOf = (job: Record<string, unknown> | undefined) =>
+  String((job?.metadata as { name?: string } | undefined)?.name);
+
 describeScalerConformance({
   name: 'kubernetes_jobs',
-  async setup() {
-    const { api, kubeconfig } = await startApi();
-    const id = `conf_kubernetes_jobs_${process.pid}`;
+  async setup(id) {
+    const { api, kubeconfig, dir } = await startApi();
     return {
       definition: kubernetes,
-      config: { kubeconfig, namespace: 'ci', mode: 'jobs', job_template_file: JOB_TEMPLATE },
+      config: { kubeconfig, namespace: 'ci', mode: 'jobs', job_template_file: JOB_TEMPLATE, history_limit: 0 },
       countOnTarget: async () => unfinishedJobs(api, id).length,
+      membersOnTarget: async () => unfinishedJobs(api, id).map(nameOf),
+      // A finished Job beyond history_limit = 0: housekeeping would delete it.
+      leaveLitter: async () => {
+        const name = `done-${id}`.replace(/_/g, '-');
+        api.put({
+          apiVersion: 'batch/v1',
+          kind: 'Job',
+          metadata: { name, namespace: 'ci', labels: { 'waymond.io/scaler': id } },
+          spec: { template: { spec: { restartPolicy: 'Never', containers: [{ name: 'a', image: 'busybox' }] } } },
+          status: {},
+        });
+        api.finishJob('ci', name, 'Complete');
+        return async () => api.list('Job', 'ci').some((j) => nameOf(j) === name);
+      },
       removeOneBehindBack: async () => {
         const [first] = unfinishedJobs(api, id);
-        api.remove('Job', 'ci', String((first?.metadata as { name?: string } | undefined)?.name));
+        api.remove('Job', 'ci', nameOf(first));
       },
       breakTarget: async () => {
         api.failAll(401);
         return async () => api.heal();
       },
-      cleanup: () => api.stop(),
+      cleanup: async () => {
+        api.stop();
+        rmSync(dir, { recursive: true, force: true });
+      },
     };
   },
 });
