@@ -32,50 +32,59 @@ const mount = z.strictObject({
   read_only: z.boolean().default(false).describe('Mount read-only.'),
 });
 
-const schema = scalerSchema('docker', {
-  image_name: z.string().min(1).describe('Image to run, e.g. "redis" or "ghcr.io/org/agent".'),
-  image_tag: z.string().min(1).default('latest').describe('Tag of image_name.'),
-  cmd: z.array(z.string()).optional().describe("Command and arguments (default: the image's own)."),
-  env: z.record(z.string(), z.string()).default({}).describe('Environment variables of every container.'),
-  labels: z
-    .record(z.string(), z.string())
-    .default({})
-    .describe(`Extra labels; \`${SCALER_LABEL}\` is always set to the scaler id and cannot be overridden.`),
-  network: z.string().optional().describe('Network mode or network name (e.g. "host", "none"; default the engine\'s).'),
-  mounts: z.array(mount).default([]).describe('Bind mounts, volumes and tmpfs mounts.'),
-  cpus: z.number().positive().optional().describe('CPU limit per container, in CPUs (1.5 = one and a half).'),
-  memory: z
-    .union([z.string().regex(/^\d+(\.\d+)?\s*[kmgKMG]?[bB]?$/, 'expected bytes or e.g. "512m", "2g"'), z.number()])
-    .optional()
-    .describe('Memory limit per container: bytes, or "512m", "2g".'),
-  restart_policy: z
-    .enum(['no', 'always', 'unless-stopped', 'on-failure'])
-    .default('no')
-    .describe('Docker restart policy; with "no", an exited container is removed and replaced by waymond.'),
-  name_prefix: z
-    .string()
-    .optional()
-    .describe('Container names are this plus a random suffix (default "waymond-<id>-").'),
-  pull: z
-    .enum(['if_missing', 'always', 'never'])
-    .default('if_missing')
-    .describe('Pull the image before creating containers: when missing, before every scale-up, or never.'),
-  stop_timeout: duration('How long a container may take to exit after SIGTERM before it is killed.').default(10_000),
-  host: z
-    .string()
-    .optional()
-    .describe(
-      'Engine address: "unix:///var/run/docker.sock" or "tcp://host:2376" (default: DOCKER_HOST, else the local socket).',
-    ),
-  tls: z
-    .strictObject({
-      ca_file: z.string().optional().describe("CA certificate (PEM) that signed the engine's certificate."),
-      cert_file: z.string().optional().describe('Client certificate (PEM).'),
-      key_file: z.string().optional().describe('Client private key (PEM).'),
-    })
-    .optional()
-    .describe('TLS for a tcp:// host; paths are relative to the config file.'),
-});
+const capabilities = { members: true, runInMember: true, stopAll: true } as const;
+
+const schema = scalerSchema(
+  'docker',
+  {
+    image_name: z.string().min(1).describe('Image to run, e.g. "redis" or "ghcr.io/org/agent".'),
+    image_tag: z.string().min(1).default('latest').describe('Tag of image_name.'),
+    cmd: z.array(z.string()).optional().describe("Command and arguments (default: the image's own)."),
+    env: z.record(z.string(), z.string()).default({}).describe('Environment variables of every container.'),
+    labels: z
+      .record(z.string(), z.string())
+      .default({})
+      .describe(`Extra labels; \`${SCALER_LABEL}\` is always set to the scaler id and cannot be overridden.`),
+    network: z
+      .string()
+      .optional()
+      .describe('Network mode or network name (e.g. "host", "none"; default the engine\'s).'),
+    mounts: z.array(mount).default([]).describe('Bind mounts, volumes and tmpfs mounts.'),
+    cpus: z.number().positive().optional().describe('CPU limit per container, in CPUs (1.5 = one and a half).'),
+    memory: z
+      .union([z.string().regex(/^\d+(\.\d+)?\s*[kmgKMG]?[bB]?$/, 'expected bytes or e.g. "512m", "2g"'), z.number()])
+      .optional()
+      .describe('Memory limit per container: bytes, or "512m", "2g".'),
+    restart_policy: z
+      .enum(['no', 'always', 'unless-stopped', 'on-failure'])
+      .default('no')
+      .describe('Docker restart policy; with "no", an exited container is removed and replaced by waymond.'),
+    name_prefix: z
+      .string()
+      .optional()
+      .describe('Container names are this plus a random suffix (default "waymond-<id>-").'),
+    pull: z
+      .enum(['if_missing', 'always', 'never'])
+      .default('if_missing')
+      .describe('Pull the image before creating containers: when missing, before every scale-up, or never.'),
+    stop_timeout: duration('How long a container may take to exit after SIGTERM before it is killed.').default(10_000),
+    host: z
+      .string()
+      .optional()
+      .describe(
+        'Engine address: "unix:///var/run/docker.sock" or "tcp://host:2376" (default: DOCKER_HOST, else the local socket).',
+      ),
+    tls: z
+      .strictObject({
+        ca_file: z.string().optional().describe("CA certificate (PEM) that signed the engine's certificate."),
+        cert_file: z.string().optional().describe('Client certificate (PEM).'),
+        key_file: z.string().optional().describe('Client private key (PEM).'),
+      })
+      .optional()
+      .describe('TLS for a tcp:// host; paths are relative to the config file.'),
+  },
+  capabilities,
+);
 
 type Config = z.output<typeof schema>;
 
@@ -120,6 +129,7 @@ function statusOf(error: unknown): number | undefined {
 export const docker: ScalerDefinition<typeof schema> = {
   kind: 'scaler',
   type: 'docker',
+  capabilities,
   summary:
     'Keeps N containers of an image on a Docker engine; only touches containers it labelled, adopts them after a restart.',
   schema,
@@ -181,7 +191,10 @@ class DockerScaler {
     for (const c of await this.list()) {
       if (!this.isLeftover(c)) continue;
       const name = (c.Names[0] ?? c.Id).replace(/^\//, '');
-      this.ctx.logger.warn({ container: name, state: c.State, status: c.Status }, 'container is not running; removing it');
+      this.ctx.logger.warn(
+        { container: name, state: c.State, status: c.Status },
+        'container is not running; removing it',
+      );
       await this.call(`removing ${c.State} container ${name}`, () =>
         this.docker.getContainer(c.Id).remove({ force: true }),
       );

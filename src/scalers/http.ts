@@ -9,23 +9,29 @@ import { duration } from '../core/duration.js';
 import { scalerSchema } from '../core/schema.js';
 import type { Plan, ScalerDefinition } from '../core/types.js';
 
-const schema = scalerSchema('http', {
-  url: z.url().describe('Where the desired count is POSTed as JSON `{desired, scaler, reason}`.'),
-  headers: z.record(z.string(), z.string()).default({}).describe('Extra request headers (e.g. Authorization).'),
-  observe_url: z.url().optional().describe('GET this URL to observe the current count.'),
-  current: z
-    .string()
-    .default('current')
-    .describe('JSONata expression over the observe_url response giving the current count.')
-    .superRefine((expr, ctx) => {
-      try {
-        jsonata(expr);
-      } catch (error) {
-        ctx.addIssue({ code: 'custom', message: `invalid JSONata: ${(error as Error).message}` });
-      }
-    }),
-  timeout: duration('Request timeout.').default(10_000),
-});
+const capabilities = { members: false, runInMember: false, stopAll: false } as const;
+
+const schema = scalerSchema(
+  'http',
+  {
+    url: z.url().describe('Where the desired count is POSTed as JSON `{desired, scaler, reason}`.'),
+    headers: z.record(z.string(), z.string()).default({}).describe('Extra request headers (e.g. Authorization).'),
+    observe_url: z.url().optional().describe('GET this URL to observe the current count.'),
+    current: z
+      .string()
+      .default('current')
+      .describe('JSONata expression over the observe_url response giving the current count.')
+      .superRefine((expr, ctx) => {
+        try {
+          jsonata(expr);
+        } catch (error) {
+          ctx.addIssue({ code: 'custom', message: `invalid JSONata: ${(error as Error).message}` });
+        }
+      }),
+    timeout: duration('Request timeout.').default(10_000),
+  },
+  capabilities,
+);
 
 async function readJson(response: Response, what: string): Promise<unknown> {
   const text = await response.text();
@@ -52,6 +58,7 @@ export function planHttpCalls(plan: Pick<Plan, 'desired' | 'reason'>, url: strin
 export const http: ScalerDefinition<typeof schema> = {
   kind: 'scaler',
   type: 'http',
+  capabilities,
   summary: 'POSTs the desired count to a URL; optionally observes the current count from another URL.',
   schema,
   example: `[[scaler]]

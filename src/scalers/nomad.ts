@@ -20,22 +20,28 @@ import { scalerSchema } from '../core/schema.js';
 import type { ApplyNote, ComponentContext, Observation, Plan, Scaler, ScalerDefinition } from '../core/types.js';
 import { secretFromEnv } from '../triggers/poller.js';
 
-const schema = scalerSchema('nomad', {
-  address: z.url().default('http://127.0.0.1:4646').describe('Nomad HTTP API address (NOMAD_ADDR).'),
-  job: z.string().min(1).describe('Job id.'),
-  group: z.string().min(1).describe('Task group whose count is scaled.'),
-  namespace: z.string().min(1).optional().describe('Namespace of the job (default: the agent\'s, "default").'),
-  region: z.string().min(1).optional().describe("Region to forward the requests to (default: the agent's)."),
-  token_env: secretFromEnv
-    .optional()
-    .describe('Environment variable holding the ACL token sent as X-Nomad-Token (e.g. "NOMAD_TOKEN").'),
-  ca_file: z.string().optional().describe('PEM file of the CA that signed the Nomad server certificate.'),
-  cert_file: z.string().optional().describe('PEM client certificate, for mutual TLS.'),
-  key_file: z.string().optional().describe('PEM key of the client certificate.'),
-  timeout: duration('Request timeout.').default(10_000),
-  disable_scale_in: z.boolean().default(false).describe("Never lower the group's count."),
-  disable_scale_out: z.boolean().default(false).describe("Never raise the group's count."),
-});
+const capabilities = { members: false, runInMember: false, stopAll: false } as const;
+
+const schema = scalerSchema(
+  'nomad',
+  {
+    address: z.url().default('http://127.0.0.1:4646').describe('Nomad HTTP API address (NOMAD_ADDR).'),
+    job: z.string().min(1).describe('Job id.'),
+    group: z.string().min(1).describe('Task group whose count is scaled.'),
+    namespace: z.string().min(1).optional().describe('Namespace of the job (default: the agent\'s, "default").'),
+    region: z.string().min(1).optional().describe("Region to forward the requests to (default: the agent's)."),
+    token_env: secretFromEnv
+      .optional()
+      .describe('Environment variable holding the ACL token sent as X-Nomad-Token (e.g. "NOMAD_TOKEN").'),
+    ca_file: z.string().optional().describe('PEM file of the CA that signed the Nomad server certificate.'),
+    cert_file: z.string().optional().describe('PEM client certificate, for mutual TLS.'),
+    key_file: z.string().optional().describe('PEM key of the client certificate.'),
+    timeout: duration('Request timeout.').default(10_000),
+    disable_scale_in: z.boolean().default(false).describe("Never lower the group's count."),
+    disable_scale_out: z.boolean().default(false).describe("Never raise the group's count."),
+  },
+  capabilities,
+);
 
 type Config = z.output<typeof schema>;
 
@@ -94,6 +100,7 @@ export function planNomadCalls(
 export const nomad: ScalerDefinition<typeof schema> = {
   kind: 'scaler',
   type: 'nomad',
+  capabilities,
   summary:
     "Sets the count of a Nomad job's task group through the job scale API, with the reason as the scaling message.",
   schema,

@@ -18,15 +18,24 @@ import { isSameLiveProcess, procUnavailableHere, readProcStat } from './proc.js'
 
 const SIGNALS = ['SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGHUP', 'SIGUSR1', 'SIGUSR2', 'SIGKILL'] as const;
 
-const schema = scalerSchema('process', {
-  command: z.string().min(1).describe('Executable to run (looked up on PATH), e.g. "buildkite-agent" or "node".'),
-  args: z.array(z.string()).default([]).describe('Arguments passed to the command (no shell involved).'),
-  env: z.record(z.string(), z.string()).default({}).describe('Extra environment variables for every member.'),
-  cwd: z.string().optional().describe("Working directory of the members (default: the config file's directory)."),
-  stop_signal: z.enum(SIGNALS).default('SIGTERM').describe('Signal sent to a member (its process group) on scale-in.'),
-  stop_timeout: duration('How long a member may take to exit after stop_signal before SIGKILL.').default(30_000),
-  ready_after: duration('A new member counts as starting (not ready) for this long.').default(0),
-});
+const capabilities = { members: true, runInMember: true, stopAll: true } as const;
+
+const schema = scalerSchema(
+  'process',
+  {
+    command: z.string().min(1).describe('Executable to run (looked up on PATH), e.g. "buildkite-agent" or "node".'),
+    args: z.array(z.string()).default([]).describe('Arguments passed to the command (no shell involved).'),
+    env: z.record(z.string(), z.string()).default({}).describe('Extra environment variables for every member.'),
+    cwd: z.string().optional().describe("Working directory of the members (default: the config file's directory)."),
+    stop_signal: z
+      .enum(SIGNALS)
+      .default('SIGTERM')
+      .describe('Signal sent to a member (its process group) on scale-in.'),
+    stop_timeout: duration('How long a member may take to exit after stop_signal before SIGKILL.').default(30_000),
+    ready_after: duration('A new member counts as starting (not ready) for this long.').default(0),
+  },
+  capabilities,
+);
 
 type Config = z.output<typeof schema>;
 
@@ -57,6 +66,7 @@ export function lowestFreeSlots(taken: Iterable<number>, count: number): number[
 export const processScaler: ScalerDefinition<typeof schema> = {
   kind: 'scaler',
   type: 'process',
+  capabilities,
   summary: 'Keeps N local OS processes of a command (CI agents, workers), adopting them after a restart.',
   schema,
   example: `[[scaler]]

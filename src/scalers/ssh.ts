@@ -27,6 +27,8 @@ const host = z.strictObject({
     .describe('Directory on the host for pid files and logs (default ".waymond/<scaler id>" in the home directory).'),
 });
 
+const capabilities = { members: true, runInMember: true, stopAll: true } as const;
+
 const schema = scalerSchema('ssh', {
   hosts: z.array(host).min(1).describe('Hosts to run members on.'),
   command: z.string().min(1).describe('Shell command a member runs (gets WAYMOND_SCALER and WAYMOND_INDEX).'),
@@ -38,7 +40,7 @@ const schema = scalerSchema('ssh', {
     .describe('Signal sent on scale-in.'),
   stop_timeout: duration('How long a member may take to exit after stop_signal before it is killed.').default(30_000),
   ...sshConnectionFields,
-});
+}, capabilities);
 
 type Config = z.output<typeof schema>;
 type HostConfig = Config['hosts'][number];
@@ -83,6 +85,7 @@ const PRUNE = `STALE='rm -f'; ${EACH_PID_FILE} >/dev/null`;
 export const ssh: ScalerDefinition<typeof schema> = {
   kind: 'scaler',
   type: 'ssh',
+  capabilities,
   summary:
     'Keeps N copies of a command on SSH hosts (least loaded first, per_host_max each); a down host overflows to the others.',
   schema,

@@ -20,7 +20,7 @@ import { createComponentContext } from '../../src/core/context.js';
 import { Reconciler, type ReconcilerSettings } from '../../src/core/reconciler.js';
 import { defaultRegistry } from '../../src/core/registry.js';
 import type { Scaler } from '../../src/core/types.js';
-import { componentJsonSchema, renderReference } from '../../src/docs/reference.js';
+import { componentVariants, renderReference } from '../../src/docs/reference.js';
 import { kubernetes } from '../../src/scalers/kubernetes/scaler.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
 import { describeScalerConformance } from '../conformance/scaler-conformance.js';
@@ -214,14 +214,16 @@ describe('kubernetes scaler', () => {
     const parsed = parseToml(kubernetes.example) as { scaler: Record<string, unknown>[] };
     const config = kubernetes.schema.parse(parsed.scaler[0]);
     expect(config.mode).toBe('jobs');
-    expect(config.history_limit).toEqual({ successful: 5, failed: 20 });
+    expect(config).toMatchObject({ mode: 'jobs', history_limit: { successful: 5, failed: 20 } });
   });
 
   it('is registered, documents every field, and its example and examples/kubernetes.toml validate', () => {
     const registry = defaultRegistry();
     expect(registry.get('scaler', 'kubernetes')).toBe(kubernetes);
-    const schema = componentJsonSchema(kubernetes) as { properties: Record<string, { description?: string }> };
-    expect(Object.entries(schema.properties).filter(([k, f]) => k !== 'type' && !f.description)).toEqual([]);
+    const variants = componentVariants(kubernetes);
+    expect(variants.map((v) => v.properties?.mode?.const)).toEqual(['replicas', 'jobs']);
+    for (const v of variants)
+      expect(Object.entries(v.properties ?? {}).filter(([k, f]) => k !== 'type' && !f.description)).toEqual([]);
     expect(renderReference(registry)).toContain('kubernetes');
     const example = loadConfigText(kubernetes.example, '/tmp/example.toml', registry, {});
     expect(example.ok ? [] : example.issues.map(formatIssue)).toEqual([]);
@@ -239,7 +241,7 @@ describe('kubernetes scaler', () => {
       job_template_file: 'x.yaml',
       history_limit: 3,
     });
-    expect(config.history_limit).toEqual({ successful: 3, failed: 3 });
+    expect(config).toMatchObject({ mode: 'jobs', history_limit: { successful: 3, failed: 3 } });
   });
 
   it('rejects a replicas config without a name and a jobs config without a template', () => {

@@ -37,11 +37,12 @@ import type {
 } from '../../core/types.js';
 import { baseTemplate, createGroupInput, toTags, versionForAmi } from './create.js';
 import { type AsgCall, type AsgPlan, describeAsgCall, memberState, planAsgCalls } from './plan.js';
-import { type AsgConfig, type AsgInput, type AsgTag, inputSchema, mergeTags, schema } from './schema.js';
+import { type AsgConfig, type AsgInput, type AsgTag, capabilities, inputSchema, mergeTags, schema } from './schema.js';
 
 export const awsEc2Asg: ScalerDefinition<typeof schema> = {
   kind: 'scaler',
   type: 'aws_ec2_asg',
+  capabilities,
   summary:
     'Sets the desired capacity of EC2 Auto Scaling groups named by the input (`asg_name`), creating them when allowed; never terminates scale-in-protected instances.',
   schema,
