@@ -57,6 +57,7 @@ export function connectorSchema<T extends z.ZodRawShape>(type: string, shape: T)
 /**
  * Fields a component schema leaves out on purpose, with the reason: a config that sets one
  * gets that sentence as its load error instead of "unknown field" (see config/issues.ts).
+ * A key `field=<JSON value>` refuses one value of a field that exists (on_shutdown="stop").
  */
 export const refusedFields = z.registry<{ refused: Record<string, string> }>();
 
@@ -110,9 +111,9 @@ function busyCheck(runInMember: boolean) {
     .describe(
       `Asked of each candidate before scale-in; only idle members are removed. ${
         runInMember
-          ? `A shell command run in the member (its container, host or env): exit 0 = busy, exit 1 = idle. Or ${memberUrl}.`
-          : `${memberUrl.charAt(0).toUpperCase()}${memberUrl.slice(1)} (this scaler cannot run commands in its members).`
-      } Anything else (other exit codes, errors, timeouts of 10s) counts as busy.`,
+          ? `A shell command run in the member (its container, host or env): exit 0 = busy, exit 1 = idle. Or ${memberUrl}. Anything else (other exit codes, errors, timeouts of 10s) counts as busy.`
+          : `${memberUrl.charAt(0).toUpperCase()}${memberUrl.slice(1)}: this scaler cannot run commands in its members. Anything else (errors, timeouts of 10s) counts as busy.`
+      }`,
     );
 }
 
