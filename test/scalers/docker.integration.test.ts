@@ -164,10 +164,13 @@ describe('docker scaler against a real engine', () => {
     expect(await names(id)).toEqual(before);
   });
 
-  it('removes an exited container and replaces it', async (ctx) => {
+  it.for<[string, Record<string, unknown>]>([
+    ['', {}],
+    [' (behind the busy-aware scale-in wrapper)', { busy_check: 'false' }],
+  ])('removes an exited container and replaces it%s', async ([, extra], ctx) => {
     if (!engine) return ctx.skip();
-    const id = `exited_${process.pid}`;
-    const h = await start(id);
+    const id = `exited_${Object.keys(extra).length}_${process.pid}`;
+    const h = await start(id, extra);
     await h.reconciler.reconcileNow(2, {});
     const [victim] = await containersLabelled(engine, id);
     await engine.getContainer(victim?.Id as string).kill();
