@@ -137,30 +137,34 @@ describe('scaler options exist only where they work', () => {
 });
 
 describe('kubernetes: one schema per mode, a field of the other mode is an error', () => {
+  const REPLICAS_ALLOWED =
+    'type, id, min, max, count, resync_interval, retry_initial, retry_max, on_shutdown, mode, kubeconfig, context, in_cluster, namespace, api_version, kind, name, resource';
+  const JOBS_ALLOWED =
+    'type, id, min, max, count, resync_interval, retry_initial, retry_max, on_shutdown, busy_check, drain, drain_timeout, force_after, mode, kubeconfig, context, in_cluster, namespace, job_template, job_template_file, history_limit';
+
   it.each([
-    [
-      'job_template',
-      'job_template = { template = {} }',
-      'job_template needs mode = "jobs"; this scaler is in replicas mode',
-    ],
-    [
-      'job_template_file',
-      'job_template_file = "job.yaml"',
-      'job_template_file needs mode = "jobs"; this scaler is in replicas mode',
-    ],
-    ['history_limit', 'history_limit = 3', 'history_limit needs mode = "jobs"; this scaler is in replicas mode'],
-  ])('replicas mode refuses %s', (field, line, message) => {
-    expect(errors('kubernetes', `${line}\n`)).toEqual([`error: /tmp/w.toml: scaler.s: field "${field}": ${message}`]);
+    ['job_template', 'job_template = { template = {} }'],
+    ['job_template_file', 'job_template_file = "job.yaml"'],
+    ['history_limit', 'history_limit = 3'],
+  ])('replicas mode refuses %s', (field, line) => {
+    expect(errors('kubernetes', `${line}\n`)).toEqual([
+      `error: /tmp/w.toml: scaler.s: field "${field}": ${field} is not a field of kubernetes mode "replicas" (only of mode "jobs"); allowed: ${REPLICAS_ALLOWED}`,
+    ]);
   });
 
   it.each([
-    ['name', 'name = "web"', 'name is for replicas mode; in jobs mode name Jobs with job_template.metadata.name'],
-    ['kind', 'kind = "StatefulSet"', 'kind is for mode = "replicas"; jobs mode creates batch/v1 Jobs'],
-    ['api_version', 'api_version = "apps/v1"', 'api_version is for mode = "replicas"; jobs mode creates batch/v1 Jobs'],
-    ['resource', 'resource = "widgets"', 'resource is for mode = "replicas"; jobs mode creates batch/v1 Jobs'],
-  ])('jobs mode refuses %s', (field, line, message) => {
+    ['kind', 'kind = "StatefulSet"'],
+    ['api_version', 'api_version = "apps/v1"'],
+    ['resource', 'resource = "widgets"'],
+  ])('jobs mode refuses %s', (field, line) => {
     expect(errors('kubernetes_jobs', `${line}\n`)).toEqual([
-      `error: /tmp/w.toml: scaler.s: field "${field}": ${message}`,
+      `error: /tmp/w.toml: scaler.s: field "${field}": ${field} is not a field of kubernetes mode "jobs" (only of mode "replicas"); allowed: ${JOBS_ALLOWED}`,
+    ]);
+  });
+
+  it('jobs mode refuses name, saying where a Job gets its name', () => {
+    expect(errors('kubernetes_jobs', 'name = "web"\n')).toEqual([
+      'error: /tmp/w.toml: scaler.s: field "name": name is for replicas mode; in jobs mode name Jobs with job_template.metadata.name',
     ]);
   });
 
@@ -172,7 +176,7 @@ describe('kubernetes: one schema per mode, a field of the other mode is an error
       {},
     );
     expect(result.ok ? [] : result.issues.map(formatIssue)).toEqual([
-      'error: /tmp/w.toml: scaler.s: field "mode": expected mode "replicas" or "jobs", found string "pods"',
+      'error: /tmp/w.toml: scaler.s: field "mode": expected one of "replicas", "jobs", found string "pods"',
     ]);
   });
 

@@ -20,7 +20,8 @@ import { createComponentContext } from '../../src/core/context.js';
 import { Reconciler, type ReconcilerSettings } from '../../src/core/reconciler.js';
 import { defaultRegistry } from '../../src/core/registry.js';
 import type { Scaler } from '../../src/core/types.js';
-import { componentVariants, renderReference } from '../../src/docs/reference.js';
+import { componentJsonSchema, renderReference } from '../../src/docs/reference.js';
+import { mergeBranches } from '../../src/docs/switch-table.js';
 import { kubernetes } from '../../src/scalers/kubernetes/scaler.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
 import { describeScalerConformance } from '../conformance/scaler-conformance.js';
@@ -220,10 +221,9 @@ describe('kubernetes scaler', () => {
   it('is registered, documents every field, and its example and examples/kubernetes.toml validate', () => {
     const registry = defaultRegistry();
     expect(registry.get('scaler', 'kubernetes')).toBe(kubernetes);
-    const variants = componentVariants(kubernetes);
-    expect(variants.map((v) => v.properties?.mode?.const)).toEqual(['replicas', 'jobs']);
-    for (const v of variants)
-      expect(Object.entries(v.properties ?? {}).filter(([k, f]) => k !== 'type' && !f.description)).toEqual([]);
+    const schema = mergeBranches(componentJsonSchema(kubernetes));
+    expect(schema.properties?.mode?.enum).toEqual(['replicas', 'jobs']);
+    expect(Object.entries(schema.properties ?? {}).filter(([k, f]) => k !== 'type' && !f.description)).toEqual([]);
     expect(renderReference(registry)).toContain('kubernetes');
     const example = loadConfigText(kubernetes.example, '/tmp/example.toml', registry, {});
     expect(example.ok ? [] : example.issues.map(formatIssue)).toEqual([]);

@@ -71,16 +71,15 @@ const replicasCapabilities = { members: false, runInMember: false, stopAll: fals
 /** Jobs are members (only a pending one is deleted); waymond cannot run a command in a pod. */
 const jobsCapabilities = { members: true, runInMember: false, stopAll: false } as const;
 
-const JOBS_ONLY = ['job_template', 'job_template_file', 'history_limit'] as const;
-const REPLICAS_ONLY = ['api_version', 'kind', 'resource'] as const;
-
 const replicasSchema = scalerSchema(
   'kubernetes',
   {
     mode: z
       .literal('replicas')
       .default('replicas')
-      .describe('`replicas` (the default): set spec.replicas of one workload through its /scale subresource.'),
+      .describe(
+        "`replicas` (the default): set spec.replicas of one workload through its /scale subresource. `jobs`: one Job per unit of work (desired = pending + running work), like KEDA's ScaledJob.",
+      ),
     ...connection,
     api_version: z
       .string()
@@ -147,26 +146,16 @@ const jobsSchema = scalerSchema(
     });
 });
 
-// A field of the other mode is an error that says which mode it belongs to.
-refusedFields.add(replicasSchema, {
-  refused: {
-    ...refusedFields.get(replicasSchema)?.refused,
-    ...Object.fromEntries(JOBS_ONLY.map((f) => [f, `${f} needs mode = "jobs"; this scaler is in replicas mode`])),
-  },
-});
+// A field of the other mode is an error naming its mode (config/switch-fields.ts); `name`
+// also says where a Job's name goes.
 refusedFields.add(jobsSchema, {
   refused: {
     ...refusedFields.get(jobsSchema)?.refused,
-    ...Object.fromEntries(
-      REPLICAS_ONLY.map((f) => [f, `${f} is for mode = "replicas"; jobs mode creates batch/v1 Jobs`]),
-    ),
     name: 'name is for replicas mode; in jobs mode name Jobs with job_template.metadata.name',
   },
 });
 
-const schema = z.discriminatedUnion('mode', [replicasSchema, jobsSchema], {
-  error: (issue) => (issue.code === 'invalid_union' ? 'expected mode "replicas" or "jobs"' : undefined),
-});
+const schema = z.discriminatedUnion('mode', [replicasSchema, jobsSchema]);
 
 type JobsConfig = z.output<typeof jobsSchema>;
 
