@@ -4,6 +4,7 @@
  */
 import type { z } from 'zod';
 import { redactSecrets } from '../core/redact.js';
+import { refusalAt } from './refused-fields.js';
 import { branchKeysAt, fieldOfAnotherBranch, noBranchMessage } from './switch-fields.js';
 
 export interface ConfigIssue {
@@ -138,19 +139,39 @@ interface LooseIssue {
   options?: unknown[];
 }
 
-/** Turns zod issues into sentences that say what was expected and what was found. */
+/**
+ * Turns zod issues into sentences that say what was expected and what was found. `input`,
+ * the value parsed, tells which branch of a switch a refused field was set in.
+ */
 export function zodIssueMessages(
   schema: z.ZodType,
   issues: readonly z.core.$ZodIssue[],
+  input?: unknown,
 ): { path: string; message: string }[] {
   const out: { path: string; message: string }[] = [];
   for (const raw of issues) {
     const issue = raw as unknown as LooseIssue;
     const secret = isSecretField(issue.path);
     const found = describeFound(issue.input, secret);
+    // A value a scaler cannot honour (on_shutdown = "stop" where nothing can be stopped).
+    const last = issue.path.at(-1);
+    const refusedValue =
+      issue.code === 'invalid_value' && typeof last === 'string'
+        ? refusalAt(schema, issue.path.slice(0, -1), `${last}=${JSON.stringify(issue.input)}`, input)
+        : undefined;
+    if (refusedValue) {
+      out.push({ path: formatPath(issue.path), message: refusedValue });
+      continue;
+    }
     switch (issue.code) {
       case 'unrecognized_keys':
         for (const key of issue.keys ?? []) {
+          // An option this scaler cannot honour (busy_check on nomad): say why.
+          const refused = refusalAt(schema, issue.path, key, issue.path.length === 0 ? issue.input : input);
+          if (refused) {
+            out.push({ path: formatPath([...issue.path, key]), message: refused });
+            continue;
+          }
           // A field of another mode (redis `queue` in mode "list"): say whose it is.
           const otherBranch = fieldOfAnotherBranch(schema, issue.path, key, issue.input);
           if (otherBranch) {

@@ -218,7 +218,7 @@ function parseSection<S extends z.ZodType>(
 ): z.output<S> | undefined {
   const result = schema.safeParse(value, { reportInput: true });
   if (result.success) return result.data;
-  for (const m of zodIssueMessages(schema, result.error.issues))
+  for (const m of zodIssueMessages(schema, result.error.issues, value))
     issues.push({ severity: 'error', file, address: name, path: m.path, message: m.message });
   return undefined;
 }
@@ -282,7 +282,7 @@ function parseComponent(
     return undefined;
   }
   if (!result.success) {
-    for (const m of zodIssueMessages(definition.schema, result.error.issues)) {
+    for (const m of zodIssueMessages(definition.schema, result.error.issues, raw)) {
       issues.push({ severity: 'error', file, address, path: m.path || undefined, message: m.message });
     }
     return undefined;

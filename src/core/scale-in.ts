@@ -109,6 +109,8 @@ class ScaleInBook {
         return inner.apply(plan);
       },
     };
+    if (inner.housekeep) wrapped.housekeep = inner.housekeep.bind(inner);
+    if (inner.describeApply) wrapped.describeApply = inner.describeApply.bind(inner);
     if (inner.stopAll) wrapped.stopAll = inner.stopAll.bind(inner);
     if (inner.close) wrapped.close = inner.close.bind(inner);
     if (inner.targetKey) wrapped.targetKey = inner.targetKey.bind(inner);

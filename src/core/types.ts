@@ -246,6 +246,21 @@ export type TriggerDefinition<S extends z.ZodType = z.ZodType> = ComponentDefini
 export type ConnectorDefinition<S extends z.ZodType = z.ZodType> = ComponentDefinition<S, Connector> & {
   kind: 'connector';
 };
+/**
+ * What a scaler type can do. Its schema offers exactly the options that need each
+ * (scalerSchema in schema.ts): an option it cannot honour is a load error that says why.
+ */
+export interface ScalerCapabilities {
+  /** It manages individual members: busy_check, drain, drain_timeout and force_after choose among them. */
+  members: boolean;
+  /** It can run a shell command in a member (runInMember): busy_check and drain may be commands, not only URLs. */
+  runInMember: boolean;
+  /** It can stop all its members (stopAll): `on_shutdown = "stop"`. */
+  stopAll: boolean;
+}
+
 export type ScalerDefinition<S extends z.ZodType = z.ZodType> = ComponentDefinition<S, Scaler> & {
   kind: 'scaler';
+  /** What it can do; a type with modes declares the most any mode can (each mode's schema says its own). */
+  capabilities: ScalerCapabilities;
 };

@@ -23,8 +23,13 @@ export /**
 function mergeBranches<S extends BranchSchema>(schema: S): S {
   const branches = schema.oneOf ?? schema.anyOf;
   if (schema.properties || !branches?.every((b) => b.properties)) return schema;
+  // The switch is a constant in every branch and a different one in each (a field that is the
+  // same constant everywhere, like on_shutdown = "keep" on a scaler that cannot stop, is not).
   const key = Object.keys(branches[0]?.properties ?? {}).find(
-    (name) => name !== 'type' && branches.every((b) => b.properties?.[name]?.const !== undefined),
+    (name) =>
+      name !== 'type' &&
+      branches.every((b) => b.properties?.[name]?.const !== undefined) &&
+      new Set(branches.map((b) => JSON.stringify(b.properties?.[name]?.const))).size === branches.length,
   );
   if (!key) return schema;
   const switchValue = (b: BranchSchema) => JSON.stringify(b.properties?.[key]?.const);

@@ -298,6 +298,8 @@ const finite = (n: number): number | null => (Number.isFinite(n) ? n : null);
 export const cascade: ScalerDefinition<typeof schema> = {
   kind: 'scaler',
   type: 'cascade',
+  // It removes no member itself: busy-aware options belong on each tier's scaler.
+  capabilities: { members: false, runInMember: false, stopAll: false },
   summary:
     'Splits one desired count over ordered tiers of other scalers: fills tier 1 to its capacity, overflows to the next, scales in from the last.',
   schema,

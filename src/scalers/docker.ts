@@ -3,9 +3,10 @@
  * `host`/`tls`). Members are the containers labelled `waymond.scaler=<id>`, so waymond
  * never touches a container it did not create, and adopts its own after a restart.
  *
- * Observe removes exited containers (they are replaced by the same reconcile). Scale-in
- * stops the chosen containers in the background (`stop_timeout`, then the engine kills)
- * and removes them; while stopping they no longer count. A scale-up that would push the
+ * Observe only lists; housekeep (never in a dry run) removes exited containers, which the
+ * same reconcile replaces. Scale-in stops the chosen containers in the background
+ * (`stop_timeout`, then the engine kills) and removes them; while stopping they no longer
+ * count. A scale-up that would push the
  * containers on the engine above `max` first waits for those stops, so `max` holds on
  * the engine itself, not only in waymond's arithmetic.
  */
@@ -31,50 +32,59 @@ const mount = z.strictObject({
   read_only: z.boolean().default(false).describe('Mount read-only.'),
 });
 
-const schema = scalerSchema('docker', {
-  image_name: z.string().min(1).describe('Image to run, e.g. "redis" or "ghcr.io/org/agent".'),
-  image_tag: z.string().min(1).default('latest').describe('Tag of image_name.'),
-  cmd: z.array(z.string()).optional().describe("Command and arguments (default: the image's own)."),
-  env: z.record(z.string(), z.string()).default({}).describe('Environment variables of every container.'),
-  labels: z
-    .record(z.string(), z.string())
-    .default({})
-    .describe(`Extra labels; \`${SCALER_LABEL}\` is always set to the scaler id and cannot be overridden.`),
-  network: z.string().optional().describe('Network mode or network name (e.g. "host", "none"; default the engine\'s).'),
-  mounts: z.array(mount).default([]).describe('Bind mounts, volumes and tmpfs mounts.'),
-  cpus: z.number().positive().optional().describe('CPU limit per container, in CPUs (1.5 = one and a half).'),
-  memory: z
-    .union([z.string().regex(/^\d+(\.\d+)?\s*[kmgKMG]?[bB]?$/, 'expected bytes or e.g. "512m", "2g"'), z.number()])
-    .optional()
-    .describe('Memory limit per container: bytes, or "512m", "2g".'),
-  restart_policy: z
-    .enum(['no', 'always', 'unless-stopped', 'on-failure'])
-    .default('no')
-    .describe('Docker restart policy; with "no", an exited container is removed and replaced by waymond.'),
-  name_prefix: z
-    .string()
-    .optional()
-    .describe('Container names are this plus a random suffix (default "waymond-<id>-").'),
-  pull: z
-    .enum(['if_missing', 'always', 'never'])
-    .default('if_missing')
-    .describe('Pull the image before creating containers: when missing, before every scale-up, or never.'),
-  stop_timeout: duration('How long a container may take to exit after SIGTERM before it is killed.').default(10_000),
-  host: z
-    .string()
-    .optional()
-    .describe(
-      'Engine address: "unix:///var/run/docker.sock" or "tcp://host:2376" (default: DOCKER_HOST, else the local socket).',
-    ),
-  tls: z
-    .strictObject({
-      ca_file: z.string().optional().describe("CA certificate (PEM) that signed the engine's certificate."),
-      cert_file: z.string().optional().describe('Client certificate (PEM).'),
-      key_file: z.string().optional().describe('Client private key (PEM).'),
-    })
-    .optional()
-    .describe('TLS for a tcp:// host; paths are relative to the config file.'),
-});
+const capabilities = { members: true, runInMember: true, stopAll: true } as const;
+
+const schema = scalerSchema(
+  'docker',
+  {
+    image_name: z.string().min(1).describe('Image to run, e.g. "redis" or "ghcr.io/org/agent".'),
+    image_tag: z.string().min(1).default('latest').describe('Tag of image_name.'),
+    cmd: z.array(z.string()).optional().describe("Command and arguments (default: the image's own)."),
+    env: z.record(z.string(), z.string()).default({}).describe('Environment variables of every container.'),
+    labels: z
+      .record(z.string(), z.string())
+      .default({})
+      .describe(`Extra labels; \`${SCALER_LABEL}\` is always set to the scaler id and cannot be overridden.`),
+    network: z
+      .string()
+      .optional()
+      .describe('Network mode or network name (e.g. "host", "none"; default the engine\'s).'),
+    mounts: z.array(mount).default([]).describe('Bind mounts, volumes and tmpfs mounts.'),
+    cpus: z.number().positive().optional().describe('CPU limit per container, in CPUs (1.5 = one and a half).'),
+    memory: z
+      .union([z.string().regex(/^\d+(\.\d+)?\s*[kmgKMG]?[bB]?$/, 'expected bytes or e.g. "512m", "2g"'), z.number()])
+      .optional()
+      .describe('Memory limit per container: bytes, or "512m", "2g".'),
+    restart_policy: z
+      .enum(['no', 'always', 'unless-stopped', 'on-failure'])
+      .default('no')
+      .describe('Docker restart policy; with "no", an exited container is removed and replaced by waymond.'),
+    name_prefix: z
+      .string()
+      .optional()
+      .describe('Container names are this plus a random suffix (default "waymond-<id>-").'),
+    pull: z
+      .enum(['if_missing', 'always', 'never'])
+      .default('if_missing')
+      .describe('Pull the image before creating containers: when missing, before every scale-up, or never.'),
+    stop_timeout: duration('How long a container may take to exit after SIGTERM before it is killed.').default(10_000),
+    host: z
+      .string()
+      .optional()
+      .describe(
+        'Engine address: "unix:///var/run/docker.sock" or "tcp://host:2376" (default: DOCKER_HOST, else the local socket).',
+      ),
+    tls: z
+      .strictObject({
+        ca_file: z.string().optional().describe("CA certificate (PEM) that signed the engine's certificate."),
+        cert_file: z.string().optional().describe('Client certificate (PEM).'),
+        key_file: z.string().optional().describe('Client private key (PEM).'),
+      })
+      .optional()
+      .describe('TLS for a tcp:// host; paths are relative to the config file.'),
+  },
+  capabilities,
+);
 
 type Config = z.output<typeof schema>;
 
@@ -119,6 +129,7 @@ function statusOf(error: unknown): number | undefined {
 export const docker: ScalerDefinition<typeof schema> = {
   kind: 'scaler',
   type: 'docker',
+  capabilities,
   summary:
     'Keeps N containers of an image on a Docker engine; only touches containers it labelled, adopts them after a restart.',
   schema,
@@ -169,23 +180,35 @@ class DockerScaler {
     );
   }
 
+  /** Exited, dead and created containers are not members: they are removed by housekeep. */
+  private isLeftover(c: Docker.ContainerInfo): boolean {
+    // "created" here means a start failed in an earlier apply: it never ran, replace it.
+    return !this.stopping.has(c.Id) && (c.State === 'exited' || c.State === 'dead' || c.State === 'created');
+  }
+
+  /** Removes containers that are not running (they are replaced by the same reconcile). */
+  async housekeep(): Promise<void> {
+    for (const c of await this.list()) {
+      if (!this.isLeftover(c)) continue;
+      const name = (c.Names[0] ?? c.Id).replace(/^\//, '');
+      this.ctx.logger.warn(
+        { container: name, state: c.State, status: c.Status },
+        'container is not running; removing it',
+      );
+      await this.call(`removing ${c.State} container ${name}`, () =>
+        this.docker.getContainer(c.Id).remove({ force: true }),
+      );
+    }
+  }
+
+  /** Lists the containers, changing nothing: leftovers do not count and are not members. */
   async observe() {
     const containers = await this.list();
     const members: Member[] = [];
     for (const c of containers) {
+      if (this.isLeftover(c)) continue;
       const name = (c.Names[0] ?? c.Id).replace(/^\//, '');
       const stopping = this.stopping.has(c.Id);
-      if (!stopping && (c.State === 'exited' || c.State === 'dead' || c.State === 'created')) {
-        // "created" here means a start failed in an earlier apply: it never ran, replace it.
-        this.ctx.logger.warn(
-          { container: name, state: c.State, status: c.Status },
-          'container is not running; removing it',
-        );
-        await this.call(`removing ${c.State} container ${name}`, () =>
-          this.docker.getContainer(c.Id).remove({ force: true }),
-        );
-        continue;
-      }
       const createdAt = Number(c.Labels[CREATED_LABEL]);
       members.push({
         id: name,

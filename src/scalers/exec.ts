@@ -10,15 +10,21 @@ import { duration } from '../core/duration.js';
 import { scalerSchema } from '../core/schema.js';
 import type { ComponentContext, ScalerDefinition } from '../core/types.js';
 
-const schema = scalerSchema('exec', {
-  command: z.string().min(1).describe('Executable run to change the count (no shell; use args).'),
-  args: z.array(z.string()).default([]).describe('Arguments; `{{desired}}` is replaced by the desired count.'),
-  observe_command: z.string().optional().describe('Executable whose stdout (one integer) is the current count.'),
-  observe_args: z.array(z.string()).default([]).describe('Arguments of observe_command.'),
-  env: z.record(z.string(), z.string()).default({}).describe('Extra environment variables.'),
-  cwd: z.string().optional().describe("Working directory (default: the config file's directory)."),
-  timeout: duration('Kill the command when it runs longer than this.').default(300_000),
-});
+const capabilities = { members: false, runInMember: false, stopAll: false } as const;
+
+const schema = scalerSchema(
+  'exec',
+  {
+    command: z.string().min(1).describe('Executable run to change the count (no shell; use args).'),
+    args: z.array(z.string()).default([]).describe('Arguments; `{{desired}}` is replaced by the desired count.'),
+    observe_command: z.string().optional().describe('Executable whose stdout (one integer) is the current count.'),
+    observe_args: z.array(z.string()).default([]).describe('Arguments of observe_command.'),
+    env: z.record(z.string(), z.string()).default({}).describe('Extra environment variables.'),
+    cwd: z.string().optional().describe("Working directory (default: the config file's directory)."),
+    timeout: duration('Kill the command when it runs longer than this.').default(300_000),
+  },
+  capabilities,
+);
 
 export interface CommandResult {
   stdout: string;
@@ -56,6 +62,7 @@ export function parseCount(text: string, what: string): number {
 export const exec: ScalerDefinition<typeof schema> = {
   kind: 'scaler',
   type: 'exec',
+  capabilities,
   summary: 'Runs a command with the desired count (terraform, scripts); optional command to observe the count.',
   schema,
   example: `[[scaler]]

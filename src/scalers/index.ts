@@ -1,10 +1,10 @@
 // Every scaler type, alphabetically. Adding one is one line here.
-import { awsEc2Asg } from './aws-ec2-asg.js';
+import { awsEc2Asg } from './aws-ec2-asg/scaler.js';
 import { cascade } from './cascade.js';
 import { docker } from './docker.js';
 import { exec } from './exec.js';
 import { http } from './http.js';
-import { kubernetes } from './kubernetes.js';
+import { kubernetes } from './kubernetes/scaler.js';
 import { nomad } from './nomad.js';
 import { noop } from './noop.js';
 import { processScaler } from './process.js';

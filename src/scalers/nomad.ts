@@ -4,7 +4,8 @@
  * change with `POST /v1/job/:job/scale` carrying the count, the group, a human reason
  * (Message) and Meta. The count is the group's Desired: Nomad itself replaces failed
  * allocations, so the count it is committed to is what waymond reconciles. A scale request
- * is an absolute count, so a retry never changes the group twice.
+ * is an absolute count, so a retry never changes the group twice. apply sends exactly what
+ * planNomadCalls() lists, and a dry run shows the same list.
  *
  * Requests go through node:http/https rather than fetch so TLS (a private CA, mutual TLS
  * with client certificates) needs no extra dependency.
@@ -16,25 +17,31 @@ import { isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
 import { duration } from '../core/duration.js';
 import { scalerSchema } from '../core/schema.js';
-import type { ComponentContext, Observation, Plan, Scaler, ScalerDefinition } from '../core/types.js';
+import type { ApplyNote, ComponentContext, Observation, Plan, Scaler, ScalerDefinition } from '../core/types.js';
 import { secretFromEnv } from '../triggers/poller.js';
 
-const schema = scalerSchema('nomad', {
-  address: z.url().default('http://127.0.0.1:4646').describe('Nomad HTTP API address (NOMAD_ADDR).'),
-  job: z.string().min(1).describe('Job id.'),
-  group: z.string().min(1).describe('Task group whose count is scaled.'),
-  namespace: z.string().min(1).optional().describe('Namespace of the job (default: the agent\'s, "default").'),
-  region: z.string().min(1).optional().describe("Region to forward the requests to (default: the agent's)."),
-  token_env: secretFromEnv
-    .optional()
-    .describe('Environment variable holding the ACL token sent as X-Nomad-Token (e.g. "NOMAD_TOKEN").'),
-  ca_file: z.string().optional().describe('PEM file of the CA that signed the Nomad server certificate.'),
-  cert_file: z.string().optional().describe('PEM client certificate, for mutual TLS.'),
-  key_file: z.string().optional().describe('PEM key of the client certificate.'),
-  timeout: duration('Request timeout.').default(10_000),
-  disable_scale_in: z.boolean().default(false).describe("Never lower the group's count."),
-  disable_scale_out: z.boolean().default(false).describe("Never raise the group's count."),
-});
+const capabilities = { members: false, runInMember: false, stopAll: false } as const;
+
+const schema = scalerSchema(
+  'nomad',
+  {
+    address: z.url().default('http://127.0.0.1:4646').describe('Nomad HTTP API address (NOMAD_ADDR).'),
+    job: z.string().min(1).describe('Job id.'),
+    group: z.string().min(1).describe('Task group whose count is scaled.'),
+    namespace: z.string().min(1).optional().describe('Namespace of the job (default: the agent\'s, "default").'),
+    region: z.string().min(1).optional().describe("Region to forward the requests to (default: the agent's)."),
+    token_env: secretFromEnv
+      .optional()
+      .describe('Environment variable holding the ACL token sent as X-Nomad-Token (e.g. "NOMAD_TOKEN").'),
+    ca_file: z.string().optional().describe('PEM file of the CA that signed the Nomad server certificate.'),
+    cert_file: z.string().optional().describe('PEM client certificate, for mutual TLS.'),
+    key_file: z.string().optional().describe('PEM key of the client certificate.'),
+    timeout: duration('Request timeout.').default(10_000),
+    disable_scale_in: z.boolean().default(false).describe("Never lower the group's count."),
+    disable_scale_out: z.boolean().default(false).describe("Never raise the group's count."),
+  },
+  capabilities,
+);
 
 type Config = z.output<typeof schema>;
 
@@ -52,9 +59,48 @@ interface ScaleStatus {
   TaskGroups?: Record<string, GroupStatus>;
 }
 
+/** The one call of an apply: the job scale request, with the reason as its Message. */
+export interface NomadCall {
+  body: {
+    Count: number;
+    Target: { Group: string };
+    Message: string;
+    Meta: Record<string, string | number>;
+  };
+}
+
+/**
+ * What `apply(plan)` sends; pure, so a dry run lists exactly this. Nothing (and a note)
+ * when disable_scale_in or disable_scale_out forbids the change.
+ */
+export function planNomadCalls(
+  plan: Pick<Plan, 'desired' | 'observed' | 'reason'>,
+  config: Pick<Config, 'group' | 'disable_scale_in' | 'disable_scale_out'>,
+  address: string,
+): { calls: NomadCall[]; note?: string } {
+  const current = plan.observed.count;
+  if (plan.desired > current && config.disable_scale_out)
+    return { calls: [], note: 'scale-out disabled (disable_scale_out): group left as is' };
+  if (plan.desired < current && config.disable_scale_in)
+    return { calls: [], note: 'scale-in disabled (disable_scale_in): group left as is' };
+  return {
+    calls: [
+      {
+        body: {
+          Count: plan.desired,
+          Target: { Group: config.group },
+          Message: plan.reason,
+          Meta: { 'waymond.scaler': address, 'waymond.previous_count': current },
+        },
+      },
+    ],
+  };
+}
+
 export const nomad: ScalerDefinition<typeof schema> = {
   kind: 'scaler',
   type: 'nomad',
+  capabilities,
   summary:
     "Sets the count of a Nomad job's task group through the job scale API, with the reason as the scaling message.",
   schema,
@@ -116,39 +162,19 @@ class NomadScaler implements Scaler {
   }
 
   describeApply(plan: Plan): string[] {
-    const current = plan.observed.count;
-    if (
-      (plan.desired > current && this.config.disable_scale_out) ||
-      (plan.desired < current && this.config.disable_scale_in)
-    ) {
-      return [];
-    }
-    const body = JSON.stringify({ Count: plan.desired, Target: { Group: this.config.group } });
-    return [`POST ${this.url.href} ${body}`];
+    return planNomadCalls(plan, this.config, this.ctx.address).calls.map(
+      (c) => `POST ${this.url.href} ${JSON.stringify(c.body)}`,
+    );
   }
 
-  async apply(plan: Plan): Promise<void> {
-    const current = plan.observed.count;
-    if (plan.desired > current && this.config.disable_scale_out) {
-      this.ctx.logger.info(
-        { current, desired: plan.desired },
-        'scale-out disabled (disable_scale_out): group left as is',
-      );
-      return;
+  async apply(plan: Plan): Promise<ApplyNote | undefined> {
+    const { calls, note } = planNomadCalls(plan, this.config, this.ctx.address);
+    if (note) {
+      this.ctx.logger.info({ current: plan.observed.count, desired: plan.desired }, note);
+      return { note };
     }
-    if (plan.desired < current && this.config.disable_scale_in) {
-      this.ctx.logger.info(
-        { current, desired: plan.desired },
-        'scale-in disabled (disable_scale_in): group left as is',
-      );
-      return;
-    }
-    await this.call('POST', {
-      Count: plan.desired,
-      Target: { Group: this.config.group },
-      Message: plan.reason,
-      Meta: { 'waymond.scaler': this.ctx.address, 'waymond.previous_count': current },
-    });
+    for (const call of calls) await this.call('POST', call.body);
+    return undefined;
   }
 
   private headers(): Record<string, string> {

@@ -1,11 +1,14 @@
 import { scalerSchema } from '../core/schema.js';
 import type { ScalerDefinition } from '../core/types.js';
 
-const schema = scalerSchema('noop', {});
+const capabilities = { members: false, runInMember: false, stopAll: false } as const;
+
+const schema = scalerSchema('noop', {}, capabilities);
 
 export const noop: ScalerDefinition<typeof schema> = {
   kind: 'scaler',
   type: 'noop',
+  capabilities,
   summary: 'Changes nothing: logs what it receives; its current count is the last desired count.',
   schema,
   example: `[[scaler]]

@@ -3,7 +3,7 @@
  * remembers (pid, start time in clock ticks since boot) and only trusts a pid whose start
  * time still matches. Used by the process scaler to adopt members after a restart.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 
 export interface ProcStat {
   state: string;
@@ -37,4 +37,21 @@ export function readProcStat(pid: number): ProcStat | undefined {
 export function isSameLiveProcess(pid: number, startTime: number): boolean {
   const stat = readProcStat(pid);
   return stat !== undefined && stat.state !== 'Z' && stat.state !== 'X' && stat.startTime === startTime;
+}
+
+/**
+ * Why members cannot be identified here, or undefined when they can. Without /proc a pid
+ * cannot be told apart from a reused one, so every observe would lose all members and
+ * start replacements while the originals keep running: refuse instead.
+ */
+export function procUnavailableReason(platform: NodeJS.Platform, hasProcSelfStat: boolean): string | undefined {
+  if (hasProcSelfStat) return undefined;
+  const needs = 'it identifies its members by pid and start time from /proc/<pid>/stat';
+  if (platform === 'linux') return `/proc is not mounted here (linux), and ${needs}`;
+  return `it runs only on Linux, and this platform is ${platform}: ${needs}, which ${platform} does not have`;
+}
+
+/** The reason for this machine (process.platform, /proc/self/stat). */
+export function procUnavailableHere(): string | undefined {
+  return procUnavailableReason(process.platform, existsSync('/proc/self/stat'));
 }

@@ -14,19 +14,28 @@ import { duration } from '../core/duration.js';
 import { scalerSchema } from '../core/schema.js';
 import type { ComponentContext, Member, MemberCommandResult, ScalerDefinition } from '../core/types.js';
 import { runLocalShell } from './member-command.js';
-import { isSameLiveProcess, readProcStat } from './proc.js';
+import { isSameLiveProcess, procUnavailableHere, readProcStat } from './proc.js';
 
 const SIGNALS = ['SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGHUP', 'SIGUSR1', 'SIGUSR2', 'SIGKILL'] as const;
 
-const schema = scalerSchema('process', {
-  command: z.string().min(1).describe('Executable to run (looked up on PATH), e.g. "buildkite-agent" or "node".'),
-  args: z.array(z.string()).default([]).describe('Arguments passed to the command (no shell involved).'),
-  env: z.record(z.string(), z.string()).default({}).describe('Extra environment variables for every member.'),
-  cwd: z.string().optional().describe("Working directory of the members (default: the config file's directory)."),
-  stop_signal: z.enum(SIGNALS).default('SIGTERM').describe('Signal sent to a member (its process group) on scale-in.'),
-  stop_timeout: duration('How long a member may take to exit after stop_signal before SIGKILL.').default(30_000),
-  ready_after: duration('A new member counts as starting (not ready) for this long.').default(0),
-});
+const capabilities = { members: true, runInMember: true, stopAll: true } as const;
+
+const schema = scalerSchema(
+  'process',
+  {
+    command: z.string().min(1).describe('Executable to run (looked up on PATH), e.g. "buildkite-agent" or "node".'),
+    args: z.array(z.string()).default([]).describe('Arguments passed to the command (no shell involved).'),
+    env: z.record(z.string(), z.string()).default({}).describe('Extra environment variables for every member.'),
+    cwd: z.string().optional().describe("Working directory of the members (default: the config file's directory)."),
+    stop_signal: z
+      .enum(SIGNALS)
+      .default('SIGTERM')
+      .describe('Signal sent to a member (its process group) on scale-in.'),
+    stop_timeout: duration('How long a member may take to exit after stop_signal before SIGKILL.').default(30_000),
+    ready_after: duration('A new member counts as starting (not ready) for this long.').default(0),
+  },
+  capabilities,
+);
 
 type Config = z.output<typeof schema>;
 
@@ -57,6 +66,7 @@ export function lowestFreeSlots(taken: Iterable<number>, count: number): number[
 export const processScaler: ScalerDefinition<typeof schema> = {
   kind: 'scaler',
   type: 'process',
+  capabilities,
   summary: 'Keeps N local OS processes of a command (CI agents, workers), adopting them after a restart.',
   schema,
   example: `[[scaler]]
@@ -67,6 +77,8 @@ args = ["examples/workers/worker.mjs"]
 max = 8
 stop_timeout = "20s"`,
   create(config, ctx) {
+    const unavailable = procUnavailableHere();
+    if (unavailable) throw new Error(`${ctx.address}: the process scaler cannot start: ${unavailable}`);
     return new ProcessScaler(config, ctx);
   },
 };
@@ -113,7 +125,8 @@ class ProcessScaler {
     return isSameLiveProcess(m.pid, m.startTime);
   }
 
-  async observe() {
+  /** Forgets members that have exited (they are replaced by the same reconcile) and saves. */
+  async housekeep(): Promise<void> {
     let changed = false;
     for (const [slot, m] of this.members) {
       if (!this.alive(m)) {
@@ -123,8 +136,13 @@ class ProcessScaler {
       }
     }
     if (changed) this.save();
+  }
+
+  /** The live members, changing nothing (an exited one is not counted; housekeep forgets it). */
+  async observe() {
     const now = this.ctx.clock.now();
-    const members: Member[] = [...this.members.values()].map((m) => {
+    const live = [...this.members.values()].filter((m) => this.alive(m));
+    const members: Member[] = live.map((m) => {
       const ready = now - m.startedAt >= this.config.ready_after;
       return {
         id: `slot-${m.slot}`,

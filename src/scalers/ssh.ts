@@ -3,7 +3,8 @@
  * at most `per_host_max` per host. Each member has a numbered slot on its host and a pid
  * file `<dir>/slot-N.pid` ("pid starttime epoch_ms"); a member is alive while `kill -0`
  * succeeds and /proc still shows the same start time (a reused pid is not our member).
- * Pid files are what make a restarted waymond adopt the members.
+ * Pid files are what make a restarted waymond adopt the members; the files of members that
+ * are gone are removed by housekeep (never in a dry run), so observe changes nothing.
  *
  * A host that cannot be reached is "down": it contributes no members, so its share is
  * placed on the others, and it is tried again on every later observe. When it comes back
@@ -26,6 +27,8 @@ const host = z.strictObject({
     .describe('Directory on the host for pid files and logs (default ".waymond/<scaler id>" in the home directory).'),
 });
 
+const capabilities = { members: true, runInMember: true, stopAll: true } as const;
+
 const schema = scalerSchema('ssh', {
   hosts: z.array(host).min(1).describe('Hosts to run members on.'),
   command: z.string().min(1).describe('Shell command a member runs (gets WAYMOND_SCALER and WAYMOND_INDEX).'),
@@ -37,7 +40,7 @@ const schema = scalerSchema('ssh', {
     .describe('Signal sent on scale-in.'),
   stop_timeout: duration('How long a member may take to exit after stop_signal before it is killed.').default(30_000),
   ...sshConnectionFields,
-});
+}, capabilities);
 
 type Config = z.output<typeof schema>;
 type HostConfig = Config['hosts'][number];
@@ -70,14 +73,19 @@ export function placeMembers(load: Map<string, number>, add: number, perHostMax:
   return placed;
 }
 
-// Prints "slot pid epoch_ms" for each live member and removes stale pid files.
-const LIST = `for f in "$D"/slot-*.pid; do [ -f "$f" ] || continue; read p s t < "$f";
+// For each pid file: "slot pid epoch_ms" when its member lives, else runs $STALE on the file.
+const EACH_PID_FILE = `for f in "$D"/slot-*.pid; do [ -f "$f" ] || continue; read p s t < "$f";
 n=\${f##*/slot-}; n=\${n%.pid}; cur=$(cut -d' ' -f22 /proc/$p/stat 2>/dev/null); st=$(cut -d' ' -f3 /proc/$p/stat 2>/dev/null)
-if kill -0 "$p" 2>/dev/null && [ "$cur" = "$s" ] && [ "$st" != Z ]; then echo "$n $p $t"; else rm -f "$f"; fi; done`;
+if kill -0 "$p" 2>/dev/null && [ "$cur" = "$s" ] && [ "$st" != Z ]; then echo "$n $p $t"; else $STALE "$f"; fi; done`;
+/** Lists live members, changing nothing (observe). */
+const LIST = `STALE=:; ${EACH_PID_FILE}`;
+/** Removes the pid files of members that are gone (housekeep, never in a dry run). */
+const PRUNE = `STALE='rm -f'; ${EACH_PID_FILE} >/dev/null`;
 
 export const ssh: ScalerDefinition<typeof schema> = {
   kind: 'scaler',
   type: 'ssh',
+  capabilities,
   summary:
     'Keeps N copies of a command on SSH hosts (least loaded first, per_host_max each); a down host overflows to the others.',
   schema,
@@ -125,6 +133,25 @@ class SshScaler {
       .map(([slot, pid, startedAt]) => ({ slot, pid, startedAt }) as RemoteMember);
   }
 
+  /**
+   * Removes stale pid files on the hosts that are up. A down host is skipped (observe tries
+   * it again and reports it), so it does not cost a second connect_timeout per reconcile.
+   */
+  async housekeep(): Promise<void> {
+    await Promise.all(
+      this.hosts
+        .filter((h) => !h.down)
+        .map(async (h) => {
+          try {
+            await this.run(h, `D=${shellQuote(h.dir)}; ${PRUNE}`, this.config.connect_timeout);
+          } catch (error) {
+            this.ctx.logger.debug({ host: h.name, err: errorMessage(error) }, 'pid file cleanup skipped');
+          }
+        }),
+    );
+  }
+
+  /** Lists each host's live members, changing nothing. */
   async observe() {
     const members: Member[] = [];
     await Promise.all(

@@ -46,7 +46,7 @@ describe('config errors name the file, the address and the field, and say expect
     [
       'a bad enum value',
       `${noop}on_shutdown = "kill"\n`,
-      ['error: w.toml: scaler.s: field "on_shutdown": expected one of "keep", "stop", found string "kill"'],
+      ['error: w.toml: scaler.s: field "on_shutdown": expected one of "keep", found string "kill"'],
     ],
     [
       'a negative count',

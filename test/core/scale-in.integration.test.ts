@@ -7,6 +7,7 @@ import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { type Clock, RealClock } from '../../src/core/clock.js';
 import { processScaler } from '../../src/scalers/process.js';
 import { killAll, pidsWithEnv } from '../helpers/procs.js';
 import { type Harness, startHarness, waitUntil } from '../helpers/scaler-harness.js';
@@ -22,15 +23,34 @@ while [ ! -f "$DIR/drain-$WAYMOND_INDEX" ]; do sleep 0.1; done
 exit 0
 `;
 
-async function start(extra: Record<string, unknown>): Promise<Harness> {
+/**
+ * Real timers (members are real processes), but now() can jump ahead: force_after's wait
+ * passes at once instead of being slept through.
+ */
+class SkewedClock extends RealClock {
+  private offset = 0;
+  override now(): number {
+    return super.now() + this.offset;
+  }
+  skip(ms: number): void {
+    this.offset += ms;
+  }
+}
+
+async function start(extra: Record<string, unknown>, clock?: Clock): Promise<Harness> {
   const id = `scale_in_${process.pid}_${++counter}`;
-  harness = await startHarness(processScaler, id, {
-    command: script,
-    env: { DIR: dir },
-    stop_timeout: '2s',
-    busy_check: 'test -f "$DIR/busy-$WAYMOND_INDEX"',
-    ...extra,
-  });
+  harness = await startHarness(
+    processScaler,
+    id,
+    {
+      command: script,
+      env: { DIR: dir },
+      stop_timeout: '2s',
+      busy_check: 'test -f "$DIR/busy-$WAYMOND_INDEX"',
+      ...extra,
+    },
+    clock ? { clock } : {},
+  );
   return harness;
 }
 
@@ -94,13 +114,18 @@ describe('busy-aware scale-in (process members, real Reconciler)', () => {
   });
 
   it('stops busy members once force_after has passed since scale-in was first wanted', async () => {
-    const h = await start({ force_after: '1s' });
+    const clock = new SkewedClock();
+    const h = await start({ force_after: '1s' }, clock);
     await h.reconciler.reconcileNow(2, {});
     setBusy(1, true);
     setBusy(2, true);
     await h.reconciler.reconcileNow(1, {});
     expect(await slots(h)).toEqual(['slot-1', 'slot-2']);
-    await new Promise((r) => setTimeout(r, 1100));
+    // Half of force_after later both are still kept; past it, the newest busy one goes.
+    clock.skip(500);
+    await h.reconciler.reconcileNow(1, {});
+    expect(await slots(h)).toEqual(['slot-1', 'slot-2']);
+    clock.skip(600);
     await h.reconciler.reconcileNow(1, {});
     await waitUntil(() => termed(2), 'the forced stop');
     expect(await slots(h)).toEqual(['slot-1']);

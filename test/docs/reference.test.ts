@@ -5,6 +5,7 @@ import { loadConfigText } from '../../src/config/load.js';
 import { defaultRegistry } from '../../src/core/registry.js';
 import type { ComponentKind } from '../../src/core/types.js';
 import { componentJsonSchema, renderReference } from '../../src/docs/reference.js';
+import { mergeBranches } from '../../src/docs/switch-table.js';
 
 const registry = defaultRegistry();
 const kinds: ComponentKind[] = ['trigger', 'connector', 'scaler'];
@@ -16,8 +17,9 @@ describe('generated reference docs', () => {
     expect(onDisk).toBe(renderReference(registry));
   });
 
-  it.each(all)('%s describes every field', (_name, def) => {
-    const schema = componentJsonSchema(def) as { properties?: Record<string, { description?: string }> };
+  it.each(all)('%s describes every field (of every branch of a switch)', (_name, def) => {
+    const schema = mergeBranches(componentJsonSchema(def));
+    expect(Object.keys(schema.properties ?? {}).length).toBeGreaterThan(0);
     const undocumented = Object.entries(schema.properties ?? {})
       .filter(([name, field]) => name !== 'type' && !field.description)
       .map(([name]) => name);

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { EventBus } from '../../src/core/bus.js';
-import { RealClock } from '../../src/core/clock.js';
+import { type Clock, RealClock } from '../../src/core/clock.js';
 import { createComponentContext } from '../../src/core/context.js';
 import { Reconciler, type ReconcilerSettings } from '../../src/core/reconciler.js';
 import { type ScaleInSettings, withScaleIn } from '../../src/core/scale-in.js';
@@ -21,7 +21,8 @@ export interface Harness {
   scaler: Scaler;
   reconciler: Reconciler;
   events: WaymondEvent[];
-  restart(): Promise<void>;
+  /** A restart of waymond (same store); `dryRun` starts the new one with --dry-run. */
+  restart(options?: { dryRun?: boolean }): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -29,10 +30,11 @@ export async function startHarness(
   definition: ComponentDefinition,
   id: string,
   raw: Record<string, unknown>,
+  options: { dryRun?: boolean; clock?: Clock } = {},
 ): Promise<Harness> {
   const dir = mkdtempSync(join(tmpdir(), `waymond-${definition.type}-`));
   const store = new SqliteStore(join(dir, 'state.db'));
-  const clock = new RealClock();
+  const clock = options.clock ?? new RealClock();
   const logger = pino({ level: process.env.WAYMOND_TEST_LOG ?? 'silent' });
   const events: WaymondEvent[] = [];
   const config = definition.schema.parse({
@@ -43,7 +45,7 @@ export async function startHarness(
     retry_max: '500ms',
     ...raw,
   }) as Record<string, unknown>;
-  const boot = async () => {
+  const boot = async (dryRun: boolean) => {
     const bus = new EventBus(clock, logger);
     bus.subscribeAll((e) => events.push(e));
     const services = {
@@ -56,7 +58,7 @@ export async function startHarness(
       signal: new AbortController().signal,
       stateDir: dir,
       configDir: dir,
-      dryRun: false,
+      dryRun,
     };
     const ctx = createComponentContext('scaler', id, services, { hasInput: true });
     const raw = (await definition.create(config, ctx)) as Scaler;
@@ -70,6 +72,7 @@ export async function startHarness(
       bus,
       store,
       logger,
+      dryRun,
     });
     return { scaler: scaleIn.scaler, reconciler };
   };
@@ -77,11 +80,11 @@ export async function startHarness(
     id,
     dir,
     events,
-    ...(await boot()),
-    async restart() {
+    ...(await boot(options.dryRun ?? false)),
+    async restart(again = {}) {
       await harness.reconciler.stop(5000);
       await harness.scaler.close?.();
-      Object.assign(harness, await boot());
+      Object.assign(harness, await boot(again.dryRun ?? false));
     },
     async close() {
       await harness.reconciler.stop(5000);

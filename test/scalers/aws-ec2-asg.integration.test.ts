@@ -1,4 +1,4 @@
-import { awsEc2Asg } from '../../src/scalers/aws-ec2-asg.js';
+import { awsEc2Asg } from '../../src/scalers/aws-ec2-asg/scaler.js';
 import { describeScalerConformance } from '../conformance/scaler-conformance.js';
 import { startAwsApi } from '../fixtures/aws-api.js';
 import { QueryError } from '../fixtures/aws-query.js';
@@ -19,6 +19,7 @@ describeScalerConformance({
       definition: awsEc2Asg,
       config: { region: 'eu-west-1', endpoint: api.endpoint },
       countOnTarget: async () => alive().length,
+      membersOnTarget: async () => alive().map((i) => i.InstanceId),
       // An idle agent that shuts itself down the way the Elastic CI Stack's do: terminate
       // with ShouldDecrementDesiredCapacity=true, so the group's capacity drops.
       removeOneBehindBack: async () => {

@@ -4,7 +4,7 @@ import { parse } from 'smol-toml';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Reconciler } from '../../src/core/reconciler.js';
 import type { Scaler } from '../../src/core/types.js';
-import { awsEc2Asg, memberState } from '../../src/scalers/aws-ec2-asg.js';
+import { awsEc2Asg, memberState } from '../../src/scalers/aws-ec2-asg/scaler.js';
 import { type AwsApi, MUTATING_ACTIONS, startAwsApi } from '../fixtures/aws-api.js';
 import { useTestAwsCredentials } from '../helpers/aws-env.js';
 import { type TestContext, testContext } from '../helpers/context.js';
@@ -307,18 +307,55 @@ describe('aws_ec2_asg against the Auto Scaling API', () => {
     );
     const down = await reconciler.reconcileNow(1, { asg_name: 'g' }, null, 'asked 1');
     expect(down.outcome).toBe('dry_run');
-    // Named removals become terminations that decrement the group: two of the three instances.
+    // The seed's tags first (the old describeApply left this call out), then named removals
+    // become terminations that decrement the group: two of the three instances.
     expect(down.reason).toMatch(
-      /^asked 1; dry run, would call: TerminateInstanceInAutoScalingGroup InstanceId=i-\w+ ShouldDecrementDesiredCapacity=true; TerminateInstanceInAutoScalingGroup InstanceId=i-\w+ ShouldDecrementDesiredCapacity=true$/,
+      /^asked 1; dry run, would call: CreateOrUpdateTags AutoScalingGroupName=g buildkite-agent-tag:idle_timeout=120; TerminateInstanceInAutoScalingGroup InstanceId=i-\w+ ShouldDecrementDesiredCapacity=true; TerminateInstanceInAutoScalingGroup InstanceId=i-\w+ ShouldDecrementDesiredCapacity=true$/,
     );
     const created = await reconciler.reconcileNow(4, { asg_name: 'new-queue' }, null, 'asked 4');
     expect(created.outcome).toBe('dry_run');
     expect(created.reason).toBe(
-      'asked 4; dry run, would call: CreateAutoScalingGroup AutoScalingGroupName=new-queue DesiredCapacity=4 (allow_create = true)',
+      'asked 4; dry run, would call: CreateAutoScalingGroup AutoScalingGroupName=new-queue DesiredCapacity=4',
     );
     expect(mutations()).toEqual([]);
     expect(api.groups.get('g')?.desired).toBe(3);
     expect(api.groups.has('new-queue')).toBe(false);
+  });
+
+  it('a dry run lists exactly the calls apply makes: tags, terminations (never a protected one), capacity', async () => {
+    const group = api.addGroup({
+      name: 'g',
+      desired: 1,
+      tags: [{ Key: 'team', Value: 'old', PropagateAtLaunch: true }],
+    });
+    group.newInstancesProtectedFromScaleIn = true;
+    api.setDesired('g', 2);
+    group.newInstancesProtectedFromScaleIn = false;
+    api.setDesired('g', 4);
+    const config = { tags: [{ key: 'team', value: 'ci', propagate_at_launch: true }] };
+    const dry = await boot(config, { dryRun: true });
+    const listed = await dry.reconciler.reconcileNow(1, { asg_name: 'g' }, null, 'asked 1');
+    expect(listed.outcome).toBe('dry_run');
+    const lines = listed.reason.replace(/^asked 1; dry run, would call: /, '').split('; ');
+    expect(mutations()).toEqual([]);
+    await dry.reconciler.stop(1000);
+    await dry.scaler.close?.();
+    t?.close();
+    const real = await boot(config);
+    expect((await real.reconciler.reconcileNow(1, { asg_name: 'g' })).outcome).toBe('ok');
+    const made = api.calls
+      .filter((c) => MUTATING_ACTIONS.has(c.action))
+      .map((c) => {
+        const p = c.params as Record<string, unknown>;
+        if (c.action === 'CreateOrUpdateTags') return `CreateOrUpdateTags AutoScalingGroupName=g team=ci`;
+        if (c.action === 'TerminateInstanceInAutoScalingGroup')
+          return `${c.action} InstanceId=${p.InstanceId} ShouldDecrementDesiredCapacity=${p.ShouldDecrementDesiredCapacity}`;
+        return `${c.action} AutoScalingGroupName=${p.AutoScalingGroupName} DesiredCapacity=${p.DesiredCapacity} HonorCooldown=${p.HonorCooldown ?? 'false'}`;
+      });
+    expect(made).toEqual(lines);
+    expect(made[0]).toBe('CreateOrUpdateTags AutoScalingGroupName=g team=ci');
+    const protectedIds = group.instances.filter((i) => i.ProtectedFromScaleIn).map((i) => i.InstanceId);
+    for (const id of protectedIds) expect(lines.join(' ')).not.toContain(id);
   });
 
   it('gives each group its own lane (targetKey is the group name)', async () => {

@@ -15,9 +15,9 @@ const cascadeOf = (tiers: string, extra = '') =>
 const twoTiers = '{ scaler = "scaler.vm", capacity = 4 }, { scaler = "scaler.cloud" }';
 
 /** Waits for real child processes (exec tiers) while the virtual clock stands still. */
-async function until(condition: () => boolean, what: string): Promise<void> {
+async function until(condition: () => boolean | Promise<boolean>, what: string): Promise<void> {
   for (let i = 0; i < 200; i++) {
-    if (condition()) return;
+    if (await condition()) return;
     await settle();
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
@@ -99,10 +99,16 @@ describe('cascade scaler through the engine', () => {
     void c.ask(4);
     await until(() => c.count('scaler.ci') === 1, 'the first apply');
     expect(c.count('scaler.cloud')).toBe(0);
-    // Resyncs every 30s; exec's commands are real processes, so each step waits for them.
+    // Resyncs every 30s; exec's commands are real processes, so each step waits until the
+    // cascade's reconcile of that resync has finished (counted even when nothing changed).
+    const reconciles = async () =>
+      (await c.engine.metrics.reconciles.get()).values
+        .filter((v) => v.labels.scaler === 'scaler.ci')
+        .reduce((n, v) => n + v.value, 0);
     for (let i = 0; i < 6 && c.count('scaler.cloud') !== 3; i++) {
+      const before = await reconciles();
       await c.clock.advance(30_000);
-      await new Promise((resolve) => setTimeout(resolve, 200));
+      await until(async () => (await reconciles()) > before, `the cascade's resync ${i + 1}`);
       await c.settle();
     }
     await until(() => c.count('scaler.cloud') === 3, 'the shortfall to overflow to tier 2');

@@ -1,6 +1,6 @@
 import type Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { docker as dockerScaler } from '../../src/scalers/docker.js';
+import { docker as dockerScaler, SCALER_LABEL } from '../../src/scalers/docker.js';
 import { describeScalerConformance } from '../conformance/scaler-conformance.js';
 import { containersLabelled, dockerForTests, removeLabelled, TEST_IMAGE } from '../helpers/docker.js';
 import { type Harness, startHarness, waitUntil } from '../helpers/scaler-harness.js';
@@ -17,29 +17,49 @@ const BASE = {
 
 describeScalerConformance({
   name: 'docker',
-  async setup() {
+  async setup(id) {
     const engine = await dockerForTests();
     if (!engine) return undefined;
-    const id = `conf_docker_${process.pid}`;
+    // Its own tag of the test image, so breaking the target never touches the shared
+    // TEST_IMAGE that other test files run at the same time.
+    const tag = id.toLowerCase();
+    const image = `${IMAGE_NAME}:${tag}`;
+    await engine.getImage(TEST_IMAGE).tag({ repo: IMAGE_NAME, tag });
+    const names = async () =>
+      (await containersLabelled(engine, id)).map((c) => (c.Names[0] ?? c.Id).replace(/^\//, ''));
     return {
       definition: dockerScaler,
-      config: BASE,
+      config: { ...BASE, image_tag: tag },
       countOnTarget: async () => (await containersLabelled(engine, id)).length,
+      membersOnTarget: names,
       removeOneBehindBack: async () => {
         const [first] = await containersLabelled(engine, id);
         if (first) await engine.getContainer(first.Id).remove({ force: true });
       },
       breakTarget: async () => {
-        // The image disappears from the engine, and pull = "never" forbids fetching it.
-        const away = `waymond-test/away-${process.pid}`;
-        await engine.getImage(TEST_IMAGE).tag({ repo: away, tag: IMAGE_TAG });
-        await engine.getImage(TEST_IMAGE).remove();
+        // The image's tag disappears from the engine, and pull = "never" forbids fetching it.
+        await engine.getImage(image).remove();
         return async () => {
-          await engine.getImage(`${away}:${IMAGE_TAG}`).tag({ repo: IMAGE_NAME, tag: IMAGE_TAG });
-          await engine.getImage(`${away}:${IMAGE_TAG}`).remove();
+          await engine.getImage(TEST_IMAGE).tag({ repo: IMAGE_NAME, tag });
         };
       },
-      cleanup: () => removeLabelled(engine, id),
+      // A container of the scaler that never started: housekeeping would remove it.
+      leaveLitter: async () => {
+        const c = await engine.createContainer({
+          Image: image,
+          Cmd: ['sleep', '300'],
+          Labels: { [SCALER_LABEL]: id },
+          HostConfig: { NetworkMode: 'none' },
+        });
+        return async () => (await containersLabelled(engine, id)).some((x) => x.Id === c.id && x.State === 'created');
+      },
+      cleanup: async () => {
+        await removeLabelled(engine, id);
+        await engine
+          .getImage(image)
+          .remove()
+          .catch(() => undefined);
+      },
     };
   },
 });
@@ -144,10 +164,13 @@ describe('docker scaler against a real engine', () => {
     expect(await names(id)).toEqual(before);
   });
 
-  it('removes an exited container and replaces it', async (ctx) => {
+  it.for<[string, Record<string, unknown>]>([
+    ['', {}],
+    [' (behind the busy-aware scale-in wrapper)', { busy_check: 'false' }],
+  ])('removes an exited container and replaces it%s', async ([, extra], ctx) => {
     if (!engine) return ctx.skip();
-    const id = `exited_${process.pid}`;
-    const h = await start(id);
+    const id = `exited_${Object.keys(extra).length}_${process.pid}`;
+    const h = await start(id, extra);
     await h.reconciler.reconcileNow(2, {});
     const [victim] = await containersLabelled(engine, id);
     await engine.getContainer(victim?.Id as string).kill();

@@ -3,7 +3,7 @@
  * (test/fixtures/kube-api.ts), through the real @kubernetes/client-node and a kubeconfig on
  * disk: the conformance suite in both modes, then the cases particular to Kubernetes.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -21,7 +21,8 @@ import { Reconciler, type ReconcilerSettings } from '../../src/core/reconciler.j
 import { defaultRegistry } from '../../src/core/registry.js';
 import type { Scaler } from '../../src/core/types.js';
 import { componentJsonSchema, renderReference } from '../../src/docs/reference.js';
-import { kubernetes } from '../../src/scalers/kubernetes.js';
+import { mergeBranches } from '../../src/docs/switch-table.js';
+import { kubernetes } from '../../src/scalers/kubernetes/scaler.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
 import { describeScalerConformance } from '../conformance/scaler-conformance.js';
 import { FakeKubeApi, kubeFixture } from '../fixtures/kube-api.js';
@@ -54,40 +55,65 @@ function unfinishedJobs(api: FakeKubeApi, id: string): Record<string, unknown>[]
 describeScalerConformance({
   name: 'kubernetes_replicas',
   async setup() {
-    const { api, kubeconfig } = await startApi();
+    const { api, kubeconfig, dir } = await startApi();
+    api.setReplicas('Deployment', 'ci', 'web', 0);
     const replicas = () => Number(((api.get('Deployment', 'ci', 'web')?.spec ?? {}) as { replicas?: number }).replicas);
     return {
       definition: kubernetes,
       config: { kubeconfig, namespace: 'ci', kind: 'Deployment', name: 'web' },
       countOnTarget: async () => replicas(),
+      // spec.replicas has no members waymond sees.
+      membersOnTarget: async () => [],
       removeOneBehindBack: async () => api.setReplicas('Deployment', 'ci', 'web', replicas() - 1),
       breakTarget: async () => {
         api.failAll(500);
         return async () => api.heal();
       },
-      cleanup: () => api.stop(),
+      cleanup: async () => {
+        api.stop();
+        rmSync(dir, { recursive: true, force: true });
+      },
     };
   },
 });
 
+const nameOf = (job: Record<string, unknown> | undefined) =>
+  String((job?.metadata as { name?: string } | undefined)?.name);
+
 describeScalerConformance({
   name: 'kubernetes_jobs',
-  async setup() {
-    const { api, kubeconfig } = await startApi();
-    const id = `conf_kubernetes_jobs_${process.pid}`;
+  async setup(id) {
+    const { api, kubeconfig, dir } = await startApi();
     return {
       definition: kubernetes,
-      config: { kubeconfig, namespace: 'ci', mode: 'jobs', job_template_file: JOB_TEMPLATE },
+      config: { kubeconfig, namespace: 'ci', mode: 'jobs', job_template_file: JOB_TEMPLATE, history_limit: 0 },
       countOnTarget: async () => unfinishedJobs(api, id).length,
+      membersOnTarget: async () => unfinishedJobs(api, id).map(nameOf),
+      // A finished Job beyond history_limit = 0: housekeeping would delete it.
+      leaveLitter: async () => {
+        const name = `done-${id}`.replace(/_/g, '-');
+        api.put({
+          apiVersion: 'batch/v1',
+          kind: 'Job',
+          metadata: { name, namespace: 'ci', labels: { 'waymond.io/scaler': id } },
+          spec: { template: { spec: { restartPolicy: 'Never', containers: [{ name: 'a', image: 'busybox' }] } } },
+          status: {},
+        });
+        api.finishJob('ci', name, 'Complete');
+        return async () => api.list('Job', 'ci').some((j) => nameOf(j) === name);
+      },
       removeOneBehindBack: async () => {
         const [first] = unfinishedJobs(api, id);
-        api.remove('Job', 'ci', String((first?.metadata as { name?: string } | undefined)?.name));
+        api.remove('Job', 'ci', nameOf(first));
       },
       breakTarget: async () => {
         api.failAll(401);
         return async () => api.heal();
       },
-      cleanup: () => api.stop(),
+      cleanup: async () => {
+        api.stop();
+        rmSync(dir, { recursive: true, force: true });
+      },
     };
   },
 });
@@ -189,14 +215,15 @@ describe('kubernetes scaler', () => {
     const parsed = parseToml(kubernetes.example) as { scaler: Record<string, unknown>[] };
     const config = kubernetes.schema.parse(parsed.scaler[0]);
     expect(config.mode).toBe('jobs');
-    expect(config.history_limit).toEqual({ successful: 5, failed: 20 });
+    expect(config).toMatchObject({ mode: 'jobs', history_limit: { successful: 5, failed: 20 } });
   });
 
   it('is registered, documents every field, and its example and examples/kubernetes.toml validate', () => {
     const registry = defaultRegistry();
     expect(registry.get('scaler', 'kubernetes')).toBe(kubernetes);
-    const schema = componentJsonSchema(kubernetes) as { properties: Record<string, { description?: string }> };
-    expect(Object.entries(schema.properties).filter(([k, f]) => k !== 'type' && !f.description)).toEqual([]);
+    const schema = mergeBranches(componentJsonSchema(kubernetes));
+    expect(schema.properties?.mode?.enum).toEqual(['replicas', 'jobs']);
+    expect(Object.entries(schema.properties ?? {}).filter(([k, f]) => k !== 'type' && !f.description)).toEqual([]);
     expect(renderReference(registry)).toContain('kubernetes');
     const example = loadConfigText(kubernetes.example, '/tmp/example.toml', registry, {});
     expect(example.ok ? [] : example.issues.map(formatIssue)).toEqual([]);
@@ -214,7 +241,7 @@ describe('kubernetes scaler', () => {
       job_template_file: 'x.yaml',
       history_limit: 3,
     });
-    expect(config.history_limit).toEqual({ successful: 3, failed: 3 });
+    expect(config).toMatchObject({ mode: 'jobs', history_limit: { successful: 3, failed: 3 } });
   });
 
   it('rejects a replicas config without a name and a jobs config without a template', () => {
@@ -442,6 +469,8 @@ describe('kubernetes scaler', () => {
         api.finishJob('ci', n, 'Failed', new Date(t - 60_000 * (3 - i)));
       api.requests.length = 0;
       expect((await h.scaler.observe({})).count).toBe(0);
+      expect(api.requests.filter((r) => r.method === 'DELETE')).toEqual([]);
+      await h.scaler.housekeep?.({});
       const left = api
         .list('Job', 'ci')
         .filter((j) => (j.metadata as { labels: Record<string, string> }).labels['waymond.io/scaler'] === 'agents4');
@@ -453,20 +482,22 @@ describe('kubernetes scaler', () => {
       expect(deletes.every((r) => r.query.propagationPolicy === 'Background' && r.status === 200)).toBe(true);
     });
 
-    it('dry run: decides and logs, but creates and deletes nothing', async () => {
+    it('dry run: decides and logs, but creates and deletes nothing (finished Jobs stay too)', async () => {
       const h = await harness('agents5', jobs({ history_limit: 0 }));
       await h.reconciler.reconcileNow(1, {});
-      api.finishJob('ci', jobNames('agents5')[0] as string, 'Complete');
+      const finished = jobNames('agents5')[0] as string;
+      api.finishJob('ci', finished, 'Complete');
       await h.close();
       api.requests.length = 0;
       const dry = await harness('agents5', jobs({ history_limit: 0 }), { dryRun: true });
       const result = await dry.reconciler.reconcileNow(3, {});
       expect(result.outcome).toBe('dry_run');
       expect(result.reason).toMatch(
-        /dry run, would call: POST \/apis\/batch\/v1\/namespaces\/ci\/jobs x3 \(Job from job_template, generateName \S+\)$/,
+        /dry run, would call: POST \/apis\/batch\/v1\/namespaces\/ci\/jobs \(Job from job_template, generateName \S+\) x3$/,
       );
       expect(api.requests.filter((r) => r.method !== 'GET')).toEqual([]);
-      expect(dry.logs.some((l) => l.msg.startsWith('dry run: would delete finished job'))).toBe(true);
+      // History cleanup is housekeeping, which a dry run skips: the finished Job is still there.
+      expect(api.list('Job', 'ci').filter((j) => (j.metadata as { name: string }).name === finished)).toHaveLength(1);
     });
 
     it("an invalid template is the API's 422 message, naming the field", async () => {

@@ -172,9 +172,20 @@ describe('nomad scaler against the job scale API', () => {
     const result = await reconciler.reconcileNow(7, {}, null, 'asked 7');
     expect(result.outcome).toBe('dry_run');
     expect(result.reason).toMatch(
-      /^asked 7; dry run, would call: POST http:\/\/127\.0\.0\.1:\d+\/v1\/job\/[\w-]+\/scale\S* \{"Count":7,"Target":\{"Group":"agents"\}\}$/,
+      /^asked 7; dry run, would call: POST http:\/\/127\.0\.0\.1:\d+\/v1\/job\/[\w-]+\/scale\S* \{"Count":7,"Target":\{"Group":"agents"\},"Message":"asked 7","Meta":\{"waymond\.scaler":"scaler\.nomad","waymond\.previous_count":2\}\}$/,
     );
     expect(api.requests.map((r) => r.method)).toEqual(['GET']);
     expect(job()?.groups.agents?.count).toBe(2);
+  });
+
+  it('a dry run lists exactly the request apply sends', async () => {
+    const dry = await boot({}, { dryRun: true });
+    const listed = await dry.reconciler.reconcileNow(7, {}, null, 'asked 7');
+    const body = /would call: POST \S+ (\{.*\})$/.exec(listed.reason)?.[1];
+    await dry.reconciler.stop(1000);
+    t?.close();
+    const real = await boot();
+    expect((await real.reconciler.reconcileNow(7, {}, null, 'asked 7')).outcome).toBe('ok');
+    expect(posts().map((r) => r.body)).toEqual([JSON.parse(body ?? 'null')]);
   });
 });

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ssh } from '../../src/scalers/ssh.js';
@@ -38,6 +38,15 @@ describeScalerConformance({
       definition: ssh,
       config: sshConfig(lab),
       countOnTarget: async () => allPids(lab).length,
+      membersOnTarget: async () => allPids(lab).map(String),
+      // The pid file of a member that is gone: housekeeping would remove it.
+      leaveLitter: async () => {
+        const server = lab.servers[0] as SshLab['servers'][number];
+        mkdirSync(server.memberDir, { recursive: true });
+        const file = join(server.memberDir, 'slot-99.pid');
+        writeFileSync(file, '999999 1 0\n');
+        return async () => existsSync(file);
+      },
       removeOneBehindBack: async () => killGroups(allPids(lab).slice(0, 1)),
       breakTarget: async () => {
         for (const s of lab.servers) await s.stop();

@@ -60,6 +60,8 @@ describeScalerConformance({
       definition: systemd,
       config: config(l, 'conf@.service'),
       countOnTarget: async () => activeCount(h, 'conf'),
+      membersOnTarget: async () =>
+        [...h.instances('conf')].filter(([, s]) => s === 'active' || s === 'activating').map(([unit]) => unit),
       removeOneBehindBack: async () => {
         h.sh('systemctl stop "$(systemctl list-units --plain --no-legend "conf@*.service" | head -1 | cut -d" " -f1)"');
       },

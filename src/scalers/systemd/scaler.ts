@@ -17,7 +17,7 @@ import { errorMessage } from '../../core/context.js';
 import type { ComponentContext, Member, MemberCommandResult, Plan, ScalerDefinition } from '../../core/types.js';
 import { shellQuote } from '../ssh-connection.js';
 import { type Call, type CallInput, planCalls } from './calls.js';
-import { type SystemdConfig, systemdSchema } from './schema.js';
+import { capabilities, type SystemdConfig, systemdSchema } from './schema.js';
 import { LocalTransport, SshTransport, type Transport } from './transport.js';
 import {
   asMember,
@@ -37,6 +37,7 @@ import {
 export const systemd: ScalerDefinition<typeof systemdSchema> = {
   kind: 'scaler',
   type: 'systemd',
+  capabilities,
   summary:
     'Keeps N instances of a systemd template unit (agent@1.service, agent@2.service…) running, here or on SSH hosts; systemd is the state.',
   schema: systemdSchema,

@@ -4,8 +4,9 @@
  * Writes are PUTs carrying the resourceVersion just read: if someone else changed the
  * workload meanwhile, the API answers 409 and the scale is re-read and written again (at
  * most twice more); a blind write could undo another actor's change without anyone knowing.
+ * The PUT comes from planScaleCalls(), which a dry run lists too.
  *
- * Loaded by kubernetes.ts's create(), never imported by a component definition: it imports
+ * Loaded by scaler.ts's create(), never imported by a component definition: it imports
  * @kubernetes/client-node at module level, which costs about 73 MiB (startup memory).
  */
 import {
@@ -16,8 +17,8 @@ import {
   type KubeConfig,
   type V1Scale,
 } from '@kubernetes/client-node';
-import type { ComponentContext, Observation, Plan } from '../core/types.js';
-import { isConflict, isNotFound, kubeError } from './kubernetes-client.js';
+import type { ComponentContext, Observation, Plan } from '../../core/types.js';
+import { isConflict, isNotFound, kubeError } from './client.js';
 
 export interface ReplicasSettings {
   namespace: string;
@@ -122,6 +123,41 @@ function scaleAccess(kc: KubeConfig, s: ReplicasSettings): ScaleAccess {
   };
 }
 
+/** The one call of a replicas-mode apply: PUT the scale carrying the resourceVersion read. */
+export interface ScaleCall {
+  kind: 'replace';
+  body: V1Scale;
+}
+
+/**
+ * What `apply` calls to move the scale last read to `desired`; pure, so a dry run lists
+ * exactly this. Nothing when spec.replicas is already there.
+ */
+export function planScaleCalls(
+  desired: number,
+  scale: V1Scale | undefined,
+  s: Pick<ReplicasSettings, 'name' | 'namespace'>,
+): ScaleCall[] {
+  if (scale?.spec?.replicas === desired) return [];
+  const resourceVersion = scale?.metadata?.resourceVersion;
+  return [
+    {
+      kind: 'replace',
+      body: {
+        apiVersion: 'autoscaling/v1',
+        kind: 'Scale',
+        metadata: { name: s.name, namespace: s.namespace, ...(resourceVersion ? { resourceVersion } : {}) },
+        spec: { replicas: desired },
+      },
+    },
+  ];
+}
+
+export function describeScaleCall(call: ScaleCall, path: string): string {
+  const version = call.body.metadata?.resourceVersion;
+  return `PUT ${path} spec.replicas=${call.body.spec?.replicas}${version ? ` (resourceVersion ${version})` : ''}`;
+}
+
 /** How often the HPA check runs again (an HPA may be added later). */
 const HPA_CHECK_INTERVAL_MS = 5 * 60_000;
 const CONFLICT_RETRIES = 2;
@@ -163,26 +199,20 @@ export class ReplicasTarget {
   }
 
   describeApply(plan: Plan): string[] {
-    const version = this.lastScale?.metadata?.resourceVersion;
-    return [`PUT ${this.access.path} spec.replicas=${plan.desired}${version ? ` (resourceVersion ${version})` : ''}`];
+    return planScaleCalls(plan.desired, this.lastScale, this.s).map((c) => describeScaleCall(c, this.access.path));
   }
 
   async apply(plan: Plan): Promise<void> {
     let scale = this.lastScale ?? (await this.readScale());
     for (let attempt = 0; ; attempt++) {
-      if (scale.spec?.replicas === plan.desired) return;
-      const body: V1Scale = {
-        apiVersion: 'autoscaling/v1',
-        kind: 'Scale',
-        metadata: { name: this.s.name, namespace: this.s.namespace, resourceVersion: scale.metadata?.resourceVersion },
-        spec: { replicas: plan.desired },
-      };
+      const [call] = planScaleCalls(plan.desired, scale, this.s);
+      if (!call) return;
       this.ctx.logger.debug(
-        { call: `PUT ${this.access.path}`, body, reason: plan.reason },
-        `PUT ${this.access.path} spec.replicas=${plan.desired} (resourceVersion ${body.metadata?.resourceVersion})`,
+        { call: `PUT ${this.access.path}`, body: call.body, reason: plan.reason },
+        describeScaleCall(call, this.access.path),
       );
       try {
-        this.lastScale = await this.access.replace(body);
+        this.lastScale = await this.access.replace(call.body);
         this.ctx.logger.info(
           { from: scale.spec?.replicas, to: plan.desired },
           `scaled ${this.target} to ${plan.desired} replicas`,

@@ -16,6 +16,8 @@
  *   outside), and the log says so.
  * - A missing group is created (allow_create) on the first input that wants instances,
  *   with the config's settings and a launch template version picked by AMI id.
+ * - apply makes exactly the calls planAsgCalls() (plan.ts) lists from the group as observe
+ *   saw it, and a dry run prints that same list.
  *
  * The AWS SDK is loaded, not imported: the Auto Scaling client by create(), the EC2 client
  * (about 93 MiB) only when a launch template version must be picked by AMI. Imported here,
@@ -28,18 +30,19 @@ import type {
   ComponentContext,
   EventData,
   Member,
-  MemberState,
   Observation,
   Plan,
   Scaler,
   ScalerDefinition,
-} from '../core/types.js';
-import { baseTemplate, createGroupInput, toTags, versionForAmi } from './aws-ec2-asg-create.js';
-import { type AsgConfig, type AsgInput, type AsgTag, inputSchema, mergeTags, schema } from './aws-ec2-asg-schema.js';
+} from '../../core/types.js';
+import { baseTemplate, createGroupInput, toTags, versionForAmi } from './create.js';
+import { type AsgCall, type AsgPlan, describeAsgCall, memberState, planAsgCalls } from './plan.js';
+import { type AsgConfig, type AsgInput, type AsgTag, capabilities, inputSchema, mergeTags, schema } from './schema.js';
 
 export const awsEc2Asg: ScalerDefinition<typeof schema> = {
   kind: 'scaler',
   type: 'aws_ec2_asg',
+  capabilities,
   summary:
     'Sets the desired capacity of EC2 Auto Scaling groups named by the input (`asg_name`), creating them when allowed; never terminates scale-in-protected instances.',
   schema,
@@ -65,14 +68,7 @@ propagate_at_launch = true`,
 /** The Auto Scaling client and command classes, as loaded by create(). */
 type AutoScalingSdk = typeof import('@aws-sdk/client-auto-scaling');
 
-/** Lifecycle states from the API reference, as waymond's member states. */
-export function memberState(lifecycle: string | undefined): MemberState {
-  if (!lifecycle) return 'unknown';
-  if (lifecycle.startsWith('Pending')) return 'starting';
-  if (lifecycle === 'InService') return 'running';
-  if (lifecycle.startsWith('Terminat') || lifecycle.startsWith('Detach')) return 'stopping';
-  return 'unknown';
-}
+export { memberState } from './plan.js';
 
 /** The API's own error code (the SDK names its classes differently: AlreadyExistsFault). */
 function awsCode(error: unknown): string {
@@ -155,83 +151,77 @@ class AsgScaler implements Scaler {
     };
   }
 
-  describeApply(plan: Plan): string[] {
-    const name = this.groupName(plan.data);
-    const group = this.seen.get(name);
-    if (!group) {
-      return [
-        `CreateAutoScalingGroup AutoScalingGroupName=${name} DesiredCapacity=${plan.desired} (allow_create = ${this.config.allow_create})`,
-      ];
-    }
-    const current = group.DesiredCapacity ?? 0;
-    const target = this.withinGroupBounds(group, plan.desired);
-    if (target === current) return [];
-    if ((target > current && this.config.disable_scale_out) || (target < current && this.config.disable_scale_in))
-      return [];
-    const calls: string[] = [];
-    let remaining = current;
-    if (target < current) {
-      for (const m of plan.remove) {
-        if (remaining <= target) break;
-        if (m.info?.protected_from_scale_in === true) continue;
-        calls.push(`TerminateInstanceInAutoScalingGroup InstanceId=${m.id} ShouldDecrementDesiredCapacity=true`);
-        remaining--;
-      }
-    }
-    if (remaining !== target) {
-      calls.push(
-        `SetDesiredCapacity AutoScalingGroupName=${name} DesiredCapacity=${target} HonorCooldown=${this.config.honor_cooldown}`,
-      );
-    }
-    return calls;
-  }
-
-  async apply(plan: Plan): Promise<ApplyNote | undefined> {
+  /** The calls for `plan`, from the group as observe saw it (see plan.ts). */
+  private planFor(plan: Plan): { input: AsgInput; tags: AsgTag[]; planned: AsgPlan } {
     const name = this.groupName(plan.data);
     const input = this.readInput(plan.data);
     const tags = mergeTags(this.config.tags, input.tags);
-    const group = this.seen.get(name);
-    if (!group) {
-      await this.createGroup(name, input, plan.desired, tags);
-      return undefined;
-    }
-    const current = group.DesiredCapacity ?? 0;
-    const target = this.withinGroupBounds(group, plan.desired);
-    const bounded =
-      target === plan.desired
-        ? undefined
-        : `moved to ${target} by the group's ${target < plan.desired ? 'MaxSize' : 'MinSize'}`;
-    if (target === current) return bounded ? { note: bounded } : undefined;
-    if (target > current && this.config.disable_scale_out) {
+    const ami = input.launch_template_version_options?.ami_id ?? this.config.launch_template_version_options?.ami_id;
+    return { input, tags, planned: planAsgCalls(plan, name, this.seen.get(name), this.config, tags, ami) };
+  }
+
+  describeApply(plan: Plan): string[] {
+    return this.planFor(plan).planned.calls.map(describeAsgCall);
+  }
+
+  async apply(plan: Plan): Promise<ApplyNote | undefined> {
+    const { input, tags, planned } = this.planFor(plan);
+    const name = this.groupName(plan.data);
+    if (planned.bounded) {
+      const { requested, value, bound } = planned.bounded;
       this.ctx.logger.info(
-        { group: name, current, desired: target },
-        'scale-out disabled (disable_scale_out): group left as is',
+        { group: name, requested, desired: value },
+        `desired ${requested} moved to ${value} by the group's ${bound}`,
       );
-      return { note: 'scale-out disabled (disable_scale_out): group left as is' };
     }
-    if (target < current && this.config.disable_scale_in) {
+    if (planned.calls.length === 0 && planned.note?.includes('disabled')) {
+      this.ctx.logger.info({ group: name, desired: planned.bounded?.value ?? plan.desired }, planned.note);
+    }
+    for (const instance of planned.protectedSkipped) {
+      this.ctx.logger.info({ group: name, instance }, 'instance is protected from scale-in: not terminating it');
+    }
+    for (const call of planned.calls) await this.run(call, input, tags);
+    if (planned.from !== undefined) {
       this.ctx.logger.info(
-        { group: name, current, desired: target },
-        'scale-in disabled (disable_scale_in): group left as is',
-      );
-      return { note: 'scale-in disabled (disable_scale_in): group left as is' };
-    }
-    await this.syncTags(group, tags);
-    let remaining = current;
-    if (target < current) remaining = await this.terminateNamed(name, group, plan.remove, current - target);
-    if (remaining !== target) {
-      await this.call(`SetDesiredCapacity of "${name}" to ${target}`, () =>
-        this.autoscaling.send(
-          new this.sdk.SetDesiredCapacityCommand({
-            AutoScalingGroupName: name,
-            DesiredCapacity: target,
-            HonorCooldown: this.config.honor_cooldown,
-          }),
-        ),
+        { group: name, from: planned.from, to: planned.to, reason: plan.reason },
+        'group capacity changed',
       );
     }
-    this.ctx.logger.info({ group: name, from: current, to: target, reason: plan.reason }, 'group capacity changed');
-    return bounded ? { note: bounded } : undefined;
+    return planned.note ? { note: planned.note } : undefined;
+  }
+
+  /** Makes one planned call. */
+  private async run(call: AsgCall, input: AsgInput, tags: AsgTag[]): Promise<void> {
+    switch (call.action) {
+      case 'CreateAutoScalingGroup':
+        return this.createGroup(call.group, input, call.desired, tags);
+      case 'CreateOrUpdateTags':
+        await this.call(`CreateOrUpdateTags on "${call.group}"`, () =>
+          this.autoscaling.send(new this.sdk.CreateOrUpdateTagsCommand({ Tags: toTags(call.group, call.tags) })),
+        );
+        return;
+      case 'TerminateInstanceInAutoScalingGroup':
+        await this.call(`TerminateInstanceInAutoScalingGroup ${call.instanceId} of "${call.group}"`, () =>
+          this.autoscaling.send(
+            new this.sdk.TerminateInstanceInAutoScalingGroupCommand({
+              InstanceId: call.instanceId,
+              ShouldDecrementDesiredCapacity: true,
+            }),
+          ),
+        );
+        return;
+      case 'SetDesiredCapacity':
+        await this.call(`SetDesiredCapacity of "${call.group}" to ${call.desired}`, () =>
+          this.autoscaling.send(
+            new this.sdk.SetDesiredCapacityCommand({
+              AutoScalingGroupName: call.group,
+              DesiredCapacity: call.desired,
+              HonorCooldown: call.honorCooldown,
+            }),
+          ),
+        );
+        return;
+    }
   }
 
   close(): void {
@@ -284,69 +274,6 @@ class AsgScaler implements Scaler {
         protected_from_scale_in: i.ProtectedFromScaleIn === true,
       },
     };
-  }
-
-  private withinGroupBounds(group: AutoScalingGroup, desired: number): number {
-    const min = group.MinSize ?? 0;
-    const max = group.MaxSize ?? desired;
-    const value = Math.min(max, Math.max(min, desired));
-    if (value !== desired) {
-      const bound = desired > max ? `MaxSize ${max}` : `MinSize ${min}`;
-      this.ctx.logger.info(
-        { group: group.AutoScalingGroupName, requested: desired, desired: value },
-        `desired ${desired} moved to ${value} by the group's ${bound}`,
-      );
-    }
-    return value;
-  }
-
-  /** Terminates up to `surplus` of the named instances, never a protected one; returns the new desired. */
-  private async terminateNamed(
-    name: string,
-    group: AutoScalingGroup,
-    remove: Member[],
-    surplus: number,
-  ): Promise<number> {
-    const byId = new Map((group.Instances ?? []).map((i) => [i.InstanceId, i]));
-    let desired = group.DesiredCapacity ?? 0;
-    let terminated = 0;
-    for (const member of remove) {
-      if (terminated >= surplus) break;
-      const instance = byId.get(member.id);
-      if (!instance || memberState(instance.LifecycleState) === 'stopping') continue;
-      if (instance.ProtectedFromScaleIn) {
-        this.ctx.logger.info(
-          { group: name, instance: member.id },
-          'instance is protected from scale-in: not terminating it',
-        );
-        continue;
-      }
-      await this.call(`TerminateInstanceInAutoScalingGroup ${member.id} of "${name}"`, () =>
-        this.autoscaling.send(
-          new this.sdk.TerminateInstanceInAutoScalingGroupCommand({
-            InstanceId: member.id,
-            ShouldDecrementDesiredCapacity: true,
-          }),
-        ),
-      );
-      terminated++;
-      desired--;
-    }
-    return desired;
-  }
-
-  /** Brings the group's tags up to date with config + input (only the ones that differ). */
-  private async syncTags(group: AutoScalingGroup, tags: AsgTag[]): Promise<void> {
-    const name = group.AutoScalingGroupName ?? '';
-    const existing = new Map((group.Tags ?? []).map((t) => [t.Key, t]));
-    const changed = tags.filter((t) => {
-      const e = existing.get(t.key);
-      return !e || e.Value !== t.value || (e.PropagateAtLaunch ?? false) !== t.propagate_at_launch;
-    });
-    if (changed.length === 0) return;
-    await this.call(`CreateOrUpdateTags on "${name}"`, () =>
-      this.autoscaling.send(new this.sdk.CreateOrUpdateTagsCommand({ Tags: toTags(name, changed) })),
-    );
   }
 
   private async createGroup(name: string, input: AsgInput, desired: number, tags: AsgTag[]): Promise<void> {

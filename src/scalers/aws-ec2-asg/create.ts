@@ -4,7 +4,7 @@
  * config and input data, as the original waymond did.
  *
  * Only types are imported from the SDK here; versionForAmi loads the EC2 commands when it
- * runs, so the SDK costs nothing at startup (see aws-ec2-asg.ts).
+ * runs, so the SDK costs nothing at startup (see scaler.ts).
  */
 import { createHash } from 'node:crypto';
 import type {
@@ -14,7 +14,7 @@ import type {
   Tag,
 } from '@aws-sdk/client-auto-scaling';
 import type { EC2Client } from '@aws-sdk/client-ec2';
-import type { AsgConfig, AsgInput, AsgTag, LaunchTemplateOverride, LaunchTemplateSpec } from './aws-ec2-asg-schema.js';
+import type { AsgConfig, AsgInput, AsgTag, LaunchTemplateOverride, LaunchTemplateSpec } from './schema.js';
 
 export function toSpec(spec: LaunchTemplateSpec): LaunchTemplateSpecification {
   return {

@@ -3,7 +3,7 @@
  * in-cluster service account) and turning the client's exceptions into one-line errors
  * that carry the API's own Status message and never a credential.
  *
- * Loaded by kubernetes.ts's create(), never imported by a component definition: it imports
+ * Loaded by scaler.ts's create(), never imported by a component definition: it imports
  * @kubernetes/client-node at module level, which costs about 73 MiB (startup memory).
  */
 import { existsSync } from 'node:fs';

@@ -4,8 +4,8 @@
  * Auto Scaling API, snake_cased), so its configs validate unchanged.
  */
 import { z } from 'zod';
-import { duration } from '../core/duration.js';
-import { scalerSchema } from '../core/schema.js';
+import { duration } from '../../core/duration.js';
+import { scalerSchema } from '../../core/schema.js';
 
 export const launchTemplateSpecification = z
   .strictObject({
@@ -95,66 +95,79 @@ const amiOptions = z.strictObject({
     .describe('Launch the group from a version of the base launch template with this AMI (found, or created).'),
 });
 
-export const schema = scalerSchema('aws_ec2_asg', {
-  region: z
-    .string()
-    .optional()
-    .describe('AWS region; default from the standard chain (AWS_REGION, the shared config file).'),
-  endpoint: z
-    .url()
-    .optional()
-    .describe('Endpoint for the Auto Scaling and EC2 APIs (a VPC endpoint, LocalStack, a test server).'),
-  ec2_endpoint: z.url().optional().describe('Endpoint for the EC2 API only, when it differs from `endpoint`.'),
-  max_attempts: z
-    .number()
-    .int()
-    .min(1)
-    .max(20)
-    .default(3)
-    .describe('Attempts per API call, the SDK retrying throttling and 5xx answers with backoff in between.'),
-  asg_name: z
-    .string()
-    .min(1)
-    .optional()
-    .describe('Group to scale when the input data carries no `asg_name` (one group per Buildkite queue otherwise).'),
-  allow_create: z
-    .boolean()
-    .default(false)
-    .describe('Create the group (CreateAutoScalingGroup) when it does not exist and instances are wanted.'),
-  min_size: z.number().int().nonnegative().default(0).describe('MinSize of a group waymond creates.'),
-  max_size: z
-    .number()
-    .int()
-    .nonnegative()
-    .optional()
-    .describe('MaxSize of a group waymond creates (required to create one, here or in the input).'),
-  capacity_rebalance: z.boolean().optional().describe('Capacity Rebalancing of a created group (Spot).'),
-  default_cooldown: duration('DefaultCooldown of a created group ("60s", or seconds as a number).').optional(),
-  vpc_zone_identifier: z.array(z.string().min(1)).default([]).describe('Subnet ids of a created group.'),
-  placement_group: z.string().min(1).optional().describe('Placement group of a created group.'),
-  tags: z
-    .array(asgTag)
-    .default([])
-    .describe("Tags of the group, merged with the input's `tags` (input wins); kept up to date on every change."),
-  launch_template: launchTemplateSpecification
-    .optional()
-    .describe('Launch template of a created group without a mixed instances policy.'),
-  mixed_instances_policy: mixedInstancesPolicy.optional().describe('Mixed instances policy of a created group.'),
-  base_launch_template: launchTemplateSpecification
-    .optional()
-    .describe(
-      "Template whose version is looked up or created for `launch_template_version_options` (default: the group's launch template).",
-    ),
-  launch_template_version_options: amiOptions
-    .optional()
-    .describe('Pick the launch template version by AMI id (the input may give its own).'),
-  honor_cooldown: z
-    .boolean()
-    .default(false)
-    .describe("SetDesiredCapacity waits for the group's cooldown (the API then refuses changes inside it)."),
-  disable_scale_in: z.boolean().default(false).describe("Never lower the group's capacity."),
-  disable_scale_out: z.boolean().default(false).describe("Never raise the group's capacity."),
-});
+/**
+ * Instances are members (the engine names the ones to terminate), so busy_check and drain
+ * work as URLs; waymond cannot run a command on an instance, and never empties a group.
+ */
+export const capabilities = { members: true, runInMember: false, stopAll: false } as const;
+
+export const schema = scalerSchema(
+  'aws_ec2_asg',
+  {
+    region: z
+      .string()
+      .optional()
+      .describe('AWS region; default from the standard chain (AWS_REGION, the shared config file).'),
+    endpoint: z
+      .url()
+      .optional()
+      .describe('Endpoint for the Auto Scaling and EC2 APIs (a VPC endpoint, LocalStack, a test server).'),
+    ec2_endpoint: z.url().optional().describe('Endpoint for the EC2 API only, when it differs from `endpoint`.'),
+    max_attempts: z
+      .number()
+      .int()
+      .min(1)
+      .max(20)
+      .default(3)
+      .describe('Attempts per API call, the SDK retrying throttling and 5xx answers with backoff in between.'),
+    asg_name: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('Group to scale when the input data carries no `asg_name` (one group per Buildkite queue otherwise).'),
+    allow_create: z
+      .boolean()
+      .default(false)
+      .describe('Create the group (CreateAutoScalingGroup) when it does not exist and instances are wanted.'),
+    min_size: z.number().int().nonnegative().default(0).describe('MinSize of a group waymond creates.'),
+    max_size: z
+      .number()
+      .int()
+      .nonnegative()
+      .optional()
+      .describe('MaxSize of a group waymond creates (required to create one, here or in the input).'),
+    capacity_rebalance: z.boolean().optional().describe('Capacity Rebalancing of a created group (Spot).'),
+    default_cooldown: duration('DefaultCooldown of a created group ("60s", or seconds as a number).').optional(),
+    vpc_zone_identifier: z.array(z.string().min(1)).default([]).describe('Subnet ids of a created group.'),
+    placement_group: z.string().min(1).optional().describe('Placement group of a created group.'),
+    tags: z
+      .array(asgTag)
+      .default([])
+      .describe("Tags of the group, merged with the input's `tags` (input wins); kept up to date on every change."),
+    launch_template: launchTemplateSpecification
+      .optional()
+      .describe('Launch template of a created group without a mixed instances policy.'),
+    mixed_instances_policy: mixedInstancesPolicy.optional().describe('Mixed instances policy of a created group.'),
+    base_launch_template: launchTemplateSpecification
+      .optional()
+      .describe(
+        "Template whose version is looked up or created for `launch_template_version_options` (default: the group's launch template).",
+      ),
+    launch_template_version_options: amiOptions
+      .optional()
+      .describe('Pick the launch template version by AMI id (the input may give its own).'),
+    honor_cooldown: z
+      .boolean()
+      .default(false)
+      .describe("SetDesiredCapacity waits for the group's cooldown (the API then refuses changes inside it)."),
+    disable_scale_in: z.boolean().default(false).describe("Never lower the group's capacity."),
+    disable_scale_out: z.boolean().default(false).describe("Never raise the group's capacity."),
+  },
+  capabilities,
+  {
+    why: { on_shutdown: 'an Auto Scaling group keeps its capacity when waymond stops' },
+  },
+);
 
 export type AsgConfig = z.output<typeof schema>;
 

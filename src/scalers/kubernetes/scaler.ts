@@ -2,10 +2,10 @@
  * Scales Kubernetes: `mode = "replicas"` sets the replicas of a Deployment, StatefulSet or
  * any resource with a /scale subresource; `mode = "jobs"` keeps one Job per unit of work
  * (CI agents that take one build each, like KEDA's ScaledJob). The two live in
- * kubernetes-replicas.ts and kubernetes-jobs.ts; this file holds the config and the wiring.
+ * replicas.ts and jobs.ts; this file holds the config and the wiring.
  * Errors are thrown to the reconciler, which reports and retries them.
  *
- * Those modules (and kubernetes-client.ts) import @kubernetes/client-node, which costs
+ * Those modules (and client.ts) import @kubernetes/client-node, which costs
  * about 73 MiB: create() loads them, so a config without a kubernetes scaler, and every
  * `waymond validate` or `schema`, never does (startup memory). Import nothing from them here.
  */
@@ -13,8 +13,8 @@ import { readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { scalerSchema } from '../core/schema.js';
-import type { ScalerDefinition } from '../core/types.js';
+import { refusedFields, scalerSchema } from '../../core/schema.js';
+import type { ScalerDefinition } from '../../core/types.js';
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
@@ -30,16 +30,11 @@ const historyLimit = z
   .default(10)
   .transform((v) => (typeof v === 'number' ? { successful: v, failed: v } : v))
   .describe(
-    'Jobs mode: finished Jobs to keep, newest first; older ones are deleted with their pods. One number applies to succeeded and failed Jobs each; or a table `{ successful = 10, failed = 10 }`.',
+    'Finished Jobs to keep, newest first; older ones are deleted with their pods. One number applies to succeeded and failed Jobs each; or a table `{ successful = 10, failed = 10 }`.',
   );
 
-const schema = scalerSchema('kubernetes', {
-  mode: z
-    .enum(['replicas', 'jobs'])
-    .default('replicas')
-    .describe(
-      '`replicas`: set spec.replicas of one workload through its /scale subresource. `jobs`: one Job per unit of work (desired = pending + running work).',
-    ),
+/** How the scaler reaches the API server; the same in both modes. */
+const connection = {
   kubeconfig: z
     .string()
     .optional()
@@ -56,35 +51,12 @@ const schema = scalerSchema('kubernetes', {
     .regex(DNS_LABEL, 'expected a namespace name (lower-case letters, digits and "-")')
     .default('default')
     .describe('Namespace of the workload (replicas mode) or of the Jobs (jobs mode).'),
-  api_version: z
-    .string()
-    .default('apps/v1')
-    .describe('Replicas mode: apiVersion of the workload, e.g. "apps/v1" or "argoproj.io/v1alpha1".'),
-  kind: z
-    .string()
-    .regex(/^[A-Z][A-Za-z0-9]*$/, 'expected a kind like "Deployment"')
-    .default('Deployment')
-    .describe('Replicas mode: kind of the workload: Deployment, StatefulSet, ReplicaSet, or any kind with /scale.'),
-  name: z.string().optional().describe('Replicas mode: name of the workload (required in replicas mode).'),
-  resource: z
-    .string()
-    .regex(DNS_LABEL, 'expected a resource name like "rollouts"')
-    .optional()
-    .describe(
-      'Replicas mode: the plural resource name the API serves the kind under, when it is not the lower-cased kind plus "s" (e.g. "policies").',
-    ),
-  job_template: z
-    .record(z.string(), z.unknown())
-    .optional()
-    .describe(
-      'Jobs mode: the Job to create, as an inline table: a Job manifest (with `metadata` and `spec`) or just a JobSpec (with `template`). waymond adds the label `waymond.io/scaler=<id>` and a generated name.',
-    ),
-  job_template_file: z
-    .string()
-    .optional()
-    .describe('Jobs mode: a YAML (or JSON) file holding the Job manifest or JobSpec, instead of `job_template`.'),
-  history_limit: historyLimit,
-}).superRefine((c, ctx) => {
+};
+
+function checkConnection(
+  c: { in_cluster: boolean; kubeconfig?: string | undefined; context?: string | undefined },
+  ctx: z.RefinementCtx,
+) {
   if (c.in_cluster && (c.kubeconfig !== undefined || c.context !== undefined)) {
     ctx.addIssue({
       code: 'custom',
@@ -92,41 +64,103 @@ const schema = scalerSchema('kubernetes', {
       message: 'in_cluster = true cannot be combined with kubeconfig or context',
     });
   }
-  if (c.mode === 'replicas') {
-    if (!c.name)
-      ctx.addIssue({ code: 'custom', path: ['name'], message: 'replicas mode needs the name of the workload' });
-    if (c.job_template || c.job_template_file)
-      ctx.addIssue({
-        code: 'custom',
-        path: ['mode'],
-        message: 'job_template and job_template_file need mode = "jobs"',
-      });
-  } else {
-    if (!c.job_template === !c.job_template_file)
-      ctx.addIssue({
-        code: 'custom',
-        path: ['job_template'],
-        message: 'jobs mode needs exactly one of job_template or job_template_file',
-      });
-    if (c.name)
-      ctx.addIssue({
-        code: 'custom',
-        path: ['name'],
-        message: 'name is for replicas mode; in jobs mode name Jobs with job_template.metadata.name',
-      });
-    if (!LABEL_VALUE.test(c.id) || c.id.length > 63)
-      ctx.addIssue({
-        code: 'custom',
-        path: ['id'],
-        message: `jobs mode labels Jobs with the id, so it must be a valid label value (start and end with a letter or digit, at most 63 characters), found "${c.id}"`,
-      });
-  }
+}
+
+/** A workload's replica count has no members; nothing to check, drain or stop. */
+const replicasCapabilities = { members: false, runInMember: false, stopAll: false } as const;
+/** Jobs are members (only a pending one is deleted); waymond cannot run a command in a pod. */
+const jobsCapabilities = { members: true, runInMember: false, stopAll: false } as const;
+
+const replicasSchema = scalerSchema(
+  'kubernetes',
+  {
+    mode: z
+      .literal('replicas')
+      .default('replicas')
+      .describe(
+        "`replicas` (the default): set spec.replicas of one workload through its /scale subresource. `jobs`: one Job per unit of work (desired = pending + running work), like KEDA's ScaledJob.",
+      ),
+    ...connection,
+    api_version: z
+      .string()
+      .default('apps/v1')
+      .describe('apiVersion of the workload, e.g. "apps/v1" or "argoproj.io/v1alpha1".'),
+    kind: z
+      .string()
+      .regex(/^[A-Z][A-Za-z0-9]*$/, 'expected a kind like "Deployment"')
+      .default('Deployment')
+      .describe('Kind of the workload: Deployment, StatefulSet, ReplicaSet, or any kind with /scale.'),
+    name: z.string({ error: 'replicas mode needs the name of the workload' }).min(1).describe('Name of the workload.'),
+    resource: z
+      .string()
+      .regex(DNS_LABEL, 'expected a resource name like "rollouts"')
+      .optional()
+      .describe(
+        'The plural resource name the API serves the kind under, when it is not the lower-cased kind plus "s" (e.g. "policies").',
+      ),
+  },
+  replicasCapabilities,
+  {
+    label: 'kubernetes in replicas mode',
+    why: { on_shutdown: 'a workload keeps its replicas when waymond stops' },
+  },
+).superRefine(checkConnection);
+
+const jobsSchema = scalerSchema(
+  'kubernetes',
+  {
+    mode: z
+      .literal('jobs')
+      .describe("`jobs`: one Job per unit of work, like KEDA's ScaledJob (desired = pending + running work)."),
+    ...connection,
+    job_template: z
+      .record(z.string(), z.unknown())
+      .optional()
+      .describe(
+        'The Job to create, as an inline table: a Job manifest (with `metadata` and `spec`) or just a JobSpec (with `template`). waymond adds the label `waymond.io/scaler=<id>` and a generated name.',
+      ),
+    job_template_file: z
+      .string()
+      .optional()
+      .describe('A YAML (or JSON) file holding the Job manifest or JobSpec, instead of `job_template`.'),
+    history_limit: historyLimit,
+  },
+  jobsCapabilities,
+  {
+    label: 'kubernetes in jobs mode',
+    why: { on_shutdown: 'its Jobs run to the end when waymond stops' },
+  },
+).superRefine((c, ctx) => {
+  checkConnection(c, ctx);
+  if (!c.job_template === !c.job_template_file)
+    ctx.addIssue({
+      code: 'custom',
+      path: ['job_template'],
+      message: 'jobs mode needs exactly one of job_template or job_template_file',
+    });
+  if (!LABEL_VALUE.test(c.id) || c.id.length > 63)
+    ctx.addIssue({
+      code: 'custom',
+      path: ['id'],
+      message: `jobs mode labels Jobs with the id, so it must be a valid label value (start and end with a letter or digit, at most 63 characters), found "${c.id}"`,
+    });
 });
 
-type Config = z.output<typeof schema>;
+// A field of the other mode is an error naming its mode (config/switch-fields.ts); `name`
+// also says where a Job's name goes.
+refusedFields.add(jobsSchema, {
+  refused: {
+    ...refusedFields.get(jobsSchema)?.refused,
+    name: 'name is for replicas mode; in jobs mode name Jobs with job_template.metadata.name',
+  },
+});
+
+const schema = z.discriminatedUnion('mode', [replicasSchema, jobsSchema]);
+
+type JobsConfig = z.output<typeof jobsSchema>;
 
 /** The template as given or read from its file; both shapes are checked here, once. */
-function loadTemplate(config: Config, address: string, configDir: string): Record<string, unknown> {
+function loadTemplate(config: JobsConfig, address: string, configDir: string): Record<string, unknown> {
   let template: unknown = config.job_template;
   let from = 'job_template';
   if (config.job_template_file) {
@@ -163,6 +197,8 @@ function loadTemplate(config: Config, address: string, configDir: string): Recor
 export const kubernetes: ScalerDefinition<typeof schema> = {
   kind: 'scaler',
   type: 'kubernetes',
+  // The most either mode can do (jobs mode); each mode's schema offers only its own options.
+  capabilities: jobsCapabilities,
   summary:
     'Scales a Deployment, StatefulSet or any /scale resource (mode "replicas"), or keeps one Job per unit of work like KEDA\'s ScaledJob (mode "jobs").',
   schema,
@@ -184,24 +220,15 @@ name = "agent"
 image = "buildkite/agent:3"
 args = ["start", "--disconnect-after-job"]`,
   async create(config, ctx) {
-    const { loadKubeConfig } = await import('./kubernetes-client.js');
+    const { loadKubeConfig } = await import('./client.js');
     const kc = loadKubeConfig(config, ctx.address, ctx.configDir);
     if (config.mode === 'replicas') {
-      const { ReplicasTarget } = await import('./kubernetes-replicas.js');
-      return new ReplicasTarget(
-        kc,
-        {
-          namespace: config.namespace,
-          api_version: config.api_version,
-          kind: config.kind,
-          name: config.name as string,
-          resource: config.resource,
-        },
-        ctx,
-      );
+      const { ReplicasTarget } = await import('./replicas.js');
+      const { namespace, api_version, kind, name, resource } = config;
+      return new ReplicasTarget(kc, { namespace, api_version, kind, name, resource }, ctx);
     }
     const template = loadTemplate(config, ctx.address, ctx.configDir);
-    const { JobsTarget } = await import('./kubernetes-jobs.js');
+    const { JobsTarget } = await import('./jobs.js');
     return new JobsTarget(kc, { namespace: config.namespace, template, history_limit: config.history_limit }, ctx);
   },
 };

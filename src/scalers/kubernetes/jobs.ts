@@ -11,13 +11,15 @@
  *   A running Job is never deleted; it finishes its work and leaves on its own.
  * - History: finished Jobs beyond the limits (newest kept) are deleted with
  *   propagationPolicy Background, so their pods go too (a Job's default is to orphan them).
+ *   That is housekeeping, before each observe and never in a dry run: observe changes nothing.
+ * - apply runs exactly the calls planJobCalls() lists, which is also what a dry run shows.
  *
- * Loaded by kubernetes.ts's create(), never imported by a component definition: it imports
+ * Loaded by scaler.ts's create(), never imported by a component definition: it imports
  * @kubernetes/client-node at module level, which costs about 73 MiB (startup memory).
  */
 import { BatchV1Api, type KubeConfig, type V1Job, type V1JobStatus } from '@kubernetes/client-node';
-import type { ComponentContext, Member, Observation, Plan } from '../core/types.js';
-import { isConflict, isNotFound, kubeError } from './kubernetes-client.js';
+import type { ComponentContext, Member, Observation, Plan } from '../../core/types.js';
+import { isConflict, isNotFound, kubeError } from './client.js';
 
 export const SCALER_LABEL = 'waymond.io/scaler';
 
@@ -84,6 +86,94 @@ export function jobNamePrefix(template: Record<string, unknown>, id: string): st
   return `${cleaned || 'job'}-`;
 }
 
+/** The Job apply creates: the template, labelled with the scaler id, named by generateName. */
+export function jobFromTemplate(template: Record<string, unknown>, namespace: string, id: string): V1Job {
+  const t = structuredClone(template) as Record<string, unknown>;
+  const isManifest = 'spec' in t;
+  const metadata = (isManifest ? (t.metadata ?? {}) : {}) as Record<string, unknown>;
+  const spec = (isManifest ? t.spec : t) as Record<string, unknown>;
+  const labels = { ...((metadata.labels ?? {}) as Record<string, string>), [SCALER_LABEL]: id };
+  const podTemplate = (spec.template ?? {}) as Record<string, unknown>;
+  const podMeta = (podTemplate.metadata ?? {}) as Record<string, unknown>;
+  // The pods carry the label too, so `kubectl get pods -l waymond.io/scaler=<id>` finds them.
+  podTemplate.metadata = {
+    ...podMeta,
+    labels: { ...((podMeta.labels ?? {}) as Record<string, string>), [SCALER_LABEL]: id },
+  };
+  spec.template = podTemplate;
+  const { name: _name, generateName: _generateName, namespace: _namespace, ...restMeta } = metadata;
+  return {
+    apiVersion: 'batch/v1',
+    kind: 'Job',
+    metadata: { ...restMeta, generateName: jobNamePrefix(template, id), namespace, labels },
+    spec: spec as unknown as V1Job['spec'],
+  };
+}
+
+/** One API call of a jobs-mode apply. */
+export type JobCall =
+  | { kind: 'delete'; name: string; resourceVersion?: string; uid?: string }
+  | { kind: 'create'; job: V1Job };
+
+export interface JobsPlan {
+  calls: JobCall[];
+  /** Jobs a scale-in wanted gone but that have started (or finished): never deleted. */
+  kept: { name: string; outcome: Outcome }[];
+}
+
+/**
+ * What `apply(plan)` calls, decided from the Jobs the last observe saw; pure, so a dry run
+ * lists exactly these calls. Only a Job that has not started is deleted; one Job is created
+ * per unit to add.
+ */
+export function planJobCalls(
+  plan: Pick<Plan, 'add' | 'remove'>,
+  observed: ReadonlyMap<string, V1Job>,
+  newJob: V1Job,
+): JobsPlan {
+  const calls: JobCall[] = [];
+  const kept: JobsPlan['kept'] = [];
+  for (const member of plan.remove) {
+    const job = observed.get(member.id);
+    if (!job) continue;
+    const outcome = jobOutcome(job);
+    if (outcome !== 'pending') {
+      kept.push({ name: member.id, outcome });
+      continue;
+    }
+    const { resourceVersion, uid } = job.metadata ?? {};
+    calls.push({
+      kind: 'delete',
+      name: member.id,
+      ...(resourceVersion ? { resourceVersion } : {}),
+      ...(uid ? { uid } : {}),
+    });
+  }
+  for (let i = 0; i < plan.add; i++) calls.push({ kind: 'create', job: newJob });
+  return { calls, kept };
+}
+
+/** A call as a dry run shows it (and as apply logs it at debug). */
+export function describeJobCall(call: JobCall, jobsPath: string): string {
+  if (call.kind === 'create')
+    return `POST ${jobsPath} (Job from job_template, generateName ${call.job.metadata?.generateName})`;
+  const precondition = call.resourceVersion ? ` (precondition resourceVersion ${call.resourceVersion})` : '';
+  return `DELETE ${jobsPath}/${call.name}?propagationPolicy=Background${precondition}`;
+}
+
+/** Lines for a dry run: identical consecutive calls (N creates) as one line with "xN". */
+export function collapseRepeats(lines: string[]): string[] {
+  const out: string[] = [];
+  let count = 0;
+  for (const [i, line] of lines.entries()) {
+    count++;
+    if (lines[i + 1] === line) continue;
+    out.push(count > 1 ? `${line} x${count}` : line);
+    count = 0;
+  }
+  return out;
+}
+
 const DELETE_RETRIES = 2;
 
 export class JobsTarget {
@@ -104,14 +194,33 @@ export class JobsTarget {
     this.jobsPath = `/apis/batch/v1/namespaces/${s.namespace}/jobs`;
   }
 
-  async observe(): Promise<Observation> {
-    let jobs: V1Job[];
+  private async listJobs(): Promise<V1Job[]> {
     try {
-      jobs = (await this.batch.listNamespacedJob({ namespace: this.s.namespace, labelSelector: this.selector })).items;
+      return (await this.batch.listNamespacedJob({ namespace: this.s.namespace, labelSelector: this.selector })).items;
     } catch (error) {
       throw kubeError(error, this.ctx.address, `list jobs in ${this.s.namespace} (labelSelector ${this.selector})`);
     }
+  }
+
+  /**
+   * Deletes finished Jobs beyond history_limit. Runs before every observe (never in a dry
+   * run), because apply only runs when the count is off and history grows regardless.
+   */
+  async housekeep(): Promise<void> {
+    let jobs: V1Job[];
+    try {
+      jobs = await this.listJobs();
+    } catch (error) {
+      // observe lists again and reports it; cleanup must not block scaling.
+      this.ctx.logger.debug({ err: (error as Error).message }, 'history cleanup skipped: cannot list jobs');
+      return;
+    }
     await this.cleanHistory(jobs);
+  }
+
+  /** Jobs that have not finished and are not being deleted; changes nothing. */
+  async observe(): Promise<Observation> {
+    const jobs = await this.listJobs();
     const members: Member[] = [];
     this.lastJobs = new Map();
     for (const job of jobs) {
@@ -133,25 +242,34 @@ export class JobsTarget {
     return { count: members.length, ready: members.filter((m) => m.ready).length, members };
   }
 
+  private plan(plan: Pick<Plan, 'add' | 'remove'>): JobsPlan {
+    return planJobCalls(plan, this.lastJobs, jobFromTemplate(this.s.template, this.s.namespace, this.ctx.id));
+  }
+
   describeApply(plan: Plan): string[] {
-    const calls = plan.remove.map((m) => `DELETE ${this.jobsPath}/${m.id} (only if it has not started)`);
-    if (plan.add > 0) {
-      const prefix = this.jobFromTemplate().metadata?.generateName;
-      calls.push(`POST ${this.jobsPath} x${plan.add} (Job from job_template, generateName ${prefix})`);
-    }
-    return calls;
+    return collapseRepeats(this.plan(plan).calls.map((c) => describeJobCall(c, this.jobsPath)));
   }
 
   async apply(plan: Plan): Promise<void> {
-    for (const member of plan.remove) await this.removeIfNotStarted(member.id);
-    for (let i = 0; i < plan.add; i++) await this.createJob(plan.reason);
+    const { calls, kept } = this.plan(plan);
+    for (const { name, outcome } of kept) this.keep(name, outcome);
+    for (const call of calls) {
+      if (call.kind === 'delete') await this.deleteIfNotStarted(call);
+      else await this.createJob(call.job, plan.reason);
+    }
   }
 
-  private async createJob(reason: string): Promise<void> {
-    const body = this.jobFromTemplate();
+  private keep(name: string, outcome: Outcome): void {
+    const message = `not deleting job ${this.s.namespace}/${name}: it is ${outcome === 'running' ? 'running (scale-in never stops a running job; it leaves when its work is done)' : 'already finished'}`;
+    if (this.keptRunning.has(name)) this.ctx.logger.debug(message);
+    else this.ctx.logger.info(message);
+    this.keptRunning.add(name);
+  }
+
+  private async createJob(body: V1Job, reason: string): Promise<void> {
     this.ctx.logger.debug(
       { call: `POST ${this.jobsPath}`, body, reason },
-      `POST ${this.jobsPath} (generateName ${body.metadata?.generateName})`,
+      describeJobCall({ kind: 'create', job: body }, this.jobsPath),
     );
     try {
       const created = await this.batch.createNamespacedJob({ namespace: this.s.namespace, body });
@@ -164,50 +282,14 @@ export class JobsTarget {
     }
   }
 
-  private jobFromTemplate(): V1Job {
-    const t = structuredClone(this.s.template) as Record<string, unknown>;
-    const isManifest = 'spec' in t;
-    const metadata = (isManifest ? (t.metadata ?? {}) : {}) as Record<string, unknown>;
-    const spec = (isManifest ? t.spec : t) as Record<string, unknown>;
-    const labels = { ...((metadata.labels ?? {}) as Record<string, string>), [SCALER_LABEL]: this.ctx.id };
-    const podTemplate = (spec.template ?? {}) as Record<string, unknown>;
-    const podMeta = (podTemplate.metadata ?? {}) as Record<string, unknown>;
-    // The pods carry the label too, so `kubectl get pods -l waymond.io/scaler=<id>` finds them.
-    podTemplate.metadata = {
-      ...podMeta,
-      labels: { ...((podMeta.labels ?? {}) as Record<string, string>), [SCALER_LABEL]: this.ctx.id },
-    };
-    spec.template = podTemplate;
-    const { name: _name, generateName: _generateName, namespace: _namespace, ...restMeta } = metadata;
-    return {
-      apiVersion: 'batch/v1',
-      kind: 'Job',
-      metadata: {
-        ...restMeta,
-        generateName: jobNamePrefix(this.s.template, this.ctx.id),
-        namespace: this.s.namespace,
-        labels,
-      },
-      spec: spec as unknown as V1Job['spec'],
-    };
-  }
-
-  private async removeIfNotStarted(name: string): Promise<void> {
-    let job = this.lastJobs.get(name);
-    for (let attempt = 0; job; attempt++) {
-      const outcome = jobOutcome(job);
-      if (outcome !== 'pending') {
-        const message = `not deleting job ${this.s.namespace}/${name}: it is ${outcome === 'running' ? 'running (scale-in never stops a running job; it leaves when its work is done)' : 'already finished'}`;
-        if (this.keptRunning.has(name)) this.ctx.logger.debug(message);
-        else this.ctx.logger.info(message);
-        this.keptRunning.add(name);
-        return;
-      }
-      const resourceVersion = job.metadata?.resourceVersion;
-      const uid = job.metadata?.uid;
+  /** The planned delete; on 409 (the Job changed since observe) it is re-read and decided again. */
+  private async deleteIfNotStarted(first: Extract<JobCall, { kind: 'delete' }>): Promise<void> {
+    let call: Extract<JobCall, { kind: 'delete' }> | undefined = first;
+    for (let attempt = 0; call; attempt++) {
+      const { name, resourceVersion, uid } = call;
       this.ctx.logger.debug(
         { call: `DELETE ${this.jobsPath}/${name}`, resourceVersion },
-        `DELETE ${this.jobsPath}/${name}?propagationPolicy=Background (precondition resourceVersion ${resourceVersion})`,
+        describeJobCall(call, this.jobsPath),
       );
       try {
         await this.batch.deleteNamespacedJob({
@@ -224,7 +306,11 @@ export class JobsTarget {
         if (!isConflict(error) || attempt >= DELETE_RETRIES) throw error;
       }
       // The job changed since it was observed (a pod may have started): look again.
-      job = await this.readJob(name);
+      const job = await this.readJob(name);
+      if (!job) return;
+      const again = planJobCalls({ add: 0, remove: [{ id: name, state: 'unknown' }] }, new Map([[name, job]]), job);
+      for (const k of again.kept) this.keep(k.name, k.outcome);
+      call = again.calls.find((c): c is Extract<JobCall, { kind: 'delete' }> => c.kind === 'delete');
     }
   }
 
@@ -238,10 +324,7 @@ export class JobsTarget {
     }
   }
 
-  /**
-   * Runs on observe, because apply only runs when the count is off and history grows
-   * regardless. Failures here are logged, not thrown: they must not block scaling.
-   */
+  /** Failures here are logged, not thrown: they must not block scaling. */
   private async cleanHistory(jobs: V1Job[]): Promise<void> {
     const expired = expiredJobs(
       jobs.filter((j) => !j.metadata?.deletionTimestamp),
@@ -250,13 +333,6 @@ export class JobsTarget {
     for (const job of expired) {
       const name = job.metadata?.name ?? '';
       const call = `DELETE ${this.jobsPath}/${name}?propagationPolicy=Background`;
-      if (this.ctx.dryRun) {
-        this.ctx.logger.info(
-          { call },
-          `dry run: would delete finished job ${this.s.namespace}/${name} (history limit)`,
-        );
-        continue;
-      }
       this.ctx.logger.debug({ call }, call);
       try {
         await this.batch.deleteNamespacedJob({
