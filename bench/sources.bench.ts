@@ -8,7 +8,7 @@ import amqp from 'amqplib';
 import pino from 'pino';
 import { loadConfigText } from '../src/config/load.js';
 import { Engine } from '../src/core/engine.js';
-import { defaultRegistry } from '../src/core/registry.js';
+import { defaultRegistry } from '../src/registry.js';
 
 const logger = pino({ level: 'silent' });
 const registry = defaultRegistry();

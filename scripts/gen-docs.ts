@@ -1,6 +1,6 @@
 // Writes docs/reference.md from the component schemas.
 import { writeFileSync } from 'node:fs';
-import { defaultRegistry } from '../src/core/registry.js';
+import { defaultRegistry } from '../src/registry.js';
 import { renderReference } from '../src/docs/reference.js';
 
 writeFileSync(new URL('../docs/reference.md', import.meta.url), renderReference(defaultRegistry()));

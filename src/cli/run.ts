@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { loadConfigFile } from '../config/load.js';
 import { Engine } from '../core/engine.js';
-import { defaultRegistry } from '../core/registry.js';
+import { defaultRegistry } from '../registry.js';
 import { createLogger } from './logger.js';
 import { printIssues } from './report.js';
 

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { daemonSchema, storeSchema } from '../config/load.js';
-import type { Registry } from '../core/registry.js';
+import type { Registry } from '../registry.js';
 import type { ComponentKind } from '../core/types.js';
 
 function unionOf(registry: Registry, kind: ComponentKind): z.ZodType {

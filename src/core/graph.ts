@@ -5,7 +5,7 @@
  */
 import type { ConfigIssue } from '../config/issues.js';
 import { didYouMean } from '../config/issues.js';
-import type { Registry } from './registry.js';
+import type { ComponentRegistry } from './component-registry.js';
 import type { ComponentDefinition, ComponentKind } from './types.js';
 
 export interface GraphComponent {
@@ -38,7 +38,7 @@ export function graphEdges(components: GraphComponent[]): [string, string][] {
   return edges;
 }
 
-export function checkGraph(components: GraphComponent[], _registry?: Registry): GraphIssue[] {
+export function checkGraph(components: GraphComponent[], _registry?: ComponentRegistry): GraphIssue[] {
   const issues: GraphIssue[] = [];
   const byAddress = new Map<string, GraphComponent>();
   for (const c of components) {

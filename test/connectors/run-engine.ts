@@ -11,7 +11,7 @@ import { formatIssue } from '../../src/config/issues.js';
 import { loadConfigText } from '../../src/config/load.js';
 import { type Clock, settle, VirtualClock } from '../../src/core/clock.js';
 import { Engine } from '../../src/core/engine.js';
-import { defaultRegistry } from '../../src/core/registry.js';
+import { defaultRegistry } from '../../src/registry.js';
 import type { WaymondEvent } from '../../src/core/types.js';
 
 export interface RunningEngine {

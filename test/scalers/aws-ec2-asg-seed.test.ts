@@ -12,7 +12,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { loadConfigText } from '../../src/config/load.js';
 import { VirtualClock } from '../../src/core/clock.js';
 import { Engine } from '../../src/core/engine.js';
-import { defaultRegistry } from '../../src/core/registry.js';
+import { defaultRegistry } from '../../src/registry.js';
 import { type AwsApi, startAwsApi } from '../fixtures/aws-api.js';
 import { type BuildkiteApi, startBuildkiteApi } from '../fixtures/buildkite-api.js';
 import { useTestAwsCredentials } from '../helpers/aws-env.js';

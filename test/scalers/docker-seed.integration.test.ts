@@ -9,7 +9,7 @@ import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfigText } from '../../src/config/load.js';
 import { Engine } from '../../src/core/engine.js';
-import { defaultRegistry } from '../../src/core/registry.js';
+import { defaultRegistry } from '../../src/registry.js';
 import { waitUntil } from '../helpers/daemon.js';
 import { containersLabelled, dockerForTests, removeLabelled, TEST_IMAGE } from '../helpers/docker.js';
 import { SEED_DIR } from '../helpers/shared.js';

@@ -18,7 +18,7 @@ import { EventBus } from '../../src/core/bus.js';
 import { RealClock } from '../../src/core/clock.js';
 import { createComponentContext } from '../../src/core/context.js';
 import { Reconciler, type ReconcilerSettings } from '../../src/core/reconciler.js';
-import { defaultRegistry } from '../../src/core/registry.js';
+import { defaultRegistry } from '../../src/registry.js';
 import type { Scaler } from '../../src/core/types.js';
 import { componentJsonSchema, renderReference } from '../../src/docs/reference.js';
 import { kubernetes } from '../../src/scalers/kubernetes.js';
