@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { loadConfigFile } from '../config/load.js';
-import { Engine } from '../core/engine.js';
+import { createDaemon } from '../daemon.js';
 import { defaultRegistry } from '../registry.js';
 import { createLogger } from './logger.js';
 import { printIssues } from './report.js';
@@ -28,7 +28,7 @@ export async function runCommand(options: RunOptions): Promise<number> {
     process.stderr.write(`error: --http-port: expected a port number, found "${options.httpPort}"\n`);
     return 1;
   }
-  const engine = new Engine(loaded.config, {
+  const { engine } = createDaemon(loaded.config, {
     logger,
     statePath: options.state,
     dryRun: options.dryRun,
