@@ -45,9 +45,18 @@ async function post(url: string, body: string): Promise<number> {
   return response.status;
 }
 
-describe('waymond run, end to end with real processes', () => {
-  let daemon: Daemon;
+/** Reconciles of the scaler that ended ok, resyncs included, as /metrics counts them. */
+async function okReconciles(): Promise<number> {
+  const text = await (await fetch(`${daemon.url}/metrics`)).text();
+  const line = text
+    .split('\n')
+    .find((l) => l.startsWith(`waymond_scaler_reconciles_total{scaler="scaler.${id}",target="",outcome="ok"}`));
+  return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : 0;
+}
 
+let daemon: Daemon;
+
+describe('waymond run, end to end with real processes', () => {
   afterAll(async () => {
     await daemon?.stop('SIGKILL');
     killAll(members());
@@ -75,12 +84,17 @@ describe('waymond run, end to end with real processes', () => {
       expect(await post(`${daemon.url}/hooks/set`, body)).toBe(202);
     }
     expect(await post(`${daemon.url}/hooks/set`, 'not json')).toBe(400);
-    await new Promise((r) => setTimeout(r, 1500));
+    // The reconciler rejects bad input before anything is queued: once the four rejections
+    // are stored, nothing of theirs can still change the target.
+    let rejected: (string | null)[] = [];
+    await waitUntil(async () => {
+      const { decisions } = (await (await fetch(`${daemon.url}/api/decisions?scaler=${id}&limit=10`)).json()) as {
+        decisions: { outcome: string; error: string | null }[];
+      };
+      rejected = decisions.filter((d) => d.outcome === 'rejected').map((d) => d.error);
+      return rejected.length >= 4;
+    }, 'four rejected decisions');
     expect(members().sort()).toEqual(before);
-    const { decisions } = (await (await fetch(`${daemon.url}/api/decisions?scaler=${id}&limit=10`)).json()) as {
-      decisions: { outcome: string; error: string | null }[];
-    };
-    const rejected = decisions.filter((d) => d.outcome === 'rejected').map((d) => d.error);
     expect(rejected).toEqual(
       expect.arrayContaining([
         'invalid desired: expected an integer >= 0, found -1',
@@ -113,7 +127,9 @@ describe('waymond run, end to end with real processes', () => {
   it('a restart adopts the members: no duplicates', async () => {
     const before = members().sort();
     daemon = await startDaemon(['-c', config, '--state', state]);
-    await new Promise((r) => setTimeout(r, 2500)); // two resyncs
+    // The start re-asserts the saved count, then two resyncs run (each counted on /metrics):
+    // any duplicate would have been started by then.
+    await waitUntil(async () => (await okReconciles()) >= 3, 'the restart and two resyncs');
     expect(members().sort()).toEqual(before);
     expect(daemon.logs.some((l) => l.includes('"adopted":3'))).toBe(true);
     expect(await post(`${daemon.url}/hooks/set`, '{"desired":1}')).toBe(202);

@@ -98,10 +98,16 @@ describe('busy-aware scale-in (process members, real Reconciler)', () => {
     await h.reconciler.reconcileNow(2, {});
     setBusy(1, true);
     setBusy(2, true);
+    const wanted = Date.now();
     await h.reconciler.reconcileNow(1, {});
     expect(await slots(h)).toEqual(['slot-1', 'slot-2']);
-    await new Promise((r) => setTimeout(r, 1100));
-    await h.reconciler.reconcileNow(1, {});
+    // Stopping a member waits for the real process to exit, so this runs on real time: ask
+    // again until the busy member is stopped, which must not happen before force_after.
+    await waitUntil(async () => {
+      await h.reconciler.reconcileNow(1, {});
+      return termed(2);
+    }, 'the forced stop');
+    expect(Date.now() - wanted).toBeGreaterThanOrEqual(1000);
     await waitUntil(() => termed(2), 'the forced stop');
     expect(await slots(h)).toEqual(['slot-1']);
     expect(termed(2)).toBe(true);

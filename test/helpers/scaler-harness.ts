@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { EventBus } from '../../src/core/bus.js';
-import { RealClock } from '../../src/core/clock.js';
+import { type Clock, RealClock } from '../../src/core/clock.js';
 import { createComponentContext } from '../../src/core/context.js';
 import type { Reconciler, ReconcilerSettings } from '../../src/core/reconciler.js';
 import type { ComponentDefinition, Scaler, WaymondEvent } from '../../src/core/types.js';
@@ -29,10 +29,12 @@ export async function startHarness(
   definition: ComponentDefinition,
   id: string,
   raw: Record<string, unknown>,
+  /** A VirtualClock lets a test move time (force_after, drain_timeout) instead of waiting. */
+  options: { clock?: Clock } = {},
 ): Promise<Harness> {
   const dir = mkdtempSync(join(tmpdir(), `waymond-${definition.type}-`));
   const store = new SqliteStore(join(dir, 'state.db'));
-  const clock = new RealClock();
+  const clock = options.clock ?? new RealClock();
   const logger = pino({ level: process.env.WAYMOND_TEST_LOG ?? 'silent' });
   const events: WaymondEvent[] = [];
   const config = definition.schema.parse({
