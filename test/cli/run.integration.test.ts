@@ -67,9 +67,12 @@ describe('waymond run, end to end with real processes', () => {
     expect(await post(`${daemon.url}/hooks/set`, '{"desired":3}')).toBe(202);
     await waitUntil(() => members().length === 3, '3 members');
     const components = (await (await fetch(`${daemon.url}/api/components`)).json()) as {
-      components: { address: string; observed?: number }[];
+      components: { address: string; observed?: number; targets?: { target: string; observed?: number }[] }[];
     };
-    expect(components.components.find((c) => c.address === `scaler.${id}`)?.observed).toBe(3);
+    const status = components.components.find((c) => c.address === `scaler.${id}`);
+    expect(status?.observed).toBe(3);
+    // One target, '' (a process scaler serves one), with the same count as the sum.
+    expect(status?.targets?.map((t) => [t.target, t.observed])).toEqual([['', 3]]);
   });
 
   it('replaces a killed member', async () => {

@@ -127,3 +127,60 @@ describe('cascade over a process tier and a keyed aws_ec2_asg tier (targets are 
     );
   });
 });
+
+describe("a policy's current is the count of the target its output goes to", () => {
+  let api: AwsApi;
+  let restoreEnv: () => void;
+  let r: RunningEngine | undefined;
+  beforeAll(async () => {
+    restoreEnv = useTestAwsCredentials();
+    api = await startAwsApi();
+    api.addGroup({ name: 'linux', minSize: 0, maxSize: 10, desired: 0 });
+    api.addGroup({ name: 'windows', minSize: 0, maxSize: 10, desired: 0 });
+  });
+  afterAll(async () => {
+    await r?.stop();
+    await api?.close();
+    restoreEnv?.();
+  });
+
+  it('reads the configured group, not the sum over every group the scaler serves', async () => {
+    r = await runEngine(
+      `
+[[trigger]]
+type = "http_endpoint"
+id = "queue"
+
+[[connect]]
+type = "policy"
+id = "agents_for_linux"
+from = "trigger.queue"
+to = "scaler.asg"
+strategy = "per_replica"
+per_replica = 3
+
+[[scaler]]
+type = "aws_ec2_asg"
+id = "asg"
+region = "eu-west-1"
+endpoint = "${api.endpoint}"
+asg_name = "linux"
+resync_interval = "1h"
+`,
+      { clock: new RealClock() },
+    );
+    const engine = r.engine;
+    const decisions = () => engine.store.listDecisions({ scaler: 'scaler.asg' });
+    // Another queue's group, asked for directly: the scaler now serves two targets.
+    await engine.fire('scaler.asg', { desired: 4, asg_name: 'windows' });
+    await waitUntil(() => decisions().length === 1, 'the windows decision');
+    await engine.fire('trigger.queue', { value: 6 });
+    await waitUntil(() => decisions().length === 2, 'the policy decision');
+    const [policyDecision] = decisions();
+    expect(policyDecision?.target).toBe('linux');
+    // Its current came from the linux group (not observed yet), not from windows' 4.
+    expect(policyDecision?.reason).toBe('queue 6 / 3 per replica = 2; target not observed yet, current taken as 0');
+    expect(api.groups.get('linux')?.desired).toBe(2);
+    expect(api.groups.get('windows')?.desired).toBe(4);
+  });
+});
