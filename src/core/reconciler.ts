@@ -380,8 +380,7 @@ export class Reconciler {
     this.record(
       {
         scaler: address,
-        // Invalid input names no target reliably: it is the scaler's.
-        target: '',
+        target: this.rejectedTarget(event.data),
         outcome: 'rejected',
         observed: null,
         desired: null,
@@ -392,6 +391,15 @@ export class Reconciler {
       },
       event.id,
     );
+  }
+
+  /** The target a rejected input named, when its data says; '' when even that is unreadable. */
+  private rejectedTarget(data: EventData): string {
+    try {
+      return this.targetOf(data);
+    } catch {
+      return '';
+    }
   }
 
   private record(result: ReconcileResult, sourceEventId: string | null): void {

@@ -226,6 +226,13 @@ describe('Reconciler', () => {
     ]);
     expect(reconciler.targetOf({ asg_name: 'b' })).toBe('b');
     expect(store.listDecisions({ scaler: 'scaler.asg' }).map((d) => d.target)).toEqual(['b', 'a']);
+    // A rejected input is filed under the target its data names, and touches nothing.
+    reconciler.handleInput(bus.emit('scaler.asg.input', 'connector.c', { desired: -1, asg_name: 'a' }));
+    expect(store.listDecisions({ scaler: 'scaler.asg', limit: 1 })[0]).toMatchObject({
+      target: 'a',
+      outcome: 'rejected',
+    });
+    expect(Object.fromEntries(counts)).toEqual({ a: 2, b: 5 });
   });
 });
 
