@@ -13,6 +13,7 @@ import type { Store } from './core/store.js';
 import { createHttpServer } from './server/http.js';
 import { Metrics } from './server/metrics.js';
 import { SqliteStore } from './store/sqlite.js';
+import { acquireStateLock, type StateLock } from './store/state-lock.js';
 
 export interface DaemonOptions {
   logger: Logger;
@@ -34,14 +35,28 @@ export interface Daemon {
   engine: Engine;
   /** The Prometheus metrics the engine reports to (served on /metrics). */
   metrics: Metrics;
+  /** The graceful shutdown: stops the engine, then lets go of the state file's lock. */
+  stop(): Promise<void>;
 }
 
-/** Builds the daemon for a loaded config; `engine.start()` starts it. */
+/**
+ * Builds the daemon for a loaded config; `engine.start()` starts it. On a state file it
+ * first takes the state lock, so a second daemon on the same state throws StateInUseError
+ * (naming the holder's pid) before it opens the store or creates any component.
+ */
 export function createDaemon(config: LoadedConfig, options: DaemonOptions): Daemon {
   const configDir = dirname(config.file);
   const statePath = options.statePath ?? config.store.path ?? join(configDir, '.waymond', 'state.db');
   const stateDir = statePath === ':memory:' ? join(configDir, '.waymond') : dirname(statePath);
-  const store = options.store ?? new SqliteStore(statePath, { retention: config.store.retention });
+  const lock: StateLock | undefined =
+    options.store === undefined && statePath !== ':memory:' ? acquireStateLock(statePath) : undefined;
+  let store: Store;
+  try {
+    store = options.store ?? new SqliteStore(statePath, { retention: config.store.retention });
+  } catch (error) {
+    lock?.release();
+    throw error;
+  }
   const metrics = new Metrics({ processMetrics: options.processMetrics });
   const listen = options.http === false ? undefined : (options.http ?? config.http);
   const engine = new Engine(buildGraph(config.components), {
@@ -56,5 +71,15 @@ export function createDaemon(config: LoadedConfig, options: DaemonOptions): Daem
     ...(options.create ? { create: options.create } : {}),
     ...(listen ? { serve: (e, routes) => createHttpServer(e, routes, listen, metrics) } : {}),
   });
-  return { engine, metrics };
+  return {
+    engine,
+    metrics,
+    async stop() {
+      try {
+        await engine.stop();
+      } finally {
+        lock?.release();
+      }
+    },
+  };
 }

@@ -2,7 +2,7 @@ import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { type Daemon, startDaemon, waitUntil } from '../helpers/daemon.js';
+import { type Daemon, runCli, startDaemon, waitUntil } from '../helpers/daemon.js';
 import { killAll, pidsWithEnv } from '../helpers/procs.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'waymond-cli-'));
@@ -73,6 +73,16 @@ describe('waymond run, end to end with real processes', () => {
     expect(status?.observed).toBe(3);
     // One target, '' (a process scaler serves one), with the same count as the sum.
     expect(status?.targets?.map((t) => [t.target, t.observed])).toEqual([['', 3]]);
+  });
+
+  it('a second daemon on the same state refuses to start, naming the first, and touches nothing', () => {
+    const before = members().sort();
+    const second = runCli(['run', '-c', config, '--state', state, '--http-port', '0']);
+    expect(second.status).toBe(1);
+    expect(second.stderr).toContain(
+      `error: state ${state} is in use by pid ${daemon.child.pid}: another waymond runs on it (stop it first, or give this one its own --state)`,
+    );
+    expect(members().sort()).toEqual(before);
   });
 
   it('replaces a killed member', async () => {
