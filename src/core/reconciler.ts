@@ -22,7 +22,18 @@ import type { Logger } from 'pino';
 import type { Clock, TimerHandle } from './clock.js';
 import { errorMessage } from './context.js';
 import type { MetricsSink } from './metrics.js';
-import { backoffDelay, clampDesired, describeAction, needsChange, newestFirst, readDesired } from './plan.js';
+import {
+  backoffDelay,
+  clampDesired,
+  describeAction,
+  joinNotes,
+  keptNote,
+  needsChange,
+  newestFirst,
+  readDesired,
+  summarisePlan,
+  sumObservations,
+} from './plan.js';
 import type { Store } from './store.js';
 import type {
   Address,
@@ -449,43 +460,4 @@ export class Reconciler {
       this.kick(lane);
     }
   }
-}
-
-/**
- * The one observation of a scaler with several targets: counts add up; members keep their
- * own ids, with the target they belong to in `info.target`. One target: its own observation.
- */
-export function sumObservations(targets: readonly TargetStatus[]): Observation | undefined {
-  const observed = targets.filter((t): t is TargetStatus & { observed: Observation } => t.observed !== undefined);
-  if (observed.length === 0) return undefined;
-  if (observed.length === 1) return (observed[0] as { observed: Observation }).observed;
-  const hasMembers = observed.some((t) => t.observed.members);
-  return {
-    count: observed.reduce((sum, t) => sum + t.observed.count, 0),
-    ready: observed.reduce((sum, t) => sum + (t.observed.ready ?? t.observed.count), 0),
-    ...(hasMembers
-      ? {
-          members: observed.flatMap((t) =>
-            (t.observed.members ?? []).map((m) => ({ ...m, info: { ...m.info, target: t.target } })),
-          ),
-        }
-      : {}),
-  };
-}
-
-/** Says so when scale-in released fewer members than the surplus (busy ones are kept). */
-function keptNote(observed: Observation, plan: Plan): string | undefined {
-  const surplus = observed.count - plan.desired;
-  if (surplus <= 0 || !observed.members) return undefined;
-  const kept = surplus - plan.remove.length;
-  return kept > 0 ? `kept ${kept} of ${surplus} surplus members: busy, or not confirmed idle` : undefined;
-}
-
-function joinNotes(...notes: (string | undefined)[]): string | undefined {
-  const present = notes.filter((n): n is string => !!n);
-  return present.length > 0 ? present.join('; ') : undefined;
-}
-
-function summarisePlan(plan: Plan): Record<string, unknown> {
-  return { desired: plan.desired, observed: plan.observed.count, add: plan.add, remove: plan.remove.map((m) => m.id) };
 }
