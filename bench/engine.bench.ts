@@ -9,12 +9,11 @@ import pino from 'pino';
 import { loadConfigText } from '../src/config/load.js';
 import type { ComponentFactory } from '../src/core/engine.js';
 import { createDaemon } from '../src/daemon.js';
+import { defaultRegistry } from '../src/registry.js';
 
 /** Triggers created but never started: the benchmark feeds their outputs itself. */
 const withoutTriggers: ComponentFactory = (c, ctx) =>
   c.kind === 'trigger' ? { start() {}, stop() {} } : c.definition.create(c.config, ctx);
-
-import { defaultRegistry } from '../src/registry.js';
 
 const logger = pino({ level: 'silent' });
 const registry = defaultRegistry();
