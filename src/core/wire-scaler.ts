@@ -37,7 +37,9 @@ export interface ScalerRuntime {
 }
 
 export function wireScaler(o: WireScalerOptions): ScalerRuntime {
-  const settings = { drain_timeout: 0, ...o.settings } as ReconcilerSettings & ScaleInSettings;
+  // Not copied: with 10,000 scalers every per-scaler object shows in RSS. drain_timeout has
+  // a schema default, and scale-in reads it only when a drain is configured.
+  const settings = o.settings as ReconcilerSettings & ScaleInSettings;
   const scaleIn = withScaleIn(o.scaler, settings, { address: o.address, clock: o.clock, logger: o.logger });
   const reconciler = new Reconciler({
     address: o.address,

@@ -3,8 +3,8 @@ import type { MetricsSink } from '../core/metrics.js';
 
 /**
  * The daemon's Prometheus metrics, on a registry of its own (so tests can run several
- * engines). Per-target series carry `target` ('' for a scaler with one target, which
- * Prometheus reads as no label, so single-target queries keep working).
+ * engines). Per-target series carry `target`; a scaler with one target (key '') has no
+ * `target` label, which Prometheus reads as target="", so its series are what they were.
  */
 export class Metrics implements MetricsSink {
   readonly registry = new Registry();
@@ -51,13 +51,13 @@ export class Metrics implements MetricsSink {
   }
 
   setCurrent(scaler: string, target: string, count: number): void {
-    this.current.set({ scaler, target }, count);
+    this.current.set(target ? { scaler, target } : { scaler }, count);
   }
   setDesired(scaler: string, target: string, desired: number): void {
-    this.desired.set({ scaler, target }, desired);
+    this.desired.set(target ? { scaler, target } : { scaler }, desired);
   }
   countReconcile(scaler: string, target: string, outcome: string): void {
-    this.reconciles.inc({ scaler, target, outcome });
+    this.reconciles.inc(target ? { scaler, target, outcome } : { scaler, outcome });
   }
   reconcileSeconds(scaler: string, seconds: number): void {
     this.reconcileDuration.observe({ scaler }, seconds);
