@@ -13,7 +13,7 @@ import type { Logger } from 'pino';
 import { EventBus } from './bus.js';
 import { type Clock, RealClock } from './clock.js';
 import { type ContextServices, createComponentContext, errorMessage } from './context.js';
-import type { Graph, GraphComponent } from './graph.js';
+import type { Connection, Graph, GraphComponent } from './graph.js';
 import { type MetricsSink, noMetrics } from './metrics.js';
 import type { ReconcilerSettings } from './reconciler.js';
 import type { Store } from './store.js';
@@ -44,7 +44,10 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-/** Starts the HTTP server over a started engine (src/server/http.ts at the edge). */
+/**
+ * Starts the HTTP server (src/server/http.ts, at the edge), once every component is created
+ * and before reconcilers and triggers run; the engine closes it at shutdown.
+ */
 export type ServeHttp = (engine: Engine, routes: MountedRoute[]) => Promise<RunningServer>;
 
 /** Creates one component from its checked config; default: its definition's `create`. */
@@ -92,7 +95,7 @@ export interface ComponentStatus {
   members?: unknown[];
   min?: number;
   max?: number;
-  /** Each target on its own (one, '' , for most scalers). */
+  /** Each target on its own (a single one, keyed '', for most scalers). */
   targets?: TargetView[];
 }
 
@@ -168,7 +171,8 @@ export class Engine {
 
     // Scalers first: connectors and cascades look them up when they are created.
     for (const c of graph.scalers) await this.startScaler(c, services);
-    for (const c of graph.connectors) await this.startConnector(c, services);
+    const connections = new Map(graph.connections.map((x) => [x.connector, x]));
+    for (const c of graph.connectors) await this.startConnector(c, services, connections.get(c.address));
     const triggers: [GraphComponent, Trigger][] = [];
     for (const c of graph.triggers) {
       const hasInput = graph.inputs.has(c.address);
@@ -310,11 +314,14 @@ export class Engine {
     );
   }
 
-  private async startConnector(c: GraphComponent, services: ContextServices): Promise<void> {
+  private async startConnector(
+    c: GraphComponent,
+    services: ContextServices,
+    connection: Connection | undefined,
+  ): Promise<void> {
     const ctx = createComponentContext('connector', c.id, services, { hasInput: false });
     const connector = (await this.create(c, ctx)) as Connector;
     this.connectors.set(c.address, connector);
-    const connection = this.graph.connections.find((x) => x.connector === c.address);
     const to = connection?.to;
     const forward = (outputs: EventData[]) => {
       for (const data of outputs) {
