@@ -7,8 +7,13 @@ import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import pino from 'pino';
 import { loadConfigText } from '../src/config/load.js';
-import { Engine } from '../src/core/engine.js';
-import { defaultRegistry } from '../src/core/registry.js';
+import type { ComponentFactory } from '../src/core/engine.js';
+import { createDaemon } from '../src/daemon.js';
+import { defaultRegistry } from '../src/registry.js';
+
+/** Triggers created but never started: the benchmark feeds their outputs itself. */
+const withoutTriggers: ComponentFactory = (c, ctx) =>
+  c.kind === 'trigger' ? { start() {}, stop() {} } : c.definition.create(c.config, ctx);
 
 const logger = pino({ level: 'silent' });
 const registry = defaultRegistry();
@@ -38,7 +43,7 @@ type = "noop"
 id = "s"
 max = 1000000
 `);
-  const engine = new Engine(config, { logger, statePath: ':memory:', http: false, startTriggers: false });
+  const engine = createDaemon(config, { logger, statePath: ':memory:', http: false, create: withoutTriggers }).engine;
   await engine.start();
   let received = 0;
   engine.bus.subscribe('scaler.s.input', 'bench', () => {
@@ -69,7 +74,7 @@ type = "noop"
 id = "s"
 max = 1000000
 `);
-  const engine = new Engine(config, { logger, statePath: ':memory:', http: { host: '127.0.0.1', port: 0 } });
+  const engine = createDaemon(config, { logger, statePath: ':memory:', http: { host: '127.0.0.1', port: 0 } }).engine;
   await engine.start();
   const url = `${engine.url}/hooks/hook`;
   const latencies: number[] = [];
@@ -100,7 +105,7 @@ async function rssChild(n: number): Promise<void> {
   const parts: string[] = [];
   for (let i = 0; i < n; i++) parts.push(`[[scaler]]\ntype = "noop"\nid = "s${i}"\nresync_interval = "1s"\nmax = 10\n`);
   const config = load(parts.join('\n'));
-  const engine = new Engine(config, { logger, statePath: ':memory:', http: false });
+  const engine = createDaemon(config, { logger, statePath: ':memory:', http: false }).engine;
   const before = process.memoryUsage().rss;
   const cpuBefore = process.cpuUsage();
   await engine.start();

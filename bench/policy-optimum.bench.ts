@@ -16,7 +16,7 @@
  */
 import pino from 'pino';
 import { loadConfigText } from '../src/config/load.js';
-import { defaultRegistry } from '../src/core/registry.js';
+import { defaultRegistry } from '../src/registry.js';
 import { zeroWaitBoundMs } from '../src/sim/bound.js';
 import { type SimResult, simulateConfig } from '../src/sim/run.js';
 import { loadTraceFile, type Trace } from '../src/sim/trace.js';

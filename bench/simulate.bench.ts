@@ -11,7 +11,7 @@
  */
 import pino from 'pino';
 import { loadConfigFile } from '../src/config/load.js';
-import { defaultRegistry } from '../src/core/registry.js';
+import { defaultRegistry } from '../src/registry.js';
 import { simulateConfig } from '../src/sim/run.js';
 import { loadTraceFile } from '../src/sim/trace.js';
 

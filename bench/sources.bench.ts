@@ -7,8 +7,9 @@ import { cpus } from 'node:os';
 import amqp from 'amqplib';
 import pino from 'pino';
 import { loadConfigText } from '../src/config/load.js';
-import { Engine } from '../src/core/engine.js';
-import { defaultRegistry } from '../src/core/registry.js';
+import type { Engine } from '../src/core/engine.js';
+import { createDaemon } from '../src/daemon.js';
+import { defaultRegistry } from '../src/registry.js';
 
 const logger = pino({ level: 'silent' });
 const registry = defaultRegistry();
@@ -16,7 +17,7 @@ const registry = defaultRegistry();
 function engineFor(text: string): Engine {
   const result = loadConfigText(text, '/tmp/bench/sources.toml', registry, process.env);
   if (!result.ok) throw new Error(result.issues.map((i) => i.message).join('\n'));
-  return new Engine(result.config, { logger, statePath: ':memory:', http: false });
+  return createDaemon(result.config, { logger, statePath: ':memory:', http: false }).engine;
 }
 
 function percentile(sorted: number[], p: number): number {

@@ -34,18 +34,22 @@ async function measure(work: () => Promise<void>): Promise<Sample> {
 }
 
 async function importRegistry(): Promise<void> {
-  const { defaultRegistry } = await import('../src/core/registry.js');
+  const { defaultRegistry } = await import('../src/registry.js');
   defaultRegistry();
 }
 
 async function startQuickstartEngine(): Promise<void> {
   const { default: pino } = await import('pino');
   const { loadConfigFile } = await import('../src/config/load.js');
-  const { Engine } = await import('../src/core/engine.js');
-  const { defaultRegistry } = await import('../src/core/registry.js');
+  const { createDaemon } = await import('../src/daemon.js');
+  const { defaultRegistry } = await import('../src/registry.js');
   const loaded = loadConfigFile(QUICKSTART, defaultRegistry());
   if (!loaded.ok) throw new Error(JSON.stringify(loaded.issues));
-  const engine = new Engine(loaded.config, { logger: pino({ level: 'silent' }), statePath: ':memory:', http: false });
+  const engine = createDaemon(loaded.config, {
+    logger: pino({ level: 'silent' }),
+    statePath: ':memory:',
+    http: false,
+  }).engine;
   await engine.start();
   // Stopped outside the measurement would leave worker processes behind; stopping is quick.
   await engine.stop();

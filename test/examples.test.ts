@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { formatIssue } from '../src/config/issues.js';
 import { loadConfigFile } from '../src/config/load.js';
-import { defaultRegistry } from '../src/core/registry.js';
+import { defaultRegistry } from '../src/registry.js';
 import { SEED_DIR } from './helpers/shared.js';
 
 function configsUnder(dir: string): string[] {

@@ -1,7 +1,7 @@
 import type { ComponentConfig } from '../config/load.js';
 import { loadConfigFile } from '../config/load.js';
 import { graphEdges } from '../core/graph.js';
-import { defaultRegistry } from '../core/registry.js';
+import { defaultRegistry } from '../registry.js';
 import { printIssues } from './report.js';
 
 function nodeId(address: string): string {

@@ -5,7 +5,7 @@
  */
 import './node-runtime.js';
 import { Command, Option } from 'commander';
-import { defaultRegistry } from '../core/registry.js';
+import { defaultRegistry } from '../registry.js';
 import { fireCommand } from './fire.js';
 import { graphCommand } from './graph.js';
 import { LOG_LEVELS } from './logger.js';

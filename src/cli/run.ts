@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { loadConfigFile } from '../config/load.js';
-import { Engine } from '../core/engine.js';
-import { defaultRegistry } from '../core/registry.js';
+import { createDaemon, type Daemon } from '../daemon.js';
+import { defaultRegistry } from '../registry.js';
 import { createLogger } from './logger.js';
 import { printIssues } from './report.js';
 
@@ -28,13 +28,21 @@ export async function runCommand(options: RunOptions): Promise<number> {
     process.stderr.write(`error: --http-port: expected a port number, found "${options.httpPort}"\n`);
     return 1;
   }
-  const engine = new Engine(loaded.config, {
-    logger,
-    statePath: options.state,
-    dryRun: options.dryRun,
-    http: { host: options.httpHost ?? http.host, port },
-    processMetrics: true,
-  });
+  let daemon: Daemon;
+  try {
+    daemon = createDaemon(loaded.config, {
+      logger,
+      statePath: options.state,
+      dryRun: options.dryRun,
+      http: { host: options.httpHost ?? http.host, port },
+      processMetrics: true,
+    });
+  } catch (error) {
+    // The state is locked by another daemon, or cannot be opened: nothing was touched.
+    process.stderr.write(`error: ${error instanceof Error ? error.message : String(error)}\n`);
+    return 1;
+  }
+  const { engine } = daemon;
 
   let firstSignalAt: number | undefined;
   const done = new Promise<number>((resolve) => {
@@ -48,7 +56,7 @@ export async function runCommand(options: RunOptions): Promise<number> {
       }
       firstSignalAt = Date.now();
       logger.info({ signal }, 'shutting down');
-      engine.stop().then(
+      daemon.stop().then(
         () => resolve(0),
         (error) => {
           logger.error({ err: error }, 'shutdown failed');
@@ -64,7 +72,7 @@ export async function runCommand(options: RunOptions): Promise<number> {
     await engine.start();
   } catch (error) {
     logger.fatal({ err: error instanceof Error ? error.message : String(error) }, 'could not start');
-    await engine.stop().catch(() => undefined);
+    await daemon.stop().catch(() => undefined);
     return 1;
   }
   return done;

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { daemonSchema, storeSchema } from '../config/load.js';
-import type { Registry } from '../core/registry.js';
 import type { ComponentKind } from '../core/types.js';
+import type { Registry } from '../registry.js';
 
 function unionOf(registry: Registry, kind: ComponentKind): z.ZodType {
   const schemas = registry.all(kind).map((d) => d.schema);

@@ -8,7 +8,7 @@ import { type Command, Option } from 'commander';
 import pino, { type Logger } from 'pino';
 import { loadConfigFile } from '../config/load.js';
 import { parseDuration } from '../core/duration.js';
-import { defaultRegistry } from '../core/registry.js';
+import { defaultRegistry } from '../registry.js';
 import { htmlReport } from '../sim/html.js';
 import { jsonSummary, summaryTable } from '../sim/report.js';
 import { type SimResult, SimulationError, simulateConfig } from '../sim/run.js';

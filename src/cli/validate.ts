@@ -1,5 +1,5 @@
 import { loadConfigFile } from '../config/load.js';
-import { defaultRegistry } from '../core/registry.js';
+import { defaultRegistry } from '../registry.js';
 import { printIssues } from './report.js';
 
 /** `waymond validate FILE...`: 0 when every file is valid, 1 and every error otherwise. */

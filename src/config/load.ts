@@ -10,8 +10,8 @@ import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { z } from 'zod';
 import { checkGraph } from '../core/graph.js';
 import { redactSecrets } from '../core/redact.js';
-import type { Registry } from '../core/registry.js';
 import type { ComponentDefinition, ComponentKind } from '../core/types.js';
+import type { Registry } from '../registry.js';
 import { interpolateEnv } from './interpolate.js';
 import { type ConfigIssue, describeFound, didYouMean, zodIssueMessages } from './issues.js';
 

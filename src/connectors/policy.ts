@@ -169,7 +169,11 @@ class PolicyConnector {
       ctx.emitError(new Error(`${config.to} is not running: the policy holds`), { to: config.to });
       return [];
     }
-    const current = currentOf(target.lastObserved()?.count, target.lastDesired());
+    // `current` is the count of the target the policy's output is for: the scaler files an
+    // input under its targetKey of the data sent ({ desired, reason, metric }: no target field,
+    // so a keyed scaler's configured one), not the sum over all of a keyed scaler's targets.
+    const key = target.targetOf({});
+    const current = currentOf(target.lastObserved(key)?.count, target.lastDesired(key));
     const input: PolicyInput = { current: current.count, label: this.label, ...reading, include };
     const state = ctx.state.get<PolicyState>(STATE_KEY) ?? initialPolicyState();
     const decision = evaluatePolicy(config, state, input, ctx.clock.now());

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import type { Store } from '../store/store.js';
 import type { Clock } from './clock.js';
+import type { Store } from './store.js';
 import type { Address, Bus, ComponentContext, ComponentKind, EventData, HttpMount, ScalerDirectory } from './types.js';
 
 export interface ContextServices {

@@ -1,113 +1,135 @@
 /**
- * The Engine turns a loaded config into running components: scalers (each behind its
- * Reconciler) first, then connectors, then triggers, wired over the bus:
+ * The Engine turns a checked component graph into running components: scalers (each behind
+ * its Reconciler) first, then connectors, then triggers, wired over the bus:
  *
  *   trigger ─<t>.output─▶ connector ─<to>.input─▶ Reconciler(scaler) ─<s>.result─▶
  *
- * and serves the HTTP API. `stop()` is the graceful shutdown of SIGINT/SIGTERM.
+ * It builds nothing of its own beyond that: the store, the metrics sink, the HTTP server
+ * and how components are created are handed to it (src/daemon.ts assembles the daemon's;
+ * the simulator and tests assemble theirs). `stop()` is the graceful shutdown.
  */
 import { setMaxListeners } from 'node:events';
-import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
-import type { ComponentConfig, LoadedConfig } from '../config/load.js';
-import { createHttpServer, type HttpServer } from '../server/http.js';
-import { Metrics } from '../server/metrics.js';
-import { SqliteStore } from '../store/sqlite.js';
-import type { Store } from '../store/store.js';
 import { EventBus } from './bus.js';
 import { type Clock, RealClock } from './clock.js';
 import { type ContextServices, createComponentContext, errorMessage } from './context.js';
-import { fromList } from './graph.js';
-import { Reconciler, type ReconcilerSettings } from './reconciler.js';
-import { type ScaleInSettings, withScaleIn } from './scale-in.js';
+import type { Connection, Graph, GraphComponent } from './graph.js';
+import { type MetricsSink, noMetrics } from './metrics.js';
+import type { ReconcilerSettings } from './reconciler.js';
+import type { Store } from './store.js';
 import type {
   Address,
   ComponentContext,
   Connector,
   EventData,
+  Member,
   RouteHandler,
   Scaler,
   ScalerHandle,
   Trigger,
   WaymondEvent,
 } from './types.js';
+import { type ScalerRuntime, wireScaler } from './wire-scaler.js';
+
+/** A route a component mounted (`POST /hooks/<id>`), for the HTTP server to serve. */
+export interface MountedRoute {
+  method: 'GET' | 'POST';
+  path: string;
+  handler: RouteHandler;
+}
+
+export interface RunningServer {
+  /** Base URL (with the real port when 0 was asked). */
+  url: string;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts the HTTP server (src/server/http.ts, at the edge), once every component is created
+ * and before reconcilers and triggers run; the engine closes it at shutdown.
+ */
+export type ServeHttp = (engine: Engine, routes: MountedRoute[]) => Promise<RunningServer>;
+
+/** Creates one component from its checked config; default: its definition's `create`. */
+export type ComponentFactory = (component: GraphComponent, ctx: ComponentContext) => unknown | Promise<unknown>;
 
 export interface EngineOptions {
   logger: Logger;
   clock?: Clock;
-  /** SQLite file; default `<config dir>/.waymond/state.db`. ":memory:" for tests. */
-  statePath?: string;
-  store?: Store;
+  store: Store;
+  metrics?: MetricsSink;
   dryRun?: boolean;
-  /** Override the config's [http] section; `false` runs without an HTTP server. */
-  http?: { host: string; port: number } | false;
+  /** Directory of the config file: relative paths in a config are relative to it. */
+  configDir: string;
+  /** Directory for files components own (member logs…). */
+  stateDir: string;
+  /** Without it the engine runs without an HTTP server. */
+  serve?: ServeHttp;
+  create?: ComponentFactory;
   /** How long in-flight reconciles may take at shutdown. */
   shutdownGraceMs?: number;
-  processMetrics?: boolean;
-  /**
-   * Replaces a scaler's target (the simulator's simulated fleets): return a Scaler to use
-   * instead of the configured one, or undefined to build it as configured.
-   */
-  scalerOverride?: (component: ComponentConfig, ctx: ComponentContext) => Scaler | undefined;
-  /** Create triggers but never start them (the simulator feeds their outputs itself). */
-  startTriggers?: boolean;
 }
 
-interface RunningScaler {
-  component: ComponentConfig;
-  scaler: Scaler;
-  reconciler: Reconciler;
+interface RunningScaler extends ScalerRuntime {
+  component: GraphComponent;
   onShutdown: 'keep' | 'stop';
+}
+
+/** One target of a scaler in /api/components. */
+export interface TargetView {
+  target: string;
+  desired?: number;
+  observed?: number;
+  ready?: number;
+  members?: Member[];
 }
 
 export interface ComponentStatus {
   address: Address;
   kind: string;
   type: string;
+  /** Summed over the scaler's targets. */
   desired?: number;
   observed?: number;
   ready?: number;
   members?: unknown[];
   min?: number;
   max?: number;
+  /** Each target on its own (a single one, keyed '', for most scalers). */
+  targets?: TargetView[];
 }
 
 const RECENT_EVENTS = 200;
 
 export class Engine {
   readonly bus: EventBus;
-  readonly metrics: Metrics;
+  readonly metrics: MetricsSink;
   readonly clock: Clock;
   readonly store: Store;
-  /** Directory for files components own (member logs…): next to the state file. */
+  /** Directory for files components own (member logs…). */
   readonly stateDir: string;
   private readonly abort = new AbortController();
   private scalers = new Map<Address, RunningScaler>();
   private connectors = new Map<Address, Connector>();
   private triggers = new Map<Address, Trigger>();
   private unsubscribe: (() => void)[] = [];
-  private routes: { method: 'GET' | 'POST'; path: string; handler: RouteHandler }[] = [];
-  private server?: HttpServer;
+  private routes: MountedRoute[] = [];
+  private server?: RunningServer;
   private recent: WaymondEvent[] = [];
   private ready = false;
   private stopping?: Promise<void>;
 
   constructor(
-    readonly config: LoadedConfig,
+    readonly graph: Graph,
     private readonly options: EngineOptions,
   ) {
     this.clock = options.clock ?? new RealClock();
     // Every component and in-flight poll listens for shutdown on this one signal.
     setMaxListeners(0, this.abort.signal);
-    const statePath = options.statePath ?? config.store.path ?? join(dirname(config.file), '.waymond', 'state.db');
-    this.stateDir = statePath === ':memory:' ? join(dirname(config.file), '.waymond') : dirname(statePath);
-    this.metrics = new Metrics({ processMetrics: options.processMetrics });
+    this.stateDir = options.stateDir;
+    this.metrics = options.metrics ?? noMetrics;
     this.bus = new EventBus(this.clock, options.logger);
-    this.store =
-      options.store ??
-      new SqliteStore(statePath, {
-        retention: config.store.retention,
-      });
+    this.store = options.store;
     this.bus.subscribeAll((event) => this.observeEvent(event));
   }
 
@@ -129,8 +151,7 @@ export class Engine {
   }
 
   scaler(address: Address): ScalerHandle | undefined {
-    const running = this.scalers.get(address);
-    return running ? this.handleFor(running) : undefined;
+    return this.scalers.get(address)?.handle;
   }
 
   async start(): Promise<void> {
@@ -143,25 +164,22 @@ export class Engine {
       scalers: { get: (address) => this.scaler(address) },
       signal: this.abort.signal,
       stateDir: this.stateDir,
-      configDir: dirname(this.config.file),
+      configDir: this.options.configDir,
       dryRun: this.options.dryRun ?? false,
     };
-    const components = this.config.components;
-    const hasInput = new Set(
-      components
-        .filter((c) => c.kind === 'connector' && typeof c.config.to === 'string')
-        .map((c) => c.config.to as string),
-    );
+    const { graph } = this;
 
     // Scalers first: connectors and cascades look them up when they are created.
-    for (const c of components.filter((x) => x.kind === 'scaler')) await this.startScaler(c, services);
-    for (const c of components.filter((x) => x.kind === 'connector')) await this.startConnector(c, services);
-    const triggers: [ComponentConfig, Trigger][] = [];
-    for (const c of components.filter((x) => x.kind === 'trigger')) {
-      const ctx = createComponentContext('trigger', c.id, services, { hasInput: hasInput.has(c.address) });
-      const trigger = (await c.definition.create(c.config, ctx)) as Trigger;
+    for (const c of graph.scalers) await this.startScaler(c, services);
+    const connections = new Map(graph.connections.map((x) => [x.connector, x]));
+    for (const c of graph.connectors) await this.startConnector(c, services, connections.get(c.address));
+    const triggers: [GraphComponent, Trigger][] = [];
+    for (const c of graph.triggers) {
+      const hasInput = graph.inputs.has(c.address);
+      const ctx = createComponentContext('trigger', c.id, services, { hasInput });
+      const trigger = (await this.create(c, ctx)) as Trigger;
       this.triggers.set(c.address, trigger);
-      if (hasInput.has(c.address)) {
+      if (hasInput) {
         this.unsubscribe.push(
           this.bus.subscribe(`${c.address}.input`, c.address, (event) => {
             if (!trigger.fire) throw new Error(`${c.address} cannot be fired`);
@@ -172,12 +190,9 @@ export class Engine {
       triggers.push([c, trigger]);
     }
 
-    if (this.options.http !== false) {
-      const listen = this.options.http ?? this.config.http;
-      this.server = await createHttpServer(this, this.routes, listen);
-    }
+    if (this.options.serve) this.server = await this.options.serve(this, this.routes);
     for (const running of this.scalers.values()) running.reconciler.start();
-    for (const [c, trigger] of this.options.startTriggers === false ? [] : triggers) {
+    for (const [c, trigger] of triggers) {
       try {
         await trigger.start();
       } catch (error) {
@@ -204,8 +219,7 @@ export class Engine {
       if (trigger.fire) {
         const event = this.bus.emit(`${address}.input`, 'api', data);
         // When nothing is connected to the input the bus has no subscriber: call fire directly.
-        if (!this.config.components.some((c) => c.kind === 'connector' && c.config.to === address))
-          await trigger.fire(event);
+        if (!this.graph.inputs.has(address)) await trigger.fire(event);
         return event;
       }
       return this.bus.emit(`${address}.output`, address, data);
@@ -215,19 +229,27 @@ export class Engine {
   }
 
   listComponents(): ComponentStatus[] {
-    return this.config.components.map((c) => {
-      const base: ComponentStatus = { address: c.address, kind: c.kind, type: c.type };
+    return this.graph.components.map((c) => {
+      const base: ComponentStatus = { address: c.address, kind: c.kind, type: c.definition.type };
       const running = this.scalers.get(c.address);
       if (!running) return base;
-      const observed = running.reconciler.lastObserved();
+      const { handle } = running;
+      const observed = handle.lastObserved();
       return {
         ...base,
-        min: running.reconciler.settings.min,
-        max: running.reconciler.settings.max,
-        desired: running.reconciler.lastDesired(),
+        min: handle.min,
+        max: handle.max,
+        desired: handle.lastDesired(),
         observed: observed?.count,
         ready: observed?.ready ?? observed?.count,
         members: observed?.members,
+        targets: handle.targets().map((t) => ({
+          target: t.target,
+          desired: t.desired,
+          observed: t.observed?.count,
+          ready: t.observed?.ready ?? t.observed?.count,
+          members: t.observed?.members,
+        })),
       };
     });
   }
@@ -256,8 +278,8 @@ export class Engine {
     this.abort.abort(new Error('waymond is shutting down'));
     for (const [address, running] of this.scalers) {
       try {
-        if (running.onShutdown === 'stop' && !this.options.dryRun) await running.scaler.stopAll?.();
-        await running.scaler.close?.();
+        if (running.onShutdown === 'stop' && !this.options.dryRun) await running.inner.stopAll?.();
+        await running.inner.close?.();
       } catch (error) {
         this.logger.warn({ address, err: errorMessage(error) }, 'scaler shutdown failed');
       }
@@ -267,17 +289,18 @@ export class Engine {
     this.logger.info('waymond stopped');
   }
 
-  private async startScaler(c: ComponentConfig, services: ContextServices): Promise<void> {
+  private create(c: GraphComponent, ctx: ComponentContext): unknown | Promise<unknown> {
+    return this.options.create ? this.options.create(c, ctx) : c.definition.create(c.config, ctx);
+  }
+
+  private async startScaler(c: GraphComponent, services: ContextServices): Promise<void> {
     const ctx = createComponentContext('scaler', c.id, services, { hasInput: true });
-    const scaler = this.options.scalerOverride?.(c, ctx) ?? ((await c.definition.create(c.config, ctx)) as Scaler);
-    const settings = c.config as unknown as ReconcilerSettings & ScaleInSettings & { on_shutdown: 'keep' | 'stop' };
-    // Busy checks and drains pick the members to remove (see scale-in.ts).
-    const scaleIn = withScaleIn(scaler, settings, { address: c.address, clock: this.clock, logger: ctx.logger });
-    const reconciler = new Reconciler({
+    const scaler = (await this.create(c, ctx)) as Scaler;
+    const settings = c.config as unknown as ReconcilerSettings & { on_shutdown?: 'keep' | 'stop' };
+    const runtime = wireScaler({
       address: c.address,
-      scaler: scaleIn.scaler,
+      scaler,
       settings,
-      chooseRemovals: scaleIn.chooseRemovals,
       clock: this.clock,
       bus: this.bus,
       store: this.store,
@@ -285,24 +308,28 @@ export class Engine {
       dryRun: services.dryRun,
       metrics: this.metrics,
     });
-    this.scalers.set(c.address, { component: c, scaler, reconciler, onShutdown: settings.on_shutdown ?? 'keep' });
+    this.scalers.set(c.address, { ...runtime, component: c, onShutdown: settings.on_shutdown ?? 'keep' });
     this.unsubscribe.push(
-      this.bus.subscribe(`${c.address}.input`, c.address, (event) => reconciler.handleInput(event)),
+      this.bus.subscribe(`${c.address}.input`, c.address, (event) => runtime.reconciler.handleInput(event)),
     );
   }
 
-  private async startConnector(c: ComponentConfig, services: ContextServices): Promise<void> {
+  private async startConnector(
+    c: GraphComponent,
+    services: ContextServices,
+    connection: Connection | undefined,
+  ): Promise<void> {
     const ctx = createComponentContext('connector', c.id, services, { hasInput: false });
-    const connector = (await c.definition.create(c.config, ctx)) as Connector;
+    const connector = (await this.create(c, ctx)) as Connector;
     this.connectors.set(c.address, connector);
-    const to = typeof c.config.to === 'string' ? c.config.to : undefined;
+    const to = connection?.to;
     const forward = (outputs: EventData[]) => {
       for (const data of outputs) {
         this.bus.emit(`${c.address}.output`, c.address, data);
         if (to) this.bus.emit(`${to}.input`, c.address, data);
       }
     };
-    for (const from of fromList(c.config)) {
+    for (const from of connection?.from ?? []) {
       this.unsubscribe.push(
         this.bus.subscribe(`${from}.output`, c.address, async (event) => forward(await connector.handle(event))),
       );
@@ -315,24 +342,9 @@ export class Engine {
     }
   }
 
-  private handleFor(running: RunningScaler): ScalerHandle {
-    const r = running.reconciler;
-    return {
-      address: r.address,
-      min: r.settings.min,
-      max: r.settings.max,
-      lastObserved: () => r.lastObserved(),
-      lastDesired: () => r.lastDesired(),
-      request: (desired, data, sourceEventId) =>
-        r.request(desired, data, sourceEventId ?? null, (data.reason as string) ?? 'requested'),
-      reconcileNow: (desired, data, sourceEventId) =>
-        r.reconcileNow(desired, data, sourceEventId ?? null, (data.reason as string) ?? 'requested'),
-    };
-  }
-
   private observeEvent(event: WaymondEvent): void {
-    this.metrics.events.inc({ topic: event.topic });
-    if (event.topic.endsWith('.error')) this.metrics.componentErrors.inc({ address: event.source });
+    this.metrics.countEvent(event.topic);
+    if (event.topic.endsWith('.error')) this.metrics.countComponentError(event.source);
     this.recent.push(event);
     if (this.recent.length > RECENT_EVENTS * 2) this.recent.splice(0, this.recent.length - RECENT_EVENTS);
   }

@@ -1,23 +1,71 @@
 /**
- * Graph checks, before anything starts: duplicate ids, unknown addresses, connections into
- * components that take no input, cycles (shown as `a -> b -> a`); a scaler that nothing
- * feeds is a warning.
+ * The component graph. `checkGraph` runs before anything starts: duplicate ids, unknown
+ * addresses, connections into components that take no input, cycles (shown as
+ * `a -> b -> a`); a scaler that nothing feeds is a warning. `buildGraph` turns checked
+ * components into the typed graph the engine runs: components by kind, each connector's
+ * sources and destination, the edges, and which components receive input.
  */
-import type { ConfigIssue } from '../config/issues.js';
-import { didYouMean } from '../config/issues.js';
-import type { Registry } from './registry.js';
-import type { ComponentDefinition, ComponentKind } from './types.js';
+import type { ComponentRegistry } from './component-registry.js';
+import { didYouMean } from './suggest.js';
+import type { Address, ComponentDefinition, ComponentKind } from './types.js';
 
 export interface GraphComponent {
   kind: ComponentKind;
   id: string;
   address: string;
+  /** Position in its section, for messages about components whose id is bad. */
   index: number;
   definition: ComponentDefinition;
+  /** Parsed (validated, defaults applied) config. */
   config: Record<string, unknown>;
 }
 
-export type GraphIssue = Omit<ConfigIssue, 'file'>;
+/** A graph problem; the config loader adds the file (see config/issues.ts ConfigIssue). */
+export interface GraphIssue {
+  severity: 'error' | 'warning';
+  address?: string;
+  path?: string;
+  message: string;
+}
+
+/** A connector's place in the graph: where its events come from and where its outputs go. */
+export interface Connection {
+  connector: Address;
+  from: Address[];
+  /** Absent when other connectors read its output instead. */
+  to?: Address;
+}
+
+export interface Graph<C extends GraphComponent = GraphComponent> {
+  /** Every component, in config order. */
+  components: C[];
+  scalers: C[];
+  connectors: C[];
+  triggers: C[];
+  connections: Connection[];
+  /** `a -> b`: events or commands flow from a to b (connections and cascade tiers). */
+  edges: [Address, Address][];
+  /** Components a connector delivers to (a trigger among them is fired, not run on its own). */
+  inputs: Set<Address>;
+}
+
+/** The typed graph of components that passed checkGraph. */
+export function buildGraph<C extends GraphComponent>(components: readonly C[]): Graph<C> {
+  const connectors = components.filter((c) => c.kind === 'connector');
+  const connections = connectors.map((c): Connection => {
+    const to = typeof c.config.to === 'string' ? c.config.to : undefined;
+    return { connector: c.address, from: fromList(c.config), ...(to ? { to } : {}) };
+  });
+  return {
+    components: [...components],
+    scalers: components.filter((c) => c.kind === 'scaler'),
+    connectors,
+    triggers: components.filter((c) => c.kind === 'trigger'),
+    connections,
+    edges: graphEdges([...components]),
+    inputs: new Set(connections.flatMap((c) => (c.to ? [c.to] : []))),
+  };
+}
 
 export function fromList(config: Record<string, unknown>): string[] {
   const from = config.from;
@@ -38,7 +86,7 @@ export function graphEdges(components: GraphComponent[]): [string, string][] {
   return edges;
 }
 
-export function checkGraph(components: GraphComponent[], _registry?: Registry): GraphIssue[] {
+export function checkGraph(components: GraphComponent[], _registry?: ComponentRegistry): GraphIssue[] {
   const issues: GraphIssue[] = [];
   const byAddress = new Map<string, GraphComponent>();
   for (const c of components) {

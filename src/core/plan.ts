@@ -1,8 +1,9 @@
 /**
  * Pure pieces of a reconcile: reading the desired count from an event, clamping it,
- * choosing members to remove, naming the action, and the retry delay.
+ * choosing members to remove, naming the action, the retry delay, the notes of a decision,
+ * and the one observation of a scaler with several targets.
  */
-import type { EventData, Member, Observation } from './types.js';
+import type { EventData, Member, Observation, Plan, TargetStatus } from './types.js';
 
 export type DesiredResult = { ok: true; desired: number; field: string } | { ok: false; error: string };
 
@@ -61,4 +62,43 @@ export function backoffDelay(attempt: number, initialMs: number, maxMs: number, 
 
 export function needsChange(observed: Observation, desired: number): boolean {
   return observed.count !== desired;
+}
+
+/**
+ * The one observation of a scaler with several targets: counts add up; members keep their
+ * own ids, with the target they belong to in `info.target`. One target: its own observation.
+ */
+export function sumObservations(targets: readonly TargetStatus[]): Observation | undefined {
+  const observed = targets.filter((t): t is TargetStatus & { observed: Observation } => t.observed !== undefined);
+  if (observed.length === 0) return undefined;
+  if (observed.length === 1) return (observed[0] as { observed: Observation }).observed;
+  const hasMembers = observed.some((t) => t.observed.members);
+  return {
+    count: observed.reduce((sum, t) => sum + t.observed.count, 0),
+    ready: observed.reduce((sum, t) => sum + (t.observed.ready ?? t.observed.count), 0),
+    ...(hasMembers
+      ? {
+          members: observed.flatMap((t) =>
+            (t.observed.members ?? []).map((m) => ({ ...m, info: { ...m.info, target: t.target } })),
+          ),
+        }
+      : {}),
+  };
+}
+
+/** Says so when scale-in released fewer members than the surplus (busy ones are kept). */
+export function keptNote(observed: Observation, plan: Plan): string | undefined {
+  const surplus = observed.count - plan.desired;
+  if (surplus <= 0 || !observed.members) return undefined;
+  const kept = surplus - plan.remove.length;
+  return kept > 0 ? `kept ${kept} of ${surplus} surplus members: busy, or not confirmed idle` : undefined;
+}
+
+export function joinNotes(...notes: (string | undefined)[]): string | undefined {
+  const present = notes.filter((n): n is string => !!n);
+  return present.length > 0 ? present.join('; ') : undefined;
+}
+
+export function summarisePlan(plan: Plan): Record<string, unknown> {
+  return { desired: plan.desired, observed: plan.observed.count, add: plan.add, remove: plan.remove.map((m) => m.id) };
 }

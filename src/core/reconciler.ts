@@ -13,15 +13,28 @@
  *                            └─────────┘  delay = retry_initial·2^(n-1), equal jitter, ≤ retry_max
  *
  * Scalers that serve several targets (one ASG per queue) get one lane per `targetKey`;
- * each lane is single-flight on its own. Every run, even a failed one, is stored as a
- * decision and published on `<address>.result`.
+ * each lane is single-flight on its own. A lane is a target: its status, its decisions
+ * (`target`), its metrics (label `target`) are its own, and the one number asked of the
+ * whole scaler (`lastObserved()` without a key) is the sum over its targets. Every run, even
+ * a failed one, is stored as a decision and published on `<address>.result`.
  */
 import type { Logger } from 'pino';
-import type { Metrics } from '../server/metrics.js';
-import type { Store } from '../store/store.js';
 import type { Clock, TimerHandle } from './clock.js';
 import { errorMessage } from './context.js';
-import { backoffDelay, clampDesired, describeAction, needsChange, newestFirst, readDesired } from './plan.js';
+import type { MetricsSink } from './metrics.js';
+import {
+  backoffDelay,
+  clampDesired,
+  describeAction,
+  joinNotes,
+  keptNote,
+  needsChange,
+  newestFirst,
+  readDesired,
+  summarisePlan,
+  sumObservations,
+} from './plan.js';
+import type { Store } from './store.js';
 import type {
   Address,
   Bus,
@@ -31,6 +44,7 @@ import type {
   Plan,
   ReconcileResult,
   Scaler,
+  TargetStatus,
   WaymondEvent,
 } from './types.js';
 
@@ -54,7 +68,7 @@ export interface ReconcilerOptions {
   store: Store;
   logger: Logger;
   dryRun?: boolean;
-  metrics?: Metrics;
+  metrics?: MetricsSink;
   random?: () => number;
   /** Picks which members go on scale-in (default newest first). */
   chooseRemovals?: RemovalChooser;
@@ -142,12 +156,33 @@ export class Reconciler {
     return new Promise((resolve) => this.enqueue(desired, data, sourceEventId, reason, resolve));
   }
 
-  lastObserved(key = ''): Observation | undefined {
-    return this.lanes.get(key)?.lastObserved;
+  /** The target (lane) an input is for. */
+  targetOf(data: EventData): string {
+    return this.o.scaler.targetKey?.(data) ?? '';
   }
 
-  lastDesired(key = ''): number | undefined {
-    return this.lanes.get(key)?.lastDesired;
+  /** Every target asked for or saved, sorted by key. */
+  targets(): TargetStatus[] {
+    return [...this.lanes.values()]
+      .sort((a, b) => a.key.localeCompare(b.key))
+      .map((lane) => ({
+        target: lane.key,
+        ...(lane.lastDesired !== undefined ? { desired: lane.lastDesired } : {}),
+        ...(lane.lastObserved ? { observed: lane.lastObserved } : {}),
+      }));
+  }
+
+  /** One target's last observation; without a key, the sum over every observed target. */
+  lastObserved(key?: string): Observation | undefined {
+    if (key !== undefined) return this.lanes.get(key)?.lastObserved;
+    return sumObservations(this.targets());
+  }
+
+  /** One target's last desired count; without a key, the sum over every target. */
+  lastDesired(key?: string): number | undefined {
+    if (key !== undefined) return this.lanes.get(key)?.lastDesired;
+    const known = this.targets().filter((t) => t.desired !== undefined);
+    return known.length === 0 ? undefined : known.reduce((sum, t) => sum + (t.desired as number), 0);
   }
 
   /** Resolves when no lane is running or waiting to run (retries excepted). */
@@ -196,8 +231,7 @@ export class Reconciler {
   ): void {
     const { min, max } = this.o.settings;
     const clamp = clampDesired(requested, min, max);
-    const key = this.o.scaler.targetKey?.(data) ?? '';
-    const lane = this.lane(key);
+    const lane = this.lane(this.targetOf(data));
     const waiters = lane.pending?.waiters ?? [];
     if (waiter) waiters.push(waiter);
     lane.pending = {
@@ -258,13 +292,13 @@ export class Reconciler {
       const observed = await scaler.observe(job.data);
       lane.lastObserved = observed;
       observedCount = observed.count;
-      metrics?.current.set({ scaler: address }, observed.count);
+      metrics?.setCurrent(address, lane.key, observed.count);
       action = describeAction(observed.count, job.desired);
       if (lane.key) action += ` [${lane.key}]`;
       lane.lastDesired = job.desired;
       lane.lastData = job.data;
       this.saveDesired();
-      metrics?.desired.set({ scaler: address }, job.desired);
+      metrics?.setDesired(address, lane.key, job.desired);
       if (!needsChange(observed, job.desired)) {
         return this.finish(lane, job, started, { outcome: 'ok', observed: observedCount, action });
       }
@@ -296,7 +330,7 @@ export class Reconciler {
     try {
       const after = await this.o.scaler.observe(job.data);
       lane.lastObserved = after;
-      this.o.metrics?.current.set({ scaler: this.o.address }, after.count);
+      this.o.metrics?.setCurrent(this.o.address, lane.key, after.count);
     } catch (error) {
       this.o.logger.debug({ err: errorMessage(error) }, 'observe after apply failed; the next reconcile will observe');
     }
@@ -328,6 +362,7 @@ export class Reconciler {
     const durationMs = performance.now() - started;
     const result: ReconcileResult = {
       scaler: this.o.address,
+      target: lane.key,
       outcome: r.outcome,
       observed: r.observed,
       desired: job.desired,
@@ -344,8 +379,8 @@ export class Reconciler {
       job.resync && ((r.outcome === 'ok' && r.observed === job.desired) || signature === lane.lastSignature);
     lane.lastSignature = signature;
     if (!quietResync) this.record(result, job.sourceEventId);
-    else this.o.metrics?.reconciles.inc({ scaler: this.o.address, outcome: r.outcome });
-    this.o.metrics?.reconcileDuration.observe({ scaler: this.o.address }, durationMs / 1000);
+    else this.o.metrics?.countReconcile(this.o.address, lane.key, r.outcome);
+    this.o.metrics?.reconcileSeconds(this.o.address, durationMs / 1000);
     return result;
   }
 
@@ -356,6 +391,7 @@ export class Reconciler {
     this.record(
       {
         scaler: address,
+        target: this.rejectedTarget(event.data),
         outcome: 'rejected',
         observed: null,
         desired: null,
@@ -368,13 +404,23 @@ export class Reconciler {
     );
   }
 
+  /** The target a rejected input named, when its data says; '' when even that is unreadable. */
+  private rejectedTarget(data: EventData): string {
+    try {
+      return this.targetOf(data);
+    } catch {
+      return '';
+    }
+  }
+
   private record(result: ReconcileResult, sourceEventId: string | null): void {
     const { address, store, bus, metrics } = this.o;
-    metrics?.reconciles.inc({ scaler: address, outcome: result.outcome });
+    metrics?.countReconcile(address, result.target, result.outcome);
     try {
       store.recordDecision({
         time: this.o.clock.now(),
         scaler: address,
+        target: result.target,
         sourceEvent: sourceEventId,
         observed: result.observed,
         desired: result.desired,
@@ -414,21 +460,4 @@ export class Reconciler {
       this.kick(lane);
     }
   }
-}
-
-/** Says so when scale-in released fewer members than the surplus (busy ones are kept). */
-function keptNote(observed: Observation, plan: Plan): string | undefined {
-  const surplus = observed.count - plan.desired;
-  if (surplus <= 0 || !observed.members) return undefined;
-  const kept = surplus - plan.remove.length;
-  return kept > 0 ? `kept ${kept} of ${surplus} surplus members: busy, or not confirmed idle` : undefined;
-}
-
-function joinNotes(...notes: (string | undefined)[]): string | undefined {
-  const present = notes.filter((n): n is string => !!n);
-  return present.length > 0 ? present.join('; ') : undefined;
-}
-
-function summarisePlan(plan: Plan): Record<string, unknown> {
-  return { desired: plan.desired, observed: plan.observed.count, add: plan.add, remove: plan.remove.map((m) => m.id) };
 }

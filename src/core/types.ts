@@ -196,14 +196,30 @@ export interface Scaler {
   targetKey?(data: EventData): string;
 }
 
+/** One target of a scaler as its reconciler last saw it (a lane: see reconciler.ts). */
+export interface TargetStatus {
+  /** The target's key (`Scaler.targetKey`); '' for a scaler with one target. */
+  target: string;
+  desired?: number;
+  observed?: Observation;
+}
+
 export interface ScalerHandle {
   address: Address;
-  /** The last observation, if any. */
-  lastObserved(): Observation | undefined;
-  lastDesired(): number | undefined;
+  /** The target an input with this data is for: `targetKey(data)`, '' for a single-target scaler. */
+  targetOf(data: EventData): string;
+  /** Every target the scaler has been asked for or has saved, sorted by key. */
+  targets(): TargetStatus[];
+  /**
+   * The last observation of `target`; without one, the sum over every observed target (the
+   * one number for a scaler with several), undefined until any was observed.
+   */
+  lastObserved(target?: string): Observation | undefined;
+  /** The last desired count of `target`; without one, the sum over every target. */
+  lastDesired(target?: string): number | undefined;
   min: number;
   max: number;
-  /** Asks the scaler's reconciler for a desired count (latest wins). */
+  /** Asks the scaler's reconciler for a desired count (latest wins, per target). */
   request(desired: number, data: EventData, sourceEventId?: string): void;
   /** Runs one reconcile now and waits for it (used by cascade). */
   reconcileNow(desired: number, data: EventData, sourceEventId?: string): Promise<ReconcileResult>;
@@ -215,6 +231,8 @@ export interface ScalerDirectory {
 
 export interface ReconcileResult {
   scaler: Address;
+  /** The target this run was for ('' for a scaler with one target). */
+  target: string;
   outcome: 'ok' | 'error' | 'dry_run' | 'rejected';
   observed: number | null;
   desired: number | null;

@@ -4,8 +4,8 @@
  */
 import { z } from 'zod';
 import { formatDuration } from '../core/duration.js';
-import type { Registry } from '../core/registry.js';
 import type { ComponentDefinition, ComponentKind } from '../core/types.js';
+import type { Registry } from '../registry.js';
 import { mergeBranches } from './switch-table.js';
 
 interface JsonSchema {

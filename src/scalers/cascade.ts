@@ -6,8 +6,10 @@
  * resync). The split is `allocateTiers` (src/policy/cascade.ts): fill tier 1 up to its
  * capacity, overflow to the next; remove from the last tier first.
  *
- * What a tier has now is its Reconciler's last observation (taken again after each apply,
- * so members still starting count). Each run's outcome comes from `<tier>.result`:
+ * What a tier has now is its Reconciler's last observation of the target the cascade routes
+ * to (taken again after each apply, so members still starting count). A tier that serves
+ * several targets (an aws_ec2_asg tier with one group per queue) is read for the target the
+ * cascade's data names: the same key (`targetOf(data)`) its Reconciler files the run under. Each run's outcome comes from `<tier>.result`:
  *
  * - A tier whose last run failed is full at what it has: its new members go to the next
  *   tier at once. It is tried first again once one of its runs succeeds (its own retries).
@@ -98,6 +100,8 @@ const BOOK_KEY = 'tiers';
 interface TierView {
   address: string;
   handle: ScalerHandle;
+  /** The tier's target the cascade routes to ('' for a tier with one target). */
+  target: string;
   /** What it has now (its last observation, starting members included). */
   count: number;
   ready: number;
@@ -129,8 +133,8 @@ class CascadeScaler {
     }
   }
 
-  async observe(): Promise<Observation> {
-    const views = await this.view();
+  async observe(data: EventData): Promise<Observation> {
+    const views = await this.view(data);
     return {
       count: views.reduce((sum, v) => sum + v.count, 0),
       ready: views.reduce((sum, v) => sum + v.ready, 0),
@@ -139,7 +143,7 @@ class CascadeScaler {
   }
 
   async apply(plan: Plan): Promise<void> {
-    let views = await this.view();
+    let views = await this.view(plan.data);
     let allocation = this.allocate(plan.desired, views);
     let failed = await this.setTiers(views, allocation.perTier, allocation.reason, plan.data);
     // A tier that fails now overflows at once: allocate again without it, at most once per tier.
@@ -150,7 +154,7 @@ class CascadeScaler {
           tier: f.address,
         });
       }
-      views = await this.view();
+      views = await this.view(plan.data);
       allocation = this.allocate(plan.desired, views);
       failed = await this.setTiers(views, allocation.perTier, allocation.reason, plan.data);
     }
@@ -195,7 +199,8 @@ class CascadeScaler {
       const desired = perTier[i] as number;
       const entry = book[view.address] ?? { shortSince: null };
       // An unchanged tier that has what it was asked is left alone: no empty decisions on it.
-      if (entry.asked === desired && view.count === desired && view.handle.lastDesired() === desired) continue;
+      if (entry.asked === desired && view.count === desired && view.handle.lastDesired(view.target) === desired)
+        continue;
       book[view.address] = { ...entry, asked: desired, shortSince: entry.asked === desired ? entry.shortSince : null };
       this.ctx.state.set(BOOK_KEY, book);
       const reason = `${this.ctx.address} tier ${i + 1}: ${why}`;
@@ -218,8 +223,8 @@ class CascadeScaler {
     return this.ctx.state.get<Record<string, TierBook>>(BOOK_KEY) ?? {};
   }
 
-  /** Each tier as the cascade sees it now; persists the overflow clocks. */
-  private async view(): Promise<TierView[]> {
+  /** Each tier as the cascade sees it now, for the target `data` routes to; persists the overflow clocks. */
+  private async view(data: EventData): Promise<TierView[]> {
     const book = this.book();
     const now = this.ctx.clock.now();
     const views: TierView[] = [];
@@ -234,12 +239,17 @@ class CascadeScaler {
           `tier ${tier.scaler} has min = ${handle.min}, so the cascade cannot empty it; set min on the cascade instead`,
         );
       }
-      let observation = handle.lastObserved();
-      const lastDesired = handle.lastDesired();
+      const target = handle.targetOf(data);
+      let observation = handle.lastObserved(target);
+      const lastDesired = handle.lastDesired(target);
       if (!observation && lastDesired !== undefined) {
         // After a restart: let the tier observe (re-asserting its own saved count) before counting it.
-        await handle.reconcileNow(lastDesired, { reason: `${this.ctx.address} reads its tiers after a start` });
-        observation = handle.lastObserved();
+        await handle.reconcileNow(lastDesired, {
+          ...data,
+          desired: lastDesired,
+          reason: `${this.ctx.address} reads its tiers after a start`,
+        });
+        observation = handle.lastObserved(target);
       }
       const observed = observation?.count ?? 0;
       const failed = this.outcomes.get(tier.scaler) === 'error';
@@ -259,6 +269,7 @@ class CascadeScaler {
       views.push({
         address: tier.scaler,
         handle,
+        target,
         count: observed,
         ready: observation?.ready ?? observed,
         failed,

@@ -29,18 +29,22 @@ const host = z.strictObject({
 
 const capabilities = { members: true, runInMember: true, stopAll: true } as const;
 
-const schema = scalerSchema('ssh', {
-  hosts: z.array(host).min(1).describe('Hosts to run members on.'),
-  command: z.string().min(1).describe('Shell command a member runs (gets WAYMOND_SCALER and WAYMOND_INDEX).'),
-  per_host_max: z.number().int().positive().default(4).describe('Most members on one host.'),
-  env: z.record(z.string(), z.string()).default({}).describe('Extra environment variables of every member.'),
-  stop_signal: z
-    .enum(['TERM', 'INT', 'QUIT', 'HUP', 'USR1', 'USR2'])
-    .default('TERM')
-    .describe('Signal sent on scale-in.'),
-  stop_timeout: duration('How long a member may take to exit after stop_signal before it is killed.').default(30_000),
-  ...sshConnectionFields,
-}, capabilities);
+const schema = scalerSchema(
+  'ssh',
+  {
+    hosts: z.array(host).min(1).describe('Hosts to run members on.'),
+    command: z.string().min(1).describe('Shell command a member runs (gets WAYMOND_SCALER and WAYMOND_INDEX).'),
+    per_host_max: z.number().int().positive().default(4).describe('Most members on one host.'),
+    env: z.record(z.string(), z.string()).default({}).describe('Extra environment variables of every member.'),
+    stop_signal: z
+      .enum(['TERM', 'INT', 'QUIT', 'HUP', 'USR1', 'USR2'])
+      .default('TERM')
+      .describe('Signal sent on scale-in.'),
+    stop_timeout: duration('How long a member may take to exit after stop_signal before it is killed.').default(30_000),
+    ...sshConnectionFields,
+  },
+  capabilities,
+);
 
 type Config = z.output<typeof schema>;
 type HostConfig = Config['hosts'][number];

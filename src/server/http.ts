@@ -5,9 +5,9 @@
  */
 import Fastify, { type FastifyInstance } from 'fastify';
 import { errorMessage } from '../core/context.js';
-import type { Engine } from '../core/engine.js';
-import type { RouteHandler } from '../core/types.js';
+import type { Engine, MountedRoute } from '../core/engine.js';
 import { MAX_HOOK_BODY_BYTES } from '../triggers/webhook.js';
+import type { Metrics } from './metrics.js';
 
 export interface HttpServer {
   url: string;
@@ -30,8 +30,9 @@ function parseJsonBody(body: unknown): { ok: true; data: Record<string, unknown>
 
 export async function createHttpServer(
   engine: Engine,
-  routes: { method: 'GET' | 'POST'; path: string; handler: RouteHandler }[],
+  routes: MountedRoute[],
   listen: { host: string; port: number },
+  metrics: Metrics,
 ): Promise<HttpServer> {
   // A little over the hook limit so the hook itself answers 413 with its own message.
   const app = Fastify({ logger: false, bodyLimit: MAX_HOOK_BODY_BYTES + 1 });
@@ -44,8 +45,8 @@ export async function createHttpServer(
     return reply.code(503).send({ status: 'starting' });
   });
   app.get('/metrics', async (_req, reply) => {
-    reply.header('content-type', engine.metrics.registry.contentType);
-    return engine.metrics.registry.metrics();
+    reply.header('content-type', metrics.registry.contentType);
+    return metrics.text();
   });
   app.get('/api/components', async () => ({ components: engine.listComponents() }));
   app.get<{ Querystring: { scaler?: string; limit?: string } }>('/api/decisions', async (req, reply) => {

@@ -1,24 +1,29 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { MetricsSink } from '../core/metrics.js';
 
-/** The daemon's Prometheus metrics, on a registry of its own (so tests can run several engines). */
-export class Metrics {
+/**
+ * The daemon's Prometheus metrics, on a registry of its own (so tests can run several
+ * engines). Per-target series carry `target`; a scaler with one target (key '') has no
+ * `target` label, which Prometheus reads as target="", so its series are what they were.
+ */
+export class Metrics implements MetricsSink {
   readonly registry = new Registry();
   readonly desired = new Gauge({
     name: 'waymond_scaler_desired_replicas',
-    help: 'Desired count the reconciler last set for a scaler (after min/max).',
-    labelNames: ['scaler'],
+    help: 'Desired count the reconciler last set for a target of a scaler (after min/max).',
+    labelNames: ['scaler', 'target'],
     registers: [this.registry],
   });
   readonly current = new Gauge({
     name: 'waymond_scaler_current_replicas',
-    help: 'Count the scaler last observed on its target (starting members included).',
-    labelNames: ['scaler'],
+    help: 'Count the scaler last observed on a target (starting members included).',
+    labelNames: ['scaler', 'target'],
     registers: [this.registry],
   });
   readonly reconciles = new Counter({
     name: 'waymond_scaler_reconciles_total',
-    help: 'Reconciles per scaler and outcome (ok, error, dry_run, rejected).',
-    labelNames: ['scaler', 'outcome'],
+    help: 'Reconciles per scaler, target and outcome (ok, error, dry_run, rejected).',
+    labelNames: ['scaler', 'target', 'outcome'],
     registers: [this.registry],
   });
   readonly events = new Counter({
@@ -43,5 +48,29 @@ export class Metrics {
 
   constructor(options: { processMetrics?: boolean } = {}) {
     if (options.processMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'waymond_' });
+  }
+
+  setCurrent(scaler: string, target: string, count: number): void {
+    this.current.set(target ? { scaler, target } : { scaler }, count);
+  }
+  setDesired(scaler: string, target: string, desired: number): void {
+    this.desired.set(target ? { scaler, target } : { scaler }, desired);
+  }
+  countReconcile(scaler: string, target: string, outcome: string): void {
+    this.reconciles.inc(target ? { scaler, target, outcome } : { scaler, outcome });
+  }
+  reconcileSeconds(scaler: string, seconds: number): void {
+    this.reconcileDuration.observe({ scaler }, seconds);
+  }
+  countEvent(topic: string): void {
+    this.events.inc({ topic });
+  }
+  countComponentError(address: string): void {
+    this.componentErrors.inc({ address });
+  }
+
+  /** The text exposition format, as served on /metrics. */
+  text(): Promise<string> {
+    return this.registry.metrics();
   }
 }

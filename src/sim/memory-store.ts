@@ -3,7 +3,7 @@
  * A simulated day makes tens of thousands of decisions nobody reads back; SQLite's inserts
  * and retention pruning were most of the time per tick, and nothing here must survive.
  */
-import type { Decision, DecisionQuery, Store } from '../store/store.js';
+import type { Decision, DecisionQuery, Store } from '../core/store.js';
 
 export class MemoryStore implements Store {
   private decisions = new Map<string, Decision[]>();

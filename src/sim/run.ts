@@ -11,11 +11,13 @@
  * The workload models do work per event, and the clock only fires the engine's own timers,
  * so a day at 1 s ticks is 86,400 loop turns, not 86 million milliseconds.
  */
+import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
 import type { ComponentConfig, LoadedConfig } from '../config/load.js';
 import { VirtualClock } from '../core/clock.js';
-import { Engine } from '../core/engine.js';
-import { graphEdges } from '../core/graph.js';
+import { type ComponentFactory, Engine } from '../core/engine.js';
+import { buildGraph, graphEdges } from '../core/graph.js';
+import type { Trigger } from '../core/types.js';
 import { triggerEvents } from './emit.js';
 import { SimFleet } from './fleet.js';
 import { FluidQueue } from './fluid.js';
@@ -139,27 +141,33 @@ export async function simulateConfig(config: LoadedConfig, trace: Trace, options
   const clock = new VirtualClock(trace.originMs);
   const workload = createWorkload(trace, options.memberCapacity);
   const fleets = new Map<string, SimFleet>();
-  const engine = new Engine(config, {
+  // The simulator assembles its own engine: state in memory, no HTTP server, no metrics,
+  // and its own factory: triggers that never run (the trace feeds their outputs) and a
+  // simulated fleet in place of every leaf scaler. Connectors and cascades are the config's.
+  const create: ComponentFactory = (component, ctx) => {
+    if (component.kind === 'trigger') return idleTrigger;
+    if (component.kind === 'connector' || component.definition.type === 'cascade')
+      return component.definition.create(component.config, ctx);
+    const drain = component.config.drain;
+    const fleet = new SimFleet({
+      id: component.id,
+      clock,
+      originMs: trace.originMs,
+      startupMs: options.startupMs,
+      workload,
+      ...(typeof drain === 'string' ? { drainCommand: drain } : {}),
+    });
+    fleets.set(component.address, fleet);
+    return fleet;
+  };
+  const configDir = dirname(config.file);
+  const engine = new Engine(buildGraph(config.components), {
     logger: options.logger,
     clock,
-    http: false,
-    statePath: ':memory:',
     store: new MemoryStore(),
-    startTriggers: false,
-    scalerOverride: (component) => {
-      if (component.type === 'cascade') return undefined;
-      const drain = component.config.drain;
-      const fleet = new SimFleet({
-        id: component.id,
-        clock,
-        originMs: trace.originMs,
-        startupMs: options.startupMs,
-        workload,
-        ...(typeof drain === 'string' ? { drainCommand: drain } : {}),
-      });
-      fleets.set(component.address, fleet);
-      return fleet;
-    },
+    configDir,
+    stateDir: join(configDir, '.waymond'),
+    create,
   });
 
   let errors = 0;
@@ -224,6 +232,9 @@ export async function simulateConfig(config: LoadedConfig, trace: Trace, options
     series,
   };
 }
+
+/** The trace stands in for every trigger: none polls, listens or fires on its own. */
+const idleTrigger: Trigger = { start() {}, stop() {}, fire() {} };
 
 function realSleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));

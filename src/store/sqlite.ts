@@ -1,13 +1,14 @@
 import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { DatabaseSync as DatabaseSyncType, StatementSync } from 'node:sqlite';
-import type { Decision, DecisionQuery, Store } from './store.js';
+import type { Decision, DecisionQuery, Store } from '../core/store.js';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS decisions (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
   time INTEGER NOT NULL,
   scaler TEXT NOT NULL,
+  target TEXT NOT NULL DEFAULT '',
   source_event TEXT,
   observed INTEGER,
   desired INTEGER,
@@ -30,6 +31,8 @@ interface DecisionRow {
   id: number;
   time: number;
   scaler: string;
+  /** Old files get the column on open (addTargetColumn), '' for their rows. */
+  target: string;
   source_event: string | null;
   observed: number | null;
   desired: number | null;
@@ -38,6 +41,16 @@ interface DecisionRow {
   error: string | null;
   duration_ms: number;
   reason: string;
+}
+
+/**
+ * State files written before decisions recorded their target have no `target` column: add
+ * it, '' for the old rows (a single-target scaler's target), so they stay readable.
+ */
+function addTargetColumn(db: DatabaseSyncType): void {
+  const columns = db.prepare('PRAGMA table_info(decisions)').all() as { name: string }[];
+  if (!columns.some((c) => c.name === 'target'))
+    db.exec("ALTER TABLE decisions ADD COLUMN target TEXT NOT NULL DEFAULT ''");
 }
 
 // Loaded when this module runs rather than as a static import, so that the CLI's filter of
@@ -131,6 +144,7 @@ export class SqliteStore implements Store {
       this.db.exec('PRAGMA wal_autocheckpoint = 0');
       this.db.exec('PRAGMA journal_size_limit = 4194304');
       this.db.exec(SCHEMA);
+      addTargetColumn(this.db);
       this.db.prepare('SELECT count(*) FROM component_state').get();
     } catch (error) {
       try {
@@ -140,8 +154,8 @@ export class SqliteStore implements Store {
     }
     this.fileIdentity = identityOf(path);
     this.insert = this.db.prepare(
-      `INSERT INTO decisions (time, scaler, source_event, observed, desired, action, outcome, error, duration_ms, reason)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO decisions (time, scaler, target, source_event, observed, desired, action, outcome, error, duration_ms, reason)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     this.upsertState = this.db.prepare(
       `INSERT INTO component_state (address, key, value) VALUES (?, ?, ?)
@@ -161,6 +175,7 @@ export class SqliteStore implements Store {
       this.insert.run(
         decision.time,
         decision.scaler,
+        decision.target,
         decision.sourceEvent,
         decision.observed,
         decision.desired,
@@ -193,6 +208,7 @@ export class SqliteStore implements Store {
       id: r.id,
       time: r.time,
       scaler: r.scaler,
+      target: r.target ?? '',
       sourceEvent: r.source_event,
       observed: r.observed,
       desired: r.desired,

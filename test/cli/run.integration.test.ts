@@ -2,7 +2,7 @@ import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { type Daemon, startDaemon, waitUntil } from '../helpers/daemon.js';
+import { type Daemon, runCli, startDaemon, waitUntil } from '../helpers/daemon.js';
 import { killAll, pidsWithEnv } from '../helpers/procs.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'waymond-cli-'));
@@ -45,9 +45,18 @@ async function post(url: string, body: string): Promise<number> {
   return response.status;
 }
 
-describe('waymond run, end to end with real processes', () => {
-  let daemon: Daemon;
+/** Reconciles of the scaler that ended ok, resyncs included, as /metrics counts them. */
+async function okReconciles(): Promise<number> {
+  const text = await (await fetch(`${daemon.url}/metrics`)).text();
+  const line = text
+    .split('\n')
+    .find((l) => l.startsWith(`waymond_scaler_reconciles_total{scaler="scaler.${id}",outcome="ok"}`));
+  return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : 0;
+}
 
+let daemon: Daemon;
+
+describe('waymond run, end to end with real processes', () => {
   afterAll(async () => {
     await daemon?.stop('SIGKILL');
     killAll(members());
@@ -58,9 +67,22 @@ describe('waymond run, end to end with real processes', () => {
     expect(await post(`${daemon.url}/hooks/set`, '{"desired":3}')).toBe(202);
     await waitUntil(() => members().length === 3, '3 members');
     const components = (await (await fetch(`${daemon.url}/api/components`)).json()) as {
-      components: { address: string; observed?: number }[];
+      components: { address: string; observed?: number; targets?: { target: string; observed?: number }[] }[];
     };
-    expect(components.components.find((c) => c.address === `scaler.${id}`)?.observed).toBe(3);
+    const status = components.components.find((c) => c.address === `scaler.${id}`);
+    expect(status?.observed).toBe(3);
+    // One target, '' (a process scaler serves one), with the same count as the sum.
+    expect(status?.targets?.map((t) => [t.target, t.observed])).toEqual([['', 3]]);
+  });
+
+  it('a second daemon on the same state refuses to start, naming the first, and touches nothing', () => {
+    const before = members().sort();
+    const second = runCli(['run', '-c', config, '--state', state, '--http-port', '0']);
+    expect(second.status).toBe(1);
+    expect(second.stderr).toContain(
+      `error: state ${state} is in use by pid ${daemon.child.pid}: another waymond runs on it (stop it first, or give this one its own --state)`,
+    );
+    expect(members().sort()).toEqual(before);
   });
 
   it('replaces a killed member', async () => {
@@ -75,12 +97,17 @@ describe('waymond run, end to end with real processes', () => {
       expect(await post(`${daemon.url}/hooks/set`, body)).toBe(202);
     }
     expect(await post(`${daemon.url}/hooks/set`, 'not json')).toBe(400);
-    await new Promise((r) => setTimeout(r, 1500));
+    // The reconciler rejects bad input before anything is queued: once the four rejections
+    // are stored, nothing of theirs can still change the target.
+    let rejected: (string | null)[] = [];
+    await waitUntil(async () => {
+      const { decisions } = (await (await fetch(`${daemon.url}/api/decisions?scaler=${id}&limit=10`)).json()) as {
+        decisions: { outcome: string; error: string | null }[];
+      };
+      rejected = decisions.filter((d) => d.outcome === 'rejected').map((d) => d.error);
+      return rejected.length >= 4;
+    }, 'four rejected decisions');
     expect(members().sort()).toEqual(before);
-    const { decisions } = (await (await fetch(`${daemon.url}/api/decisions?scaler=${id}&limit=10`)).json()) as {
-      decisions: { outcome: string; error: string | null }[];
-    };
-    const rejected = decisions.filter((d) => d.outcome === 'rejected').map((d) => d.error);
     expect(rejected).toEqual(
       expect.arrayContaining([
         'invalid desired: expected an integer >= 0, found -1',
@@ -93,6 +120,7 @@ describe('waymond run, end to end with real processes', () => {
 
   it('exposes the metrics', async () => {
     const text = await (await fetch(`${daemon.url}/metrics`)).text();
+    // A scaler with one target has no target label: its series are what they always were.
     expect(text).toContain(`waymond_scaler_desired_replicas{scaler="scaler.${id}"} 3`);
     expect(text).toContain(`waymond_scaler_current_replicas{scaler="scaler.${id}"} 3`);
     expect(text).toMatch(new RegExp(`waymond_scaler_reconciles_total\\{scaler="scaler.${id}",outcome="rejected"\\} 4`));
@@ -110,7 +138,9 @@ describe('waymond run, end to end with real processes', () => {
   it('a restart adopts the members: no duplicates', async () => {
     const before = members().sort();
     daemon = await startDaemon(['-c', config, '--state', state]);
-    await new Promise((r) => setTimeout(r, 2500)); // two resyncs
+    // The start re-asserts the saved count, then two resyncs run (each counted on /metrics):
+    // any duplicate would have been started by then.
+    await waitUntil(async () => (await okReconciles()) >= 3, 'the restart and two resyncs');
     expect(members().sort()).toEqual(before);
     expect(daemon.logs.some((l) => l.includes('"adopted":3'))).toBe(true);
     expect(await post(`${daemon.url}/hooks/set`, '{"desired":1}')).toBe(202);

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { formatIssue } from '../../src/config/issues.js';
 import { loadConfigFile, loadConfigText } from '../../src/config/load.js';
-import { defaultRegistry } from '../../src/core/registry.js';
+import { defaultRegistry } from '../../src/registry.js';
 
 const registry = defaultRegistry();
 

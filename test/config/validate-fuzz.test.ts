@@ -13,7 +13,7 @@ import { describe, expect, it } from 'vitest';
 import { interpolateEnv } from '../../src/config/interpolate.js';
 import { formatIssue } from '../../src/config/issues.js';
 import { loadConfigText } from '../../src/config/load.js';
-import { defaultRegistry } from '../../src/core/registry.js';
+import { defaultRegistry } from '../../src/registry.js';
 
 const EXAMPLES = new URL('../../examples', import.meta.url).pathname;
 const SECRET = 'hunter2-Zq9';

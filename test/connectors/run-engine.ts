@@ -1,6 +1,6 @@
 /**
  * Runs a config through the real engine for connector tests: config text → loadConfigText
- * with the default registry → Engine on a clock of the test's choosing, no HTTP server,
+ * with the default registry → the daemon's assembly (src/daemon.ts) on a clock of the test's choosing, no HTTP server,
  * state in memory. Records every event on the bus.
  */
 import { mkdtempSync } from 'node:fs';
@@ -10,12 +10,16 @@ import pino from 'pino';
 import { formatIssue } from '../../src/config/issues.js';
 import { loadConfigText } from '../../src/config/load.js';
 import { type Clock, settle, VirtualClock } from '../../src/core/clock.js';
-import { Engine } from '../../src/core/engine.js';
-import { defaultRegistry } from '../../src/core/registry.js';
+import type { ComponentFactory, Engine } from '../../src/core/engine.js';
 import type { WaymondEvent } from '../../src/core/types.js';
+import { createDaemon } from '../../src/daemon.js';
+import { defaultRegistry } from '../../src/registry.js';
+import type { Metrics } from '../../src/server/metrics.js';
 
 export interface RunningEngine {
   engine: Engine;
+  /** The Prometheus metrics the engine reports to. */
+  metrics: Metrics;
   clock: Clock;
   events: WaymondEvent[];
   /** Data of the events on `topic`, oldest first. */
@@ -31,6 +35,10 @@ export function configMessages(text: string): string[] {
   return (result.ok ? result.config.warnings : result.issues).map(formatIssue);
 }
 
+/** Triggers created but never started: the test feeds their outputs itself. */
+const withoutTriggers: ComponentFactory = (c, ctx) =>
+  c.kind === 'trigger' ? { start() {}, stop() {} } : c.definition.create(c.config, ctx);
+
 export async function runEngine(
   text: string,
   options: { clock?: Clock; file?: string; startTriggers?: boolean } = {},
@@ -40,12 +48,12 @@ export async function runEngine(
   const loaded = loadConfigText(text, file, defaultRegistry(), {}, 'w.toml');
   if (!loaded.ok) throw new Error(loaded.issues.map(formatIssue).join('\n'));
   const clock = options.clock ?? new VirtualClock();
-  const engine = new Engine(loaded.config, {
+  const { engine, metrics } = createDaemon(loaded.config, {
     logger: pino({ level: process.env.WAYMOND_TEST_LOG ?? 'silent' }),
     clock,
     http: false,
     statePath: ':memory:',
-    startTriggers: options.startTriggers,
+    ...(options.startTriggers === false ? { create: withoutTriggers } : {}),
     shutdownGraceMs: 5000,
   });
   const events: WaymondEvent[] = [];
@@ -58,6 +66,7 @@ export async function runEngine(
   await settleAll();
   return {
     engine,
+    metrics,
     clock,
     events,
     on: (topic) => events.filter((e) => e.topic === topic).map((e) => e.data),

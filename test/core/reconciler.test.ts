@@ -216,6 +216,23 @@ describe('Reconciler', () => {
     reconciler.request(5, { asg_name: 'b' });
     await reconciler.idle();
     expect(Object.fromEntries(counts)).toEqual({ a: 2, b: 5 });
+    // Each lane is a target of its own; the scaler's one number is their sum.
+    expect(reconciler.targets().map((t) => [t.target, t.desired, t.observed?.count])).toEqual([
+      ['a', 2, 2],
+      ['b', 5, 5],
+    ]);
+    expect([reconciler.lastObserved('a')?.count, reconciler.lastObserved()?.count, reconciler.lastDesired()]).toEqual([
+      2, 7, 7,
+    ]);
+    expect(reconciler.targetOf({ asg_name: 'b' })).toBe('b');
+    expect(store.listDecisions({ scaler: 'scaler.asg' }).map((d) => d.target)).toEqual(['b', 'a']);
+    // A rejected input is filed under the target its data names, and touches nothing.
+    reconciler.handleInput(bus.emit('scaler.asg.input', 'connector.c', { desired: -1, asg_name: 'a' }));
+    expect(store.listDecisions({ scaler: 'scaler.asg', limit: 1 })[0]).toMatchObject({
+      target: 'a',
+      outcome: 'rejected',
+    });
+    expect(Object.fromEntries(counts)).toEqual({ a: 2, b: 5 });
   });
 });
 

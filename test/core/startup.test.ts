@@ -40,7 +40,7 @@ function runForbidding(forbidden: string[], args: string[]) {
 const IMPORT_REGISTRY = [
   '--input-type=module',
   '-e',
-  "const { defaultRegistry } = await import('./src/core/registry.ts'); console.log(defaultRegistry().types('scaler').length);",
+  "const { defaultRegistry } = await import('./src/registry.ts'); console.log(defaultRegistry().types('scaler').length);",
 ];
 
 describe('startup loads no client library', () => {

@@ -2,10 +2,10 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { formatIssue } from '../../src/config/issues.js';
 import { loadConfigText } from '../../src/config/load.js';
-import { defaultRegistry } from '../../src/core/registry.js';
 import type { ComponentKind } from '../../src/core/types.js';
 import { componentJsonSchema, renderReference } from '../../src/docs/reference.js';
 import { mergeBranches } from '../../src/docs/switch-table.js';
+import { defaultRegistry } from '../../src/registry.js';
 
 const registry = defaultRegistry();
 const kinds: ComponentKind[] = ['trigger', 'connector', 'scaler'];

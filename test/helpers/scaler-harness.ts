@@ -10,9 +10,9 @@ import pino from 'pino';
 import { EventBus } from '../../src/core/bus.js';
 import { type Clock, RealClock } from '../../src/core/clock.js';
 import { createComponentContext } from '../../src/core/context.js';
-import { Reconciler, type ReconcilerSettings } from '../../src/core/reconciler.js';
-import { type ScaleInSettings, withScaleIn } from '../../src/core/scale-in.js';
+import type { Reconciler, ReconcilerSettings } from '../../src/core/reconciler.js';
 import type { ComponentDefinition, Scaler, WaymondEvent } from '../../src/core/types.js';
+import { wireScaler } from '../../src/core/wire-scaler.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
 
 export interface Harness {
@@ -62,19 +62,17 @@ export async function startHarness(
     };
     const ctx = createComponentContext('scaler', id, services, { hasInput: true });
     const raw = (await definition.create(config, ctx)) as Scaler;
-    const scaleIn = withScaleIn(raw, config as unknown as ScaleInSettings, { address: ctx.address, clock, logger });
-    const reconciler = new Reconciler({
+    const { scaler, reconciler } = wireScaler({
       address: ctx.address,
-      scaler: scaleIn.scaler,
+      scaler: raw,
       settings: config as unknown as ReconcilerSettings,
-      chooseRemovals: scaleIn.chooseRemovals,
       clock,
       bus,
       store,
       logger,
       dryRun,
     });
-    return { scaler: scaleIn.scaler, reconciler };
+    return { scaler, reconciler };
   };
   const harness: Harness = {
     id,

@@ -11,8 +11,9 @@ import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { loadConfigText } from '../../src/config/load.js';
 import { VirtualClock } from '../../src/core/clock.js';
-import { Engine } from '../../src/core/engine.js';
-import { defaultRegistry } from '../../src/core/registry.js';
+import type { Engine } from '../../src/core/engine.js';
+import { createDaemon } from '../../src/daemon.js';
+import { defaultRegistry } from '../../src/registry.js';
 import { type AwsApi, startAwsApi } from '../fixtures/aws-api.js';
 import { type BuildkiteApi, startBuildkiteApi } from '../fixtures/buildkite-api.js';
 import { useTestAwsCredentials } from '../helpers/aws-env.js';
@@ -103,12 +104,12 @@ describe('seed cron-buildkite-aws-ec2-asg.toml through the engine', () => {
     );
     if (!loaded.ok) throw new Error(JSON.stringify(loaded.issues));
     const clock = new VirtualClock(Date.UTC(2026, 0, 1, 12, 0, 30));
-    engine = new Engine(loaded.config, {
+    engine = createDaemon(loaded.config, {
       logger: pino({ level: process.env.WAYMOND_TEST_LOG ?? 'silent' }),
       clock,
       statePath: ':memory:',
       http: false,
-    });
+    }).engine;
     await engine.start();
     // Exactly to the minute: the cron fires at the end of the window, so the poll's own
     // (virtual) timeout is not run past while the real HTTP request is in flight.

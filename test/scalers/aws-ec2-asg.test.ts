@@ -2,8 +2,9 @@ import { readFileSync } from 'node:fs';
 import pino from 'pino';
 import { parse } from 'smol-toml';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { Reconciler } from '../../src/core/reconciler.js';
+import type { Reconciler } from '../../src/core/reconciler.js';
 import type { Scaler } from '../../src/core/types.js';
+import { wireScaler } from '../../src/core/wire-scaler.js';
 import { awsEc2Asg, memberState } from '../../src/scalers/aws-ec2-asg/scaler.js';
 import { type AwsApi, MUTATING_ACTIONS, startAwsApi } from '../fixtures/aws-api.js';
 import { useTestAwsCredentials } from '../helpers/aws-env.js';
@@ -88,7 +89,7 @@ describe('aws_ec2_asg against the Auto Scaling API', () => {
       ...config,
     });
     scaler = await awsEc2Asg.create(parsed, t.ctx);
-    reconciler = new Reconciler({
+    reconciler = wireScaler({
       address: 'scaler.asg',
       scaler,
       settings: parsed,
@@ -97,7 +98,7 @@ describe('aws_ec2_asg against the Auto Scaling API', () => {
       store: t.store,
       logger: pino({ level: 'silent' }),
       dryRun: options.dryRun,
-    });
+    }).reconciler;
     return { scaler, reconciler };
   }
 

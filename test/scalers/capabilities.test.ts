@@ -5,8 +5,8 @@
 import { describe, expect, it } from 'vitest';
 import { formatIssue } from '../../src/config/issues.js';
 import { loadConfigText } from '../../src/config/load.js';
-import { defaultRegistry } from '../../src/core/registry.js';
 import type { ScalerDefinition } from '../../src/core/types.js';
+import { defaultRegistry } from '../../src/registry.js';
 
 const registry = defaultRegistry();
 

@@ -102,7 +102,7 @@ describe('cascade scaler through the engine', () => {
     // Resyncs every 30s; exec's commands are real processes, so each step waits until the
     // cascade's reconcile of that resync has finished (counted even when nothing changed).
     const reconciles = async () =>
-      (await c.engine.metrics.reconciles.get()).values
+      (await c.metrics.reconciles.get()).values
         .filter((v) => v.labels.scaler === 'scaler.ci')
         .reduce((n, v) => n + v.value, 0);
     for (let i = 0; i < 6 && c.count('scaler.cloud') !== 3; i++) {

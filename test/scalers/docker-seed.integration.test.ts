@@ -8,8 +8,9 @@ import type Docker from 'dockerode';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfigText } from '../../src/config/load.js';
-import { Engine } from '../../src/core/engine.js';
-import { defaultRegistry } from '../../src/core/registry.js';
+import type { Engine } from '../../src/core/engine.js';
+import { createDaemon } from '../../src/daemon.js';
+import { defaultRegistry } from '../../src/registry.js';
 import { waitUntil } from '../helpers/daemon.js';
 import { containersLabelled, dockerForTests, removeLabelled, TEST_IMAGE } from '../helpers/docker.js';
 import { SEED_DIR } from '../helpers/shared.js';
@@ -51,7 +52,11 @@ describe('seed cron-docker.toml through the engine', () => {
     expect(text).not.toBe(seed);
     const loaded = loadConfigText(text, '/tmp/waymond-seed/cron-docker.toml', defaultRegistry(), process.env);
     if (!loaded.ok) throw new Error(JSON.stringify(loaded.issues));
-    engine = new Engine(loaded.config, { logger: pino({ level: 'silent' }), statePath: ':memory:', http: false });
+    engine = createDaemon(loaded.config, {
+      logger: pino({ level: 'silent' }),
+      statePath: ':memory:',
+      http: false,
+    }).engine;
     await engine.start();
     await engine.fire('trigger.global_cron', {});
     const d = docker;

@@ -17,11 +17,12 @@ import { loadConfigFile, loadConfigText } from '../../src/config/load.js';
 import { EventBus } from '../../src/core/bus.js';
 import { RealClock } from '../../src/core/clock.js';
 import { createComponentContext } from '../../src/core/context.js';
-import { Reconciler, type ReconcilerSettings } from '../../src/core/reconciler.js';
-import { defaultRegistry } from '../../src/core/registry.js';
+import type { Reconciler, ReconcilerSettings } from '../../src/core/reconciler.js';
 import type { Scaler } from '../../src/core/types.js';
+import { wireScaler } from '../../src/core/wire-scaler.js';
 import { componentJsonSchema, renderReference } from '../../src/docs/reference.js';
 import { mergeBranches } from '../../src/docs/switch-table.js';
+import { defaultRegistry } from '../../src/registry.js';
 import { kubernetes } from '../../src/scalers/kubernetes/scaler.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
 import { describeScalerConformance } from '../conformance/scaler-conformance.js';
@@ -173,7 +174,7 @@ async function harness(
     { hasInput: true },
   );
   const scaler = await kubernetes.create(parsed, ctx);
-  const reconciler = new Reconciler({
+  const { reconciler } = wireScaler({
     address: `scaler.${id}`,
     scaler,
     settings: parsed as unknown as ReconcilerSettings,

@@ -2,8 +2,9 @@ import { readFileSync } from 'node:fs';
 import pino from 'pino';
 import { parse } from 'smol-toml';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { Reconciler } from '../../src/core/reconciler.js';
+import type { Reconciler } from '../../src/core/reconciler.js';
 import type { Scaler } from '../../src/core/types.js';
+import { wireScaler } from '../../src/core/wire-scaler.js';
 import { nomad } from '../../src/scalers/nomad.js';
 import { type NomadApi, startNomadApi } from '../fixtures/nomad-api.js';
 import { type TestContext, testContext } from '../helpers/context.js';
@@ -62,7 +63,7 @@ describe('nomad scaler against the job scale API', () => {
       ...config,
     });
     scaler = await nomad.create(parsed, t.ctx);
-    reconciler = new Reconciler({
+    reconciler = wireScaler({
       address: 'scaler.nomad',
       scaler,
       settings: parsed,
@@ -71,7 +72,7 @@ describe('nomad scaler against the job scale API', () => {
       store: t.store,
       logger: pino({ level: 'silent' }),
       dryRun: options.dryRun,
-    });
+    }).reconciler;
     return { scaler, reconciler };
   }
 

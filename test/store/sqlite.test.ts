@@ -3,8 +3,8 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import type { Decision } from '../../src/core/store.js';
 import { MAX_TEXT, SqliteStore, StoreOpenError } from '../../src/store/sqlite.js';
-import type { Decision } from '../../src/store/store.js';
 
 const open: SqliteStore[] = [];
 afterEach(() => {
@@ -25,6 +25,7 @@ function decision(scaler: string, reason = 'r'): Decision {
   return {
     time: 1,
     scaler,
+    target: '',
     sourceEvent: null,
     observed: 1,
     desired: 2,

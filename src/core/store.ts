@@ -1,12 +1,19 @@
 /**
- * What waymond keeps: the decisions (each reconcile, with its reason) and what each
- * component needs to survive a restart (a scaler's last desired count, its members).
- * SQLite (embedded, default) implements it; PostgreSQL may later for shared state.
+ * What waymond keeps: the decisions (each reconcile, with its reason and its target) and what
+ * each component needs to survive a restart (a scaler's last desired count per target, its
+ * members). The core owns this contract; SQLite (src/store/sqlite.ts, the default) and the
+ * simulator's in-memory store implement it, and the daemon chooses one.
  */
 export interface Decision {
   id?: number;
   time: number;
   scaler: string;
+  /**
+   * The target of the scaler this decision is for (an Auto Scaling group of a scaler that
+   * serves one per queue); '' for a scaler with one target and for rows stored before
+   * targets were recorded.
+   */
+  target: string;
   sourceEvent: string | null;
   observed: number | null;
   desired: number | null;

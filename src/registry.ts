@@ -1,9 +1,10 @@
-import { connectors } from '../connectors/index.js';
-import { scalers } from '../scalers/index.js';
-import { triggers } from '../triggers/index.js';
-import type { ComponentDefinition, ComponentKind } from './types.js';
+import { connectors } from './connectors/index.js';
+import type { ComponentRegistry } from './core/component-registry.js';
+import type { ComponentDefinition, ComponentKind } from './core/types.js';
+import { scalers } from './scalers/index.js';
+import { triggers } from './triggers/index.js';
 
-export class Registry {
+export class Registry implements ComponentRegistry {
   private byKind: Record<ComponentKind, Map<string, ComponentDefinition>> = {
     trigger: new Map(),
     connector: new Map(),
