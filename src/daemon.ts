@@ -10,7 +10,7 @@ import type { Clock } from './core/clock.js';
 import { type ComponentFactory, Engine } from './core/engine.js';
 import { buildGraph } from './core/graph.js';
 import type { Store } from './core/store.js';
-import { createHttpServer } from './server/http.js';
+import { createHttpServer, type ListenOptions } from './server/http.js';
 import { Metrics } from './server/metrics.js';
 import { SqliteStore } from './store/sqlite.js';
 import { acquireStateLock, type StateLock } from './store/state-lock.js';
@@ -24,7 +24,7 @@ export interface DaemonOptions {
   store?: Store;
   dryRun?: boolean;
   /** Overrides the config's [http] section; `false` runs without an HTTP server. */
-  http?: { host: string; port: number } | false;
+  http?: ListenOptions | false;
   shutdownGraceMs?: number;
   /** Node's process metrics (CPU, memory, event loop) on /metrics beside waymond's. */
   processMetrics?: boolean;
@@ -58,7 +58,7 @@ export function createDaemon(config: LoadedConfig, options: DaemonOptions): Daem
     throw error;
   }
   const metrics = new Metrics({ processMetrics: options.processMetrics });
-  const listen = options.http === false ? undefined : (options.http ?? config.http);
+  const listen = options.http === false ? undefined : (options.http ?? listenOf(config.http));
   const engine = new Engine(buildGraph(config.components), {
     logger: options.logger,
     store,
@@ -82,4 +82,10 @@ export function createDaemon(config: LoadedConfig, options: DaemonOptions): Daem
       }
     },
   };
+}
+
+/** The [http] section as the server takes it: the token read from the variable it names. */
+export function listenOf(http: LoadedConfig['http'], env: NodeJS.ProcessEnv = process.env): ListenOptions {
+  const token = http.token_env ? env[http.token_env] : undefined;
+  return { host: http.host, port: http.port, ...(token ? { token } : {}) };
 }

@@ -1,5 +1,10 @@
 /** `waymond fire ADDRESS [--data JSON] [--url URL]`: fire a component of a running daemon. */
-export async function fireCommand(address: string, options: { data?: string; url: string }): Promise<number> {
+import { authHeaders, unauthorisedHint } from './daemon-auth.js';
+
+export async function fireCommand(
+  address: string,
+  options: { data?: string; url: string; tokenEnv?: string },
+): Promise<number> {
   let body = '{}';
   if (options.data !== undefined) {
     try {
@@ -15,8 +20,16 @@ export async function fireCommand(address: string, options: { data?: string; url
   }
   const url = `${options.url.replace(/\/$/, '')}/api/fire/${encodeURIComponent(address)}`;
   try {
-    const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    const response = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...authHeaders(options.tokenEnv) },
+      body,
+    });
     const text = await response.text();
+    if (response.status === 401) {
+      process.stderr.write(`error: ${address}: ${unauthorisedHint(options.tokenEnv)}\n`);
+      return 1;
+    }
     if (!response.ok) {
       process.stderr.write(`error: ${address}: the daemon answered ${response.status}: ${text}\n`);
       return 1;

@@ -60,6 +60,7 @@ program
   .argument('<address>', 'e.g. trigger.webhook or scaler.workers')
   .option('--data <json>', 'event data, a JSON object')
   .option('--url <url>', 'daemon URL', 'http://127.0.0.1:9460')
+  .option('--token-env <name>', 'variable holding the admin token', 'WAYMOND_TOKEN')
   .action(async (address: string, options) => exitWith(await fireCommand(address, options)));
 
 registerSimulate(program);
@@ -69,6 +70,7 @@ program
   .description('Print the events of a running daemon as they happen (one JSON object per line).')
   .option('--filter <text>', 'only topics containing this text, e.g. "scaler.agents" or ".error"')
   .option('--url <url>', 'daemon URL', 'http://127.0.0.1:9460')
+  .option('--token-env <name>', 'variable holding the admin token', 'WAYMOND_TOKEN')
   .action(async (options) => exitWith(await tapCommand(options)));
 
 program

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import { loadConfigFile } from '../config/load.js';
 import { createDaemon, type Daemon } from '../daemon.js';
 import { defaultRegistry } from '../registry.js';
+import { isLoopbackHost } from '../server/guard.js';
 import { createLogger } from './logger.js';
 import { printIssues } from './report.js';
 
@@ -28,13 +29,27 @@ export async function runCommand(options: RunOptions): Promise<number> {
     process.stderr.write(`error: --http-port: expected a port number, found "${options.httpPort}"\n`);
     return 1;
   }
+  const host = options.httpHost ?? http.host;
+  const token = http.token_env ? process.env[http.token_env] : undefined;
+  if (http.token_env && !token) {
+    process.stderr.write(
+      `error: ${options.config}: [http] token_env names ${http.token_env}, which is not set or empty: set it to the admin token\n`,
+    );
+    return 1;
+  }
+  if (!isLoopbackHost(host) && !token) {
+    process.stderr.write(
+      `error: ${options.config}: the HTTP listener on ${host} is reachable from other machines and its API would need no credentials: set [http] token_env = "WAYMOND_TOKEN" (and that variable), or listen on 127.0.0.1\n`,
+    );
+    return 1;
+  }
   let daemon: Daemon;
   try {
     daemon = createDaemon(loaded.config, {
       logger,
       statePath: options.state,
       dryRun: options.dryRun,
-      http: { host: options.httpHost ?? http.host, port },
+      http: { host, port, ...(token ? { token } : {}) },
       processMetrics: true,
     });
   } catch (error) {

@@ -1,12 +1,23 @@
 /** `waymond tap [--filter TEXT] [--url URL]`: prints a running daemon's events as they happen. */
-export async function tapCommand(options: { filter?: string; url: string; signal?: AbortSignal }): Promise<number> {
+import { authHeaders, unauthorisedHint } from './daemon-auth.js';
+
+export async function tapCommand(options: {
+  filter?: string;
+  url: string;
+  signal?: AbortSignal;
+  tokenEnv?: string;
+}): Promise<number> {
   const query = options.filter ? `?filter=${encodeURIComponent(options.filter)}` : '';
   const url = `${options.url.replace(/\/$/, '')}/api/tap${query}`;
   let response: Response;
   try {
-    response = await fetch(url, { signal: options.signal });
+    response = await fetch(url, { signal: options.signal, headers: authHeaders(options.tokenEnv) });
   } catch (error) {
     process.stderr.write(`error: cannot reach the daemon at ${options.url}: ${(error as Error).message}\n`);
+    return 1;
+  }
+  if (response.status === 401) {
+    process.stderr.write(`error: ${unauthorisedHint(options.tokenEnv)}\n`);
     return 1;
   }
   if (!response.ok || !response.body) {

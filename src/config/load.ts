@@ -20,6 +20,13 @@ export const SECTIONS: Record<string, ComponentKind> = { trigger: 'trigger', con
 export const daemonSchema = z.strictObject({
   host: z.string().default('127.0.0.1').describe('Address the HTTP server listens on.'),
   port: z.number().int().min(0).max(65535).default(9460).describe('Port of the HTTP server (0 picks a free one).'),
+  token_env: z
+    .string()
+    .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable name')
+    .optional()
+    .describe(
+      "Name of the environment variable holding the admin token. When set, every `/api/*` route (reads too, the dashboard's data included) needs `Authorization: Bearer <token>`; `/healthz`, `/readyz`, `/metrics`, `/hooks/*` and the dashboard page stay open. Required when `host` is not a loopback address.",
+    ),
 });
 
 export const storeSchema = z.strictObject({

@@ -7,7 +7,18 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { errorMessage } from '../core/context.js';
 import type { Engine, MountedRoute } from '../core/engine.js';
 import { MAX_HOOK_BODY_BYTES } from '../triggers/webhook.js';
+import { bearerMatches, jsonDepth, MAX_JSON_DEPTH, needsToken } from './guard.js';
 import type { Metrics } from './metrics.js';
+
+/** A tap client further behind than this is dropped rather than buffered without bound. */
+export const MAX_TAP_BACKLOG_BYTES = 1024 * 1024;
+
+export interface ListenOptions {
+  host: string;
+  port: number;
+  /** When set, every /api route needs `Authorization: Bearer <token>`. */
+  token?: string;
+}
 
 export interface HttpServer {
   url: string;
@@ -31,13 +42,51 @@ function parseJsonBody(body: unknown): { ok: true; data: Record<string, unknown>
 export async function createHttpServer(
   engine: Engine,
   routes: MountedRoute[],
-  listen: { host: string; port: number },
+  listen: ListenOptions,
   metrics: Metrics,
 ): Promise<HttpServer> {
-  // A little over the hook limit so the hook itself answers 413 with its own message.
-  const app = Fastify({ logger: false, bodyLimit: MAX_HOOK_BODY_BYTES + 1 });
+  const app = Fastify({
+    logger: false,
+    // A little over the hook limit so the hook itself answers 413 with its own message.
+    bodyLimit: MAX_HOOK_BODY_BYTES + 1,
+    // A client that sends its request slowly, or idles on a kept-alive connection, is not
+    // held forever (the tap's long response is not bound by these).
+    requestTimeout: 30_000,
+    connectionTimeout: 0,
+    keepAliveTimeout: 5_000,
+  });
+  app.server.headersTimeout = 10_000;
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => {
+    // Refused at the door: a body nested thousands deep parses, but every later step that
+    // walks or saves it (the state of a scaler) would fail on it forever.
+    const first = (body as Buffer).subarray(0, 64).toString('utf8').trimStart()[0];
+    if ((first === '{' || first === '[') && jsonDepth((body as Buffer).toString('utf8')) > MAX_JSON_DEPTH) {
+      const error = new Error(`JSON body nested deeper than ${MAX_JSON_DEPTH} levels`) as Error & {
+        statusCode: number;
+      };
+      error.statusCode = 400;
+      done(error, undefined);
+      return;
+    }
+    done(null, body);
+  });
+  app.setErrorHandler((error: Error & { statusCode?: number }, _req, reply) => {
+    const status = error.statusCode && error.statusCode >= 400 && error.statusCode < 600 ? error.statusCode : 500;
+    reply.code(status).send({ error: error.message });
+  });
+
+  const token = listen.token;
+  if (token) {
+    app.addHook('onRequest', async (req, reply) => {
+      if (!needsToken(req.url) || bearerMatches(req.headers.authorization, token)) return;
+      reply
+        .code(401)
+        .header('www-authenticate', 'Bearer realm="waymond"')
+        .send({ error: 'this API needs "Authorization: Bearer <token>" (the token [http] token_env names)' });
+      return reply;
+    });
+  }
 
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_req, reply) => {
@@ -68,7 +117,14 @@ export async function createHttpServer(
     reply.raw.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-cache' });
     reply.raw.flushHeaders(); // the client waits for headers before it starts reading
     const off = engine.bus.subscribeAll((event) => {
-      if (!filter || event.topic.includes(filter)) reply.raw.write(`${JSON.stringify(event)}\n`);
+      if (filter && !event.topic.includes(filter)) return;
+      // A client that does not read would make the daemon buffer every event for it.
+      if (reply.raw.writableLength > MAX_TAP_BACKLOG_BYTES) {
+        off();
+        reply.raw.destroy();
+        return;
+      }
+      reply.raw.write(`${JSON.stringify(event)}\n`);
     });
     req.raw.on('close', off);
   });
