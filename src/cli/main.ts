@@ -25,6 +25,9 @@ export function normaliseArgs(argv: string[]): string[] {
   );
 }
 
+/** Where fire, tap and status find the daemon unless --url says. */
+const DAEMON_URL = process.env.WAYMOND_URL ?? 'http://127.0.0.1:9460';
+
 function exitWith(code: number): void {
   process.exitCode = code;
 }
@@ -65,7 +68,7 @@ program
   .description('Fire a trigger (or send data to a scaler) of a running daemon.')
   .argument('<address>', 'e.g. trigger.webhook or scaler.workers')
   .option('--data <json>', 'event data, a JSON object')
-  .option('--url <url>', 'daemon URL', 'http://127.0.0.1:9460')
+  .option('--url <url>', 'daemon URL (or set WAYMOND_URL)', DAEMON_URL)
   .action(async (address: string, options) => exitWith(await fireCommand(address, options)));
 
 registerSimulate(program);
@@ -74,13 +77,13 @@ program
   .command('tap')
   .description('Print the events of a running daemon as they happen (one JSON object per line).')
   .option('--filter <text>', 'only topics containing this text, e.g. "scaler.agents" or ".error"')
-  .option('--url <url>', 'daemon URL', 'http://127.0.0.1:9460')
+  .option('--url <url>', 'daemon URL (or set WAYMOND_URL)', DAEMON_URL)
   .action(async (options) => exitWith(await tapCommand(options)));
 
 program
   .command('status')
   .description('Print the scalers of a running daemon: desired, current, health, the last decision and its reason.')
-  .option('--url <url>', 'daemon URL', 'http://127.0.0.1:9460')
+  .option('--url <url>', 'daemon URL (or set WAYMOND_URL)', DAEMON_URL)
   .option('--json', 'print the rows as JSON')
   .action(async (options) => exitWith(await statusCommand(options)));
 
