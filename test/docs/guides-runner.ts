@@ -3,7 +3,8 @@
  *
  *   ```toml file=waymond.toml   (any language, `file=`)   written to that path
  *   ```sh                       run with bash -euo pipefail; must exit 0
- *   ```sh daemon                (re)starts the daemon: the previous one gets SIGTERM
+ *   ```sh daemon                (re)starts the daemon (`VAR=value waymond run ...` works):
+ *                               the previous one gets SIGTERM
  *                               and must exit 0; the new one must answer /readyz
  *   ```sh no-run                shown, never run (keep these rare)
  *   <!-- check: scaler.agents current=4 desired=4 -->
@@ -132,7 +133,7 @@ export class GuideRun {
   }
 
   private async startDaemon(command: string, where: string): Promise<void> {
-    const child = spawn('bash', ['-c', `exec ${this.withPort(command)} --http-port ${this.port}`], {
+    const child = spawn('bash', ['-c', `exec env ${this.withPort(command)} --http-port ${this.port}`], {
       cwd: this.dir,
       env: this.env,
       stdio: ['ignore', 'pipe', 'pipe'],
