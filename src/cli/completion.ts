@@ -63,7 +63,8 @@ complete -o filenames -F _waymond waymond
 `;
 }
 
-const zshEscape = (text: string): string => text.replace(/[[\]:']/g, (c) => `\\${c}`);
+// Inside the single-quoted spec: _arguments wants [ ] : escaped; a quote ends the quoting.
+const zshEscape = (text: string): string => text.replace(/[[\]:]/g, (c) => `\\${c}`).replace(/'/g, `'\\''`);
 
 function zsh(verbs: Verb[]): string {
   const verbList = verbs.map((v) => `    ${quoteSingle(`${v.name}:${v.description.replace(/:/g, '\\:')}`)}`).join('\n');

@@ -123,8 +123,10 @@ export async function statusCommand(options: { url: string; json?: boolean }): P
     decisions = answers.flatMap((a) => (a as { decisions?: DecisionInfo[] }).decisions ?? []);
   } catch (error) {
     const message = (error as Error).message;
-    const detail = (error as { cause?: { code?: string } }).cause?.code;
-    process.stderr.write(`error: cannot read the daemon at ${options.url}: ${detail ?? message}\n`);
+    const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+    process.stderr.write(
+      `error: cannot read the daemon at ${options.url}: ${cause?.code ?? cause?.message ?? message}\n`,
+    );
     return 1;
   }
   const rows = statusRows(components, decisions, Date.now());
