@@ -77,6 +77,8 @@ describe('the npm tarball', () => {
       expect(entries).toContain(file);
     expect(entries.filter((e) => e.startsWith('package/test/') || e.startsWith('package/src/'))).toEqual([]);
     expect(entries.filter((e) => e.includes('.test.'))).toEqual([]);
+    // Source maps would point at src/, which is not shipped.
+    expect(entries.filter((e) => e.endsWith('.map'))).toEqual([]);
   });
 
   it('installs a waymond whose --version is the package version', () => {
