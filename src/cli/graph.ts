@@ -8,7 +8,43 @@ function nodeId(address: string): string {
   return address.replace(/[^A-Za-z0-9_]/g, '_');
 }
 
-export function renderGraph(components: ComponentConfig[], format: 'mermaid' | 'dot'): string {
+export const GRAPH_FORMATS = ['mermaid', 'dot', 'text'] as const;
+export type GraphFormat = (typeof GRAPH_FORMATS)[number];
+
+/**
+ * For a terminal: each flow from a source (a component nothing feeds) down to its scalers,
+ * indented; a component reached twice is printed once in full, then as `(see above)`.
+ */
+export function renderText(components: ComponentConfig[]): string {
+  const edges = graphEdges(components);
+  const byAddress = new Map(components.map((c) => [c.address, c]));
+  const next = new Map<string, string[]>();
+  const fed = new Set<string>();
+  for (const [a, b] of edges) {
+    next.set(a, [...(next.get(a) ?? []), b]);
+    fed.add(b);
+  }
+  const lines: string[] = [];
+  const printed = new Set<string>();
+  const visit = (address: string, depth: number) => {
+    const c = byAddress.get(address);
+    const label = `${'  '.repeat(depth)}${depth > 0 ? '-> ' : ''}${address}${c ? ` (${c.type})` : ''}`;
+    if (printed.has(address)) {
+      lines.push(`${label} (see above)`);
+      return;
+    }
+    printed.add(address);
+    lines.push(label);
+    for (const to of next.get(address) ?? []) visit(to, depth + 1);
+  };
+  for (const c of components) if (!fed.has(c.address)) visit(c.address, 0);
+  // Whatever sits only on a cycle has no source; print it too rather than drop it.
+  for (const c of components) if (!printed.has(c.address)) visit(c.address, 0);
+  return lines.join('\n');
+}
+
+export function renderGraph(components: ComponentConfig[], format: GraphFormat): string {
+  if (format === 'text') return renderText(components);
   const edges = graphEdges(components);
   if (format === 'dot') {
     const lines = ['digraph waymond {', '  rankdir=LR;'];
@@ -31,8 +67,9 @@ export function renderGraph(components: ComponentConfig[], format: 'mermaid' | '
 }
 
 export function graphCommand(file: string, options: { format: string }): number {
-  if (options.format !== 'mermaid' && options.format !== 'dot') {
-    process.stderr.write(`error: --format: expected "mermaid" or "dot", found "${options.format}"\n`);
+  const format = GRAPH_FORMATS.find((f) => f === options.format);
+  if (!format) {
+    process.stderr.write(`error: --format: expected one of ${GRAPH_FORMATS.join(', ')}, found "${options.format}"\n`);
     return 1;
   }
   const result = loadConfigFile(file, defaultRegistry());
@@ -40,6 +77,6 @@ export function graphCommand(file: string, options: { format: string }): number 
     printIssues(result.issues);
     return 1;
   }
-  process.stdout.write(`${renderGraph(result.config.components, options.format)}\n`);
+  process.stdout.write(`${renderGraph(result.config.components, format)}\n`);
   return 0;
 }

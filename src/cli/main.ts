@@ -4,16 +4,19 @@
  * arguments. The original's `waymond -config FILE` still works (it means `run`).
  */
 import './node-runtime.js';
-import { Command, Option } from 'commander';
+import { Argument, Command, Option } from 'commander';
 import { defaultRegistry } from '../registry.js';
+import { completionScript, SHELLS, type Shell } from './completion.js';
 import { fireCommand } from './fire.js';
-import { graphCommand } from './graph.js';
+import { GRAPH_FORMATS, graphCommand } from './graph.js';
 import { LOG_LEVELS } from './logger.js';
 import { runCommand } from './run.js';
 import { configJsonSchema } from './schema.js';
 import { registerSimulate } from './simulate.js';
+import { statusCommand } from './status.js';
 import { tapCommand } from './tap.js';
 import { validateCommand } from './validate.js';
+import { packageVersion } from './version.js';
 
 /** Accepts the original Go flag style `-config FILE` (single dash, long name). */
 export function normaliseArgs(argv: string[]): string[] {
@@ -22,12 +25,18 @@ export function normaliseArgs(argv: string[]): string[] {
   );
 }
 
+/** Where fire, tap and status find the daemon unless --url says. */
+const DAEMON_URL = process.env.WAYMOND_URL ?? 'http://127.0.0.1:9460';
+
 function exitWith(code: number): void {
   process.exitCode = code;
 }
 
 const program = new Command();
-program.name('waymond').description('Autoscale anything, anywhere: one daemon, one config file.').version('0.1.0');
+program
+  .name('waymond')
+  .description('Autoscale anything, anywhere: one daemon, one config file.')
+  .version(packageVersion());
 
 program
   .command('run', { isDefault: true })
@@ -51,7 +60,7 @@ program
   .command('graph')
   .description('Print the component graph of a config.')
   .argument('<file>', 'config file')
-  .addOption(new Option('--format <format>', 'output format').choices(['mermaid', 'dot']).default('mermaid'))
+  .addOption(new Option('--format <format>', 'output format').choices([...GRAPH_FORMATS]).default('mermaid'))
   .action((file: string, options) => exitWith(graphCommand(file, options)));
 
 program
@@ -59,7 +68,7 @@ program
   .description('Fire a trigger (or send data to a scaler) of a running daemon.')
   .argument('<address>', 'e.g. trigger.webhook or scaler.workers')
   .option('--data <json>', 'event data, a JSON object')
-  .option('--url <url>', 'daemon URL', 'http://127.0.0.1:9460')
+  .option('--url <url>', 'daemon URL (or set WAYMOND_URL)', DAEMON_URL)
   .option('--token-env <name>', 'variable holding the admin token', 'WAYMOND_TOKEN')
   .action(async (address: string, options) => exitWith(await fireCommand(address, options)));
 
@@ -69,9 +78,25 @@ program
   .command('tap')
   .description('Print the events of a running daemon as they happen (one JSON object per line).')
   .option('--filter <text>', 'only topics containing this text, e.g. "scaler.agents" or ".error"')
-  .option('--url <url>', 'daemon URL', 'http://127.0.0.1:9460')
+  .option('--url <url>', 'daemon URL (or set WAYMOND_URL)', DAEMON_URL)
   .option('--token-env <name>', 'variable holding the admin token', 'WAYMOND_TOKEN')
   .action(async (options) => exitWith(await tapCommand(options)));
+
+program
+  .command('status')
+  .description('Print the scalers of a running daemon: desired, current, health, the last decision and its reason.')
+  .option('--url <url>', 'daemon URL (or set WAYMOND_URL)', DAEMON_URL)
+  .option('--token-env <name>', 'variable holding the admin token', 'WAYMOND_TOKEN')
+  .option('--json', 'print the rows as JSON')
+  .action(async (options) => exitWith(await statusCommand(options)));
+
+program
+  .command('completion')
+  .description('Print a shell completion script (bash, zsh or fish).')
+  .addArgument(new Argument('<shell>', 'shell').choices([...SHELLS]))
+  .action((shell: Shell) => {
+    process.stdout.write(completionScript(program, shell));
+  });
 
 program
   .command('schema')
