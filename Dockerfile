@@ -13,7 +13,7 @@
 #
 # Run it with the config mounted read-only and the state in a volume:
 #
-#   docker run -d --name waymond -p 9460:9460 \
+#   docker run -d --name waymond -p 9460:9460 -e WAYMOND_TOKEN="$(openssl rand -hex 24)" \
 #     -v "$PWD/waymond.toml:/etc/waymond/waymond.toml:ro" -v waymond-state:/var/lib/waymond waymond
 #
 # BASE_IMAGE: any Debian-based image with Node >= 22.13 and npm on PATH (node:24-bookworm-slim,
@@ -54,7 +54,9 @@ HEALTHCHECK --interval=15s --timeout=3s --start-period=10s --retries=3 \
 # tini is PID 1: it forwards SIGTERM to waymond (which stops its members as configured)
 # and reaps the members' orphans.
 ENTRYPOINT ["/usr/bin/tini", "--", "waymond"]
-CMD ["run", "--config", "/etc/waymond/waymond.toml", "--state", "/var/lib/waymond/state.db", "--http-host", "0.0.0.0", "--http-port", "9460"]
+# The listener is reachable from outside the container, so the admin API needs a token:
+# docker run -e WAYMOND_TOKEN=<a long random string> (waymond refuses to start without it).
+CMD ["run", "--config", "/etc/waymond/waymond.toml", "--state", "/var/lib/waymond/state.db", "--http-host", "0.0.0.0", "--http-port", "9460", "--token-env", "WAYMOND_TOKEN"]
 # Last: with a copy-on-write-less storage driver (vfs) every step copies the image so far,
 # so the metadata steps above run on the small base, and the app comes in one layer.
 COPY --from=install /opt/waymond /opt/waymond

@@ -44,6 +44,7 @@ program
   .option('-c, --config <file>', 'config file (TOML, YAML or JSON)', 'waymond.toml')
   .option('--http-host <host>', 'HTTP listen address (default from [http], else 127.0.0.1)')
   .option('--http-port <port>', 'HTTP port (default from [http], else 9460)')
+  .option('--token-env <name>', 'variable holding the admin token (default from [http] token_env)')
   .option('--state <file>', 'SQLite state file (default <config dir>/.waymond/state.db)')
   .option('--dry-run', 'decide and record, but change no target')
   .addOption(new Option('--log-level <level>', 'log level').choices([...LOG_LEVELS]).default('info'))

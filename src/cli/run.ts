@@ -9,6 +9,8 @@ import { printIssues } from './report.js';
 export interface RunOptions {
   config: string;
   httpHost?: string;
+  /** Overrides [http] token_env (the container image passes WAYMOND_TOKEN). */
+  tokenEnv?: string;
   httpPort?: string;
   state?: string;
   dryRun?: boolean;
@@ -30,10 +32,12 @@ export async function runCommand(options: RunOptions): Promise<number> {
     return 1;
   }
   const host = options.httpHost ?? http.host;
-  const token = http.token_env ? process.env[http.token_env] : undefined;
-  if (http.token_env && !token) {
+  const tokenEnv = options.tokenEnv ?? http.token_env;
+  const token = tokenEnv ? process.env[tokenEnv] : undefined;
+  if (tokenEnv && !token) {
+    const named = options.tokenEnv ? '--token-env' : '[http] token_env';
     process.stderr.write(
-      `error: ${options.config}: [http] token_env names ${http.token_env}, which is not set or empty: set it to the admin token\n`,
+      `error: ${options.config}: ${named} names ${tokenEnv}, which is not set or empty: set it to the admin token\n`,
     );
     return 1;
   }

@@ -170,7 +170,7 @@ describe('waymond completion', () => {
         { encoding: 'utf8' },
       ).stdout.trim();
     expect(complete(['waymond', 'st']).split('\n')).toEqual(['status']);
-    expect(complete(['waymond', 'status', '--']).split('\n')).toEqual(['--url', '--json', '--help']);
+    expect(complete(['waymond', 'status', '--']).split('\n')).toEqual(['--url', '--token-env', '--json', '--help']);
     expect(complete(['waymond', 'run', '--log']).split('\n')).toEqual(['--log-level']);
   });
 

@@ -22,6 +22,10 @@ import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ROOT, waitUntil } from '../helpers/daemon.js';
 
+/** The admin token the guides tell the reader to export as WAYMOND_TOKEN. */
+export const GUIDE_ADMIN_TOKEN = 'change-me-to-another-long-random-string';
+const ADMIN = { authorization: `Bearer ${GUIDE_ADMIN_TOKEN}` };
+
 export type Step =
   | { kind: 'file'; path: string; content: string; line: number }
   | { kind: 'run' | 'daemon' | 'skip'; command: string; line: number }
@@ -99,6 +103,8 @@ export class GuideRun {
       PATH: `${bin}:${dirname(process.execPath)}:${process.env.PATH ?? ''}`,
       WAYMOND_URL: `http://127.0.0.1:${this.port}`,
       WAYMOND_LOG_FORMAT: 'json',
+      // The production guide asks the reader to export the admin token; its commands see it.
+      WAYMOND_TOKEN: GUIDE_ADMIN_TOKEN,
     };
   }
 
@@ -166,7 +172,7 @@ export class GuideRun {
     try {
       await waitUntil(
         async () => {
-          const response = await fetch(`http://127.0.0.1:${this.port}/api/components`);
+          const response = await fetch(`http://127.0.0.1:${this.port}/api/components`, { headers: ADMIN });
           const { components } = (await response.json()) as { components: Component[] };
           last = components.find((c) => c.address === address);
           const seen = actual(last) as Record<string, number | undefined>;
@@ -176,7 +182,7 @@ export class GuideRun {
         90_000,
       );
     } catch (error) {
-      const decisions = await fetch(`http://127.0.0.1:${this.port}/api/decisions?limit=5`)
+      const decisions = await fetch(`http://127.0.0.1:${this.port}/api/decisions?limit=5`, { headers: ADMIN })
         .then((r) => r.text())
         .catch(() => '');
       throw new Error(

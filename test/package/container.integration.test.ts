@@ -55,6 +55,8 @@ beforeAll(() => {
     '1s',
     '--health-start-period',
     '30s',
+    '-e',
+    'WAYMOND_TOKEN=container-test-token',
     '-v',
     `${config}:/etc/waymond:ro`,
     IMAGE,
