@@ -8,6 +8,7 @@ import { errorMessage } from '../core/context.js';
 import type { Engine } from '../core/engine.js';
 import type { RouteHandler } from '../core/types.js';
 import { MAX_HOOK_BODY_BYTES } from '../triggers/webhook.js';
+import { mountDashboard } from './dashboard.js';
 
 export interface HttpServer {
   url: string;
@@ -81,6 +82,8 @@ export async function createHttpServer(
       return reply.code(404).send({ error: errorMessage(error) });
     }
   });
+
+  mountDashboard(app, engine);
 
   for (const route of routes) {
     app.route({
