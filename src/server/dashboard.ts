@@ -9,12 +9,14 @@
  *   triggers emitted and the counts its connectors asked for, kept in memory since start).
  *
  * Health and signals are read off the bus (`.output`, `.input`, `.result`, `.error`), so
- * nothing in core changes for the dashboard.
+ * nothing in core changes for the dashboard. The same signals go to `/metrics` too
+ * (`waymond_trigger_value`, `waymond_policy_recommendation`, `waymond_decisions_total`).
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { extname, join, normalize, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
+import { Counter, Gauge } from 'prom-client';
 import type { Engine } from '../core/engine.js';
 import { type GraphComponent, graphEdges } from '../core/graph.js';
 import type { WaymondEvent } from '../core/types.js';
@@ -172,11 +174,65 @@ export function defaultAssetsDir(): string {
   return candidates.find((dir) => existsSync(join(dir, 'index.html'))) ?? (candidates[1] as string);
 }
 
+/** The first word of a decision's action (`scale_up +3 (0 -> 3)` -> `scale_up`): a bounded label. */
+export function actionKind(action: unknown): string {
+  return (typeof action === 'string' ? /^[a-z_]+/.exec(action)?.[0] : undefined) ?? 'other';
+}
+
+/**
+ * The signals behind the fleets, on the engine's registry: the last value each trigger
+ * emitted, the last count each policy connector recommended, decisions by action.
+ */
+export function exportSignalMetrics(engine: Engine): () => void {
+  // Once per engine: a second mount (tests) must not register the names twice.
+  if (engine.metrics.registry.getSingleMetric('waymond_trigger_value')) return () => undefined;
+  const registers = [engine.metrics.registry];
+  const triggerValue = new Gauge({
+    name: 'waymond_trigger_value',
+    help: 'Last value a trigger emitted (its `value` field, or `desired`, `count`, `depth`, `length`, `size`).',
+    labelNames: ['trigger'],
+    registers,
+  });
+  const recommendation = new Gauge({
+    name: 'waymond_policy_recommendation',
+    help: 'Last desired count a policy connector recommended (before the scaler applies min/max).',
+    labelNames: ['connector'],
+    registers,
+  });
+  const decisions = new Counter({
+    name: 'waymond_decisions_total',
+    help: 'Recorded decisions per scaler and action (scale_up, scale_down, none, ...).',
+    labelNames: ['scaler', 'action'],
+    registers,
+  });
+  const policies = new Set(
+    engine.config.components.filter((c) => c.kind === 'connector' && c.type === 'policy').map((c) => c.address),
+  );
+  return engine.bus.subscribeAll((event) => {
+    const dot = event.topic.lastIndexOf('.');
+    const address = event.topic.slice(0, dot);
+    const channel = event.topic.slice(dot + 1);
+    if (channel === 'output' && address.startsWith('trigger.')) {
+      const value = eventValue(event.data);
+      if (value !== undefined) triggerValue.set({ trigger: address }, value);
+    } else if (channel === 'output' && policies.has(address)) {
+      const desired = event.data.desired;
+      if (typeof desired === 'number' && Number.isFinite(desired)) recommendation.set({ connector: address }, desired);
+    } else if (channel === 'result' && address.startsWith('scaler.')) {
+      decisions.inc({ scaler: address, action: actionKind(event.data.action) });
+    }
+  });
+}
+
 export function mountDashboard(app: FastifyInstance, engine: Engine, options: { assetsDir?: string } = {}): void {
   const assets = normalize(options.assetsDir ?? defaultAssetsDir());
   const log = new DashboardLog();
   const off = engine.bus.subscribeAll((event) => log.observe(event));
-  app.addHook('onClose', async () => off());
+  const offMetrics = exportSignalMetrics(engine);
+  app.addHook('onClose', async () => {
+    off();
+    offMetrics();
+  });
   // Seed from the events the engine already holds (the log starts after them).
   for (const event of engine.recentEvents(200)) log.observe(event);
 

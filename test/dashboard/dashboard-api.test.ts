@@ -12,7 +12,7 @@ import { formatIssue } from '../../src/config/issues.js';
 import { loadConfigText } from '../../src/config/load.js';
 import { Engine } from '../../src/core/engine.js';
 import { defaultRegistry } from '../../src/core/registry.js';
-import { eventValue, healthOf, mountDashboard, upstream } from '../../src/server/dashboard.js';
+import { actionKind, eventValue, healthOf, mountDashboard, upstream } from '../../src/server/dashboard.js';
 import { waitUntil } from '../helpers/daemon.js';
 
 const CONFIG = `
@@ -30,6 +30,24 @@ to = "scaler.fleet"
 type = "noop"
 id = "fleet"
 max = 10
+
+[[trigger]]
+type = "http_endpoint"
+id = "queue"
+
+[[connect]]
+type = "policy"
+id = "per_three"
+from = "trigger.queue"
+to = "scaler.pool"
+strategy = "per_replica"
+per_replica = 3
+max = 20
+
+[[scaler]]
+type = "noop"
+id = "pool"
+max = 20
 `;
 
 describe('dashboard endpoints', () => {
@@ -60,18 +78,28 @@ describe('dashboard endpoints', () => {
       nodes: { address: string; health: { state: string } }[];
       edges: { from: string; to: string }[];
     };
-    expect(before.nodes.map((n) => n.address).sort()).toEqual(['connector.pass', 'scaler.fleet', 'trigger.set']);
+    expect(before.nodes.map((n) => n.address).sort()).toEqual([
+      'connector.pass',
+      'connector.per_three',
+      'scaler.fleet',
+      'scaler.pool',
+      'trigger.queue',
+      'trigger.set',
+    ]);
     expect(before.edges).toEqual([
       { from: 'trigger.set', to: 'connector.pass' },
       { from: 'connector.pass', to: 'scaler.fleet' },
+      { from: 'trigger.queue', to: 'connector.per_three' },
+      { from: 'connector.per_three', to: 'scaler.pool' },
     ]);
     expect(before.nodes.find((n) => n.address === 'trigger.set')?.health.state).toBe('idle');
 
     await fetch(`${url}/hooks/set`, { method: 'POST', body: '{"desired":4}' });
     await waitUntil(async () => {
       const graph = (await (await fetch(`${url}/api/graph`)).json()) as typeof before;
-      return graph.nodes.every((n) => n.health.state === 'ok');
-    }, 'every node ok after a request');
+      const fleet = graph.nodes.filter((n) => !/queue|per_three|pool/.test(n.address));
+      return fleet.every((n) => n.health.state === 'ok');
+    }, 'the webhook, its connector and its scaler ok after a request');
   });
 
   it("gives a scaler's decisions with the value and the request that drove them", async () => {
@@ -93,6 +121,19 @@ describe('dashboard endpoints', () => {
       decisions: unknown[];
     };
     expect(future.decisions).toEqual([]);
+  });
+
+  it('exports the signals: trigger values, policy recommendations, decisions by action', async () => {
+    await fetch(`${url}/hooks/queue`, { method: 'POST', body: '{"value":10}' });
+    let text = '';
+    await waitUntil(async () => {
+      text = await (await fetch(`${url}/metrics`)).text();
+      return /waymond_decisions_total\{scaler="scaler.pool",action="scale_up"\} 1/.test(text);
+    }, 'the pool decision counted');
+    expect(text).toMatch(/waymond_trigger_value\{trigger="trigger.queue"\} 10\n/);
+    // 10 queued at 3 per replica: 4.
+    expect(text).toMatch(/waymond_policy_recommendation\{connector="connector.per_three"\} 4\n/);
+    expect(text).not.toMatch(/waymond_policy_recommendation\{connector="connector.pass"/);
   });
 
   it('names the field when a series query is wrong', async () => {
@@ -142,6 +183,12 @@ describe('dashboard rules', () => {
     });
     expect(healthOf({ lastOk: 30, lastError: { time: 20, message: 'down' }, points: [] }).state).toBe('ok');
     expect(healthOf({ dryRunAt: 5, points: [] }).state).toBe('dry_run');
+  });
+
+  it('labels decisions by the kind of action only', () => {
+    expect(actionKind('scale_up +3 (0 -> 3)')).toBe('scale_up');
+    expect(actionKind('none')).toBe('none');
+    expect(actionKind(undefined)).toBe('other');
   });
 
   it('walks edges backwards to the triggers upstream', () => {
