@@ -8,6 +8,11 @@ import { shortId } from './api.js';
 
 const COLORS = ['#d97706', '#7c3aed', '#0891b2', '#db2777', '#65a30d'];
 
+export interface Counts {
+  desired?: number;
+  observed?: number;
+}
+
 export interface ChartData {
   data: uPlot.AlignedData;
   series: uPlot.Series[];
@@ -17,11 +22,18 @@ export interface ChartData {
 
 /**
  * Merges every series onto one sorted time axis (seconds), null where a series has no point.
- * The last decision holds until `until` (now): its counts are drawn up to the right edge.
+ * The lines run on to `until` (now) at the counts the scaler reports now.
  */
-export function alignSeries(s: Series, until: number): ChartData {
+export function alignSeries(s: Series, until: number, now: Counts = {}): ChartData {
   const last = s.decisions.at(-1);
-  const decisions = last && last.time < until ? [...s.decisions, { ...last, time: until }] : s.decisions;
+  // Resyncs that change nothing are not stored: what the scaler reports now ends the lines.
+  const tail = last && {
+    ...last,
+    time: until,
+    desired: now.desired ?? last.desired,
+    observed: now.observed ?? last.observed,
+  };
+  const decisions = tail && last.time < until ? [...s.decisions, tail] : s.decisions;
   const columns: { label: string; points: { time: number; value: number | null }[]; style: uPlot.Series }[] = [
     {
       label: 'desired',
@@ -61,14 +73,14 @@ export function alignSeries(s: Series, until: number): ChartData {
   };
 }
 
-export function Chart({ series, from, to }: { series: Series; from: number; to: number }) {
+export function Chart({ series, from, to, now }: { series: Series; from: number; to: number; now?: Counts }) {
   const box = useRef<HTMLDivElement>(null);
   const plot = useRef<uPlot | null>(null);
   // Once the user drags a window, live updates keep it (double-click returns to the range).
   const zoomed = useRef(false);
   const range = useRef([from, to]);
   range.current = [from, to];
-  const chart = alignSeries(series, to);
+  const chart = alignSeries(series, to, now);
   const shape = chart.series.map((s) => s.label).join('|');
 
   useEffect(() => {
@@ -79,7 +91,11 @@ export function Chart({ series, from, to }: { series: Series; from: number; to: 
       width: Math.max(320, el.clientWidth),
       height: 320,
       series: chart.series,
-      scales: { x: { time: true }, y: { range: (_u, min, max) => [0, Math.max(1, max, min) + 1] } },
+      scales: {
+        x: { time: true },
+        y: { range: (_u, min, max) => [0, Math.max(1, max, min) + 1] },
+        signal: { range: (_u, min, max) => [Math.min(0, min), Math.max(1, max) * 1.1] },
+      },
       axes: [{}, { label: 'members' }, ...(hasSignal ? [{ scale: 'signal', side: 1, label: 'signal' }] : [])],
       cursor: { drag: { x: true, y: false } },
       hooks: { setSelect: [() => (zoomed.current = true)] },

@@ -152,7 +152,14 @@ function ScalerView({
         <span class="muted">drag on the chart to zoom, double-click to reset</span>
       </div>
       {error && <p class="reason">{error}</p>}
-      {series && <Chart series={series} from={now - windowMs} to={now} />}
+      {series && (
+        <Chart
+          series={series}
+          from={now - windowMs}
+          to={now}
+          now={{ desired: component?.desired, observed: component?.observed }}
+        />
+      )}
       <DecisionsView decisions={decisions} events={events} filter={filter} onFilter={setFilter} fixedScaler />
     </section>
   );
