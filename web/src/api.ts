@@ -1,81 +1,8 @@
 // The daemon's JSON API as the dashboard reads it (same origin: the page is served by the daemon).
+import type { WaymondEvent } from './types.js';
 
-export interface WaymondEvent {
-  id: string;
-  topic: string;
-  source: string;
-  time: number;
-  data: Record<string, unknown>;
-}
-
-export interface Target {
-  id?: string;
-  name?: string;
-  desired?: number;
-  observed?: number;
-  ready?: number;
-  [key: string]: unknown;
-}
-
-export interface Component {
-  address: string;
-  kind: string;
-  type: string;
-  min?: number;
-  max?: number;
-  desired?: number;
-  observed?: number;
-  ready?: number;
-  members?: unknown[];
-  targets?: Target[];
-}
-
-export type HealthState = 'ok' | 'failing' | 'dry_run' | 'idle';
-export interface Health {
-  state: HealthState;
-  reason?: string;
-  since?: number;
-}
-
-export interface GraphNode {
-  address: string;
-  kind: string;
-  type: string;
-  health: Health;
-}
-
-export interface Graph {
-  nodes: GraphNode[];
-  edges: { from: string; to: string }[];
-}
-
-export interface Decision {
-  id?: number;
-  time: number;
-  scaler: string;
-  sourceEvent: string | null;
-  observed: number | null;
-  desired: number | null;
-  action: string;
-  outcome: string;
-  error: string | null;
-  durationMs: number;
-  reason: string;
-}
-
-export interface Point {
-  time: number;
-  value: number;
-  source?: string;
-}
-
-export interface Series {
-  scaler: string;
-  since: number;
-  decisions: { time: number; observed: number | null; desired: number | null; outcome: string }[];
-  requested: Point[];
-  signals: Record<string, Point[]>;
-}
+export { addressOf, nextHealth, shortId } from './rules.js';
+export type * from './types.js';
 
 const TOKEN_KEY = 'waymond-token';
 
@@ -127,29 +54,6 @@ export async function followTap(
     onState(false);
     if (!signal.aborted) await new Promise((r) => setTimeout(r, 2000));
   }
-}
-
-/** The same rule as the daemon's (src/server/dashboard.ts), applied to live events. */
-export function nextHealth(current: Health | undefined, event: WaymondEvent): Health | undefined {
-  const channel = event.topic.slice(event.topic.lastIndexOf('.') + 1);
-  const error = typeof event.data.error === 'string' ? event.data.error : 'error';
-  if (channel === 'error') return { state: 'failing', reason: error, since: event.time };
-  if (channel === 'output') return { state: 'ok', since: event.time };
-  if (channel === 'result') {
-    const outcome = event.data.outcome;
-    if (outcome === 'ok') return { state: 'ok', since: event.time };
-    if (outcome === 'dry_run') return { state: 'dry_run', since: event.time };
-    if (outcome === 'error' || outcome === 'rejected') return { state: 'failing', reason: error, since: event.time };
-  }
-  return current;
-}
-
-export function addressOf(event: WaymondEvent): string {
-  return event.topic.slice(0, event.topic.lastIndexOf('.'));
-}
-
-export function shortId(address: string): string {
-  return address.slice(address.indexOf('.') + 1);
 }
 
 export function formatTime(ms: number): string {

@@ -2,27 +2,14 @@
 // the event that caused it (shown inline when the daemon still holds it).
 import { useMemo, useState } from 'preact/hooks';
 import type { Decision, WaymondEvent } from './api.js';
-import { formatTime, shortId } from './api.js';
+import { formatTime } from './api.js';
+import { type DecisionFilter, filterDecisions, shortId } from './rules.js';
+
+export type { DecisionFilter };
 
 const PAGE = 50;
 const OUTCOMES = ['', 'ok', 'error', 'dry_run', 'rejected', 'noop'];
 
-export interface DecisionFilter {
-  scaler: string;
-  outcome: string;
-  text: string;
-}
-
-export function filterDecisions(decisions: Decision[], f: DecisionFilter): Decision[] {
-  const text = f.text.trim().toLowerCase();
-  const scaler = f.scaler.trim();
-  return decisions.filter(
-    (d) =>
-      (!scaler || d.scaler === scaler || shortId(d.scaler) === scaler) &&
-      (!f.outcome || d.outcome === f.outcome) &&
-      (!text || `${d.reason} ${d.action} ${d.error ?? ''} ${d.scaler}`.toLowerCase().includes(text)),
-  );
-}
 
 export function DecisionsView({
   decisions,

@@ -2,7 +2,7 @@
 // Columns are searched and paged (50 a page) so 10,000 scalers never render at once.
 import { useLayoutEffect, useMemo, useRef, useState } from 'preact/hooks';
 import type { Component, Graph, Health } from './api.js';
-import { shortId } from './api.js';
+import { shortId, visibleAddresses } from './rules.js';
 
 const PAGE = 50;
 const KINDS = ['trigger', 'connector', 'scaler'] as const;
@@ -16,31 +16,6 @@ interface Props {
   onOpen: (address: string) => void;
 }
 
-/** Matching nodes and their neighbours two hops away (a scaler's connector and trigger). */
-export function visibleAddresses(graph: Graph, query: string): Set<string> | undefined {
-  const q = query.trim().toLowerCase();
-  if (!q) return undefined;
-  const next = new Map<string, string[]>();
-  const link = (a: string, b: string) => {
-    const list = next.get(a);
-    if (list) list.push(b);
-    else next.set(a, [b]);
-  };
-  for (const e of graph.edges) {
-    link(e.from, e.to);
-    link(e.to, e.from);
-  }
-  const matched = graph.nodes.filter((n) => n.address.toLowerCase().includes(q) || n.type.includes(q));
-  const shown = new Set(matched.map((n) => n.address));
-  let frontier = [...shown];
-  for (let hop = 0; hop < 2; hop++) {
-    const found: string[] = [];
-    for (const a of frontier) for (const b of next.get(a) ?? []) if (!shown.has(b)) found.push(b);
-    for (const b of found) shown.add(b);
-    frontier = found;
-  }
-  return shown;
-}
 
 function NodeCard({
   address,
