@@ -95,6 +95,9 @@ describe('dashboard in Chromium', () => {
     // One edge per connection: trigger -> connector and connector -> scaler, twice.
     await expect.poll(() => page.locator('.edges path').count(), POLL).toBe(4);
     await page.screenshot({ path: artifactPath('dashboard-graph.png'), fullPage: true });
+    // A scaler's node opens its own view.
+    await page.click('[data-address="scaler.workers"]');
+    await page.locator('[data-scaler="scaler.workers"] [data-testid="chart"]').waitFor();
   });
 
   it('turns a failing trigger red with the reason from its error events', async () => {

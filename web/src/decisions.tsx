@@ -10,7 +10,6 @@ export type { DecisionFilter };
 const PAGE = 50;
 const OUTCOMES = ['', 'ok', 'error', 'dry_run', 'rejected', 'noop'];
 
-
 export function DecisionsView({
   decisions,
   events,

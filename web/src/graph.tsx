@@ -13,33 +13,30 @@ interface Props {
   components: Map<string, Component>;
   query: string;
   onQuery: (q: string) => void;
-  onOpen: (address: string) => void;
 }
-
 
 function NodeCard({
   address,
   type,
   health,
   component,
-  onOpen,
 }: {
   address: string;
   type: string;
   health: Health | undefined;
   component: Component | undefined;
-  onOpen: (a: string) => void;
 }) {
   const state = health?.state ?? 'idle';
   const isScaler = address.startsWith('scaler.');
+  // Scalers are links (keyboard and middle-click work); the rest are plain boxes.
+  const Box = isScaler ? 'a' : 'div';
   return (
-    <div
+    <Box
       class={`node node-${state}`}
       data-address={address}
       data-health={state}
       title={health?.reason ?? state}
-      onClick={isScaler ? () => onOpen(address) : undefined}
-      role={isScaler ? 'button' : undefined}
+      href={isScaler ? `#/scaler/${encodeURIComponent(address)}` : undefined}
     >
       <div class="node-head">
         <span class="node-id">{shortId(address)}</span>
@@ -54,19 +51,11 @@ function NodeCard({
           {component.targets && component.targets.length > 0 && <span> · {component.targets.length} targets</span>}
         </div>
       )}
-    </div>
+    </Box>
   );
 }
 
-function Column({
-  kind,
-  nodes,
-  props,
-}: {
-  kind: string;
-  nodes: Graph['nodes'];
-  props: Props;
-}) {
+function Column({ kind, nodes, props }: { kind: string; nodes: Graph['nodes']; props: Props }) {
   const [page, setPage] = useState(0);
   const pages = Math.max(1, Math.ceil(nodes.length / PAGE));
   const at = Math.min(page, pages - 1);
@@ -83,7 +72,6 @@ function Column({
           type={n.type}
           health={props.health.get(n.address) ?? n.health}
           component={props.components.get(n.address)}
-          onOpen={props.onOpen}
         />
       ))}
       {pages > 1 && (

@@ -141,7 +141,11 @@ function ScalerView({
       <div class="filters">
         <label>
           window{' '}
-          <select name="window" value={windowMs} onChange={(e) => setWindowMs(Number((e.target as HTMLSelectElement).value))}>
+          <select
+            name="window"
+            value={windowMs}
+            onChange={(e) => setWindowMs(Number((e.target as HTMLSelectElement).value))}
+          >
             {WINDOWS.map(([label, ms]) => (
               <option key={ms} value={ms}>
                 {label}
@@ -249,9 +253,6 @@ function App() {
   }, [graph]);
 
   if (needToken) return <TokenPrompt onDone={() => setAttempt((a) => a + 1)} />;
-  const open = (address: string) => {
-    location.hash = `#/scaler/${encodeURIComponent(address)}`;
-  };
   return (
     <div class="app">
       <header>
@@ -263,7 +264,11 @@ function App() {
           <a href="#/decisions" class={route.view === 'decisions' ? 'active' : ''}>
             decisions
           </a>
-          {route.view === 'scaler' && <a class="active">{shortId(route.address)}</a>}
+          {route.view === 'scaler' && (
+            <a class="active" href={`#/scaler/${encodeURIComponent(route.address)}`}>
+              {shortId(route.address)}
+            </a>
+          )}
         </nav>
         <span class={`live ${live ? 'on' : 'off'}`} data-testid="live">
           {live ? 'live' : 'offline'}
@@ -272,14 +277,7 @@ function App() {
       {failure && <p class="reason">{failure}</p>}
       {!graph && !failure && <p class="muted">loading…</p>}
       {graph && route.view === 'graph' && (
-        <GraphView
-          graph={graph}
-          health={health}
-          components={components}
-          query={query}
-          onQuery={setQuery}
-          onOpen={open}
-        />
+        <GraphView graph={graph} health={health} components={components} query={query} onQuery={setQuery} />
       )}
       {graph && route.view === 'decisions' && (
         <DecisionsView decisions={decisions} events={events} filter={filter} onFilter={setFilter} />
