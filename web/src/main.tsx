@@ -22,6 +22,7 @@ import { GraphView } from './graph.js';
 import './style.css';
 
 const EVENTS_KEPT = 2000;
+const REFETCH_EVERY_MS = 1000;
 const WINDOWS: [string, number][] = [
   ['15 min', 15 * 60_000],
   ['1 hour', 3600_000],
@@ -220,6 +221,18 @@ function App() {
     if (!graph) return;
     const abort = new AbortController();
     const pending: WaymondEvent[] = [];
+    // Counts and decisions are refetched at most once a second (10,000 scalers: 700 KiB each).
+    let lastBump = 0;
+    let bumpTimer: number | undefined;
+    const bump = () => {
+      if (bumpTimer !== undefined) return;
+      const wait = Math.max(0, lastBump + REFETCH_EVERY_MS - Date.now());
+      bumpTimer = window.setTimeout(() => {
+        bumpTimer = undefined;
+        lastBump = Date.now();
+        setTick((t) => t + 1);
+      }, wait);
+    };
     const flush = () => {
       refresh.current = undefined;
       const batch = pending.splice(0);
@@ -239,7 +252,7 @@ function App() {
         }
         return next;
       });
-      if (batch.some((e) => e.topic.endsWith('.result') || e.topic.endsWith('.input'))) setTick((t) => t + 1);
+      if (batch.some((e) => e.topic.endsWith('.result') || e.topic.endsWith('.input'))) bump();
     };
     void followTap(
       (event) => {
@@ -249,7 +262,10 @@ function App() {
       setLive,
       abort.signal,
     );
-    return () => abort.abort();
+    return () => {
+      abort.abort();
+      window.clearTimeout(bumpTimer);
+    };
   }, [graph]);
 
   if (needToken) return <TokenPrompt onDone={() => setAttempt((a) => a + 1)} />;
