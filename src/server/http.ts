@@ -7,6 +7,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { errorMessage } from '../core/context.js';
 import type { Engine, MountedRoute } from '../core/engine.js';
 import { MAX_HOOK_BODY_BYTES } from '../triggers/webhook.js';
+import { mountDashboard } from './dashboard.js';
 import { bearerMatches, jsonDepth, MAX_JSON_DEPTH, needsToken } from './guard.js';
 import type { Metrics } from './metrics.js';
 
@@ -138,6 +139,8 @@ export async function createHttpServer(
       return reply.code(404).send({ error: errorMessage(error) });
     }
   });
+
+  mountDashboard(app, engine, { registry: metrics.registry });
 
   for (const route of routes) {
     app.route({

@@ -1,0 +1,61 @@
+// The daemon's JSON API as the dashboard reads it (same origin: the page is served by the daemon).
+import type { WaymondEvent } from './types.js';
+
+export { addressOf, nextHealth, shortId } from './rules.js';
+export type * from './types.js';
+
+const TOKEN_KEY = 'waymond-token';
+
+export class Unauthorized extends Error {}
+
+function headers(): HeadersInit {
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  return token ? { authorization: `Bearer ${token}` } : {};
+}
+
+export function setToken(token: string): void {
+  sessionStorage.setItem(TOKEN_KEY, token);
+}
+
+export async function getJson<T>(path: string): Promise<T> {
+  const response = await fetch(path, { headers: headers() });
+  if (response.status === 401 || response.status === 403) throw new Unauthorized(`${path}: ${response.status}`);
+  if (!response.ok) throw new Error(`${path}: the daemon answered ${response.status}`);
+  return (await response.json()) as T;
+}
+
+/**
+ * Follows `/api/tap` (NDJSON, one event a line) until `signal` aborts; reconnects after a
+ * dropped stream so a restarted daemon is picked up again.
+ */
+export async function followTap(
+  onEvent: (event: WaymondEvent) => void,
+  onState: (live: boolean) => void,
+  signal: AbortSignal,
+): Promise<void> {
+  while (!signal.aborted) {
+    try {
+      const response = await fetch('/api/tap', { headers: headers(), signal });
+      if (!response.ok || !response.body) throw new Error(`tap: ${response.status}`);
+      onState(true);
+      const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+      let buffer = '';
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buffer += value;
+        const lines = buffer.split('\n');
+        buffer = lines.pop() ?? '';
+        for (const line of lines) if (line.trim()) onEvent(JSON.parse(line) as WaymondEvent);
+      }
+    } catch {
+      // dropped or refused: retry below
+    }
+    onState(false);
+    if (!signal.aborted) await new Promise((r) => setTimeout(r, 2000));
+  }
+}
+
+export function formatTime(ms: number): string {
+  return new Date(ms).toLocaleTimeString([], { hour12: false });
+}

@@ -1,0 +1,150 @@
+// The component graph: triggers -> connectors -> scalers, each node with its health.
+// Columns are searched and paged (50 a page) so 10,000 scalers never render at once.
+import { useLayoutEffect, useMemo, useRef, useState } from 'preact/hooks';
+import type { Component, Graph, Health } from './api.js';
+import { shortId, visibleAddresses } from './rules.js';
+
+const PAGE = 50;
+const KINDS = ['trigger', 'connector', 'scaler'] as const;
+
+interface Props {
+  graph: Graph;
+  health: Map<string, Health>;
+  components: Map<string, Component>;
+  query: string;
+  onQuery: (q: string) => void;
+}
+
+function NodeCard({
+  address,
+  type,
+  health,
+  component,
+}: {
+  address: string;
+  type: string;
+  health: Health | undefined;
+  component: Component | undefined;
+}) {
+  const state = health?.state ?? 'idle';
+  const isScaler = address.startsWith('scaler.');
+  // Scalers are links (keyboard and middle-click work); the rest are plain boxes.
+  const Box = isScaler ? 'a' : 'div';
+  return (
+    <Box
+      class={`node node-${state}`}
+      data-address={address}
+      data-health={state}
+      title={health?.reason ?? state}
+      href={isScaler ? `#/scaler/${encodeURIComponent(address)}` : undefined}
+    >
+      <div class="node-head">
+        <span class="node-id">{shortId(address)}</span>
+        <span class="node-type">{type}</span>
+      </div>
+      {state === 'failing' && <div class="reason">{health?.reason}</div>}
+      {state === 'dry_run' && <div class="badge">dry run</div>}
+      {isScaler && component && (
+        <div class="counts">
+          desired <b>{component.desired ?? '–'}</b> · current <b>{component.observed ?? '–'}</b> · {component.min}…
+          {component.max}
+          {component.targets && component.targets.length > 0 && <span> · {component.targets.length} targets</span>}
+        </div>
+      )}
+    </Box>
+  );
+}
+
+function Column({ kind, nodes, props }: { kind: string; nodes: Graph['nodes']; props: Props }) {
+  const [page, setPage] = useState(0);
+  const pages = Math.max(1, Math.ceil(nodes.length / PAGE));
+  const at = Math.min(page, pages - 1);
+  const shown = nodes.slice(at * PAGE, at * PAGE + PAGE);
+  return (
+    <div class="column" data-kind={kind}>
+      <h3>
+        {kind}s <span class="muted">({nodes.length})</span>
+      </h3>
+      {shown.map((n) => (
+        <NodeCard
+          key={n.address}
+          address={n.address}
+          type={n.type}
+          health={props.health.get(n.address) ?? n.health}
+          component={props.components.get(n.address)}
+        />
+      ))}
+      {pages > 1 && (
+        <div class="pager">
+          <button type="button" disabled={at === 0} onClick={() => setPage(at - 1)}>
+            ‹
+          </button>
+          <span>
+            {at + 1} / {pages}
+          </span>
+          <button type="button" disabled={at >= pages - 1} onClick={() => setPage(at + 1)}>
+            ›
+          </button>
+        </div>
+      )}
+    </div>
+  );
+}
+
+export function GraphView(props: Props) {
+  const box = useRef<HTMLDivElement>(null);
+  const [lines, setLines] = useState<{ x1: number; y1: number; x2: number; y2: number }[]>([]);
+  const visible = useMemo(() => visibleAddresses(props.graph, props.query), [props.graph, props.query]);
+  const byKind = useMemo(() => {
+    const nodes = visible ? props.graph.nodes.filter((n) => visible.has(n.address)) : props.graph.nodes;
+    return KINDS.map((kind) => nodes.filter((n) => n.kind === kind));
+  }, [props.graph, visible]);
+
+  // Edges are drawn between the cards on screen, measured after each render.
+  useLayoutEffect(() => {
+    const root = box.current;
+    if (!root) return;
+    const origin = root.getBoundingClientRect();
+    const at = new Map<string, DOMRect>();
+    for (const el of root.querySelectorAll<HTMLElement>('[data-address]'))
+      at.set(el.dataset.address as string, el.getBoundingClientRect());
+    const next: typeof lines = [];
+    for (const e of props.graph.edges) {
+      const a = at.get(e.from);
+      const b = at.get(e.to);
+      if (!a || !b) continue;
+      next.push({
+        x1: a.right - origin.left,
+        y1: a.top + a.height / 2 - origin.top,
+        x2: b.left - origin.left,
+        y2: b.top + b.height / 2 - origin.top,
+      });
+    }
+    if (JSON.stringify(next) !== JSON.stringify(lines)) setLines(next);
+  });
+
+  return (
+    <section class="graph-view">
+      <input
+        class="search"
+        type="search"
+        placeholder="search components (address or type)"
+        value={props.query}
+        onInput={(e) => props.onQuery((e.target as HTMLInputElement).value)}
+      />
+      <div class="graph" ref={box}>
+        <svg class="edges" aria-hidden="true">
+          {lines.map((l) => (
+            <path
+              key={`${l.x1},${l.y1},${l.x2},${l.y2}`}
+              d={`M${l.x1},${l.y1} C${(l.x1 + l.x2) / 2},${l.y1} ${(l.x1 + l.x2) / 2},${l.y2} ${l.x2},${l.y2}`}
+            />
+          ))}
+        </svg>
+        {KINDS.map((kind, i) => (
+          <Column key={`${kind}:${props.query}`} kind={kind} nodes={byKind[i] ?? []} props={props} />
+        ))}
+      </div>
+    </section>
+  );
+}

@@ -1,0 +1,78 @@
+// What the daemon's JSON API answers, as the dashboard reads it.
+
+export interface WaymondEvent {
+  id: string;
+  topic: string;
+  source: string;
+  time: number;
+  data: Record<string, unknown>;
+}
+
+export interface Target {
+  id?: string;
+  name?: string;
+  desired?: number;
+  observed?: number;
+  ready?: number;
+  [key: string]: unknown;
+}
+
+export interface Component {
+  address: string;
+  kind: string;
+  type: string;
+  min?: number;
+  max?: number;
+  desired?: number;
+  observed?: number;
+  ready?: number;
+  members?: unknown[];
+  targets?: Target[];
+}
+
+export type HealthState = 'ok' | 'failing' | 'dry_run' | 'idle';
+export interface Health {
+  state: HealthState;
+  reason?: string;
+  since?: number;
+}
+
+export interface GraphNode {
+  address: string;
+  kind: string;
+  type: string;
+  health: Health;
+}
+
+export interface Graph {
+  nodes: GraphNode[];
+  edges: { from: string; to: string }[];
+}
+
+export interface Decision {
+  id?: number;
+  time: number;
+  scaler: string;
+  sourceEvent: string | null;
+  observed: number | null;
+  desired: number | null;
+  action: string;
+  outcome: string;
+  error: string | null;
+  durationMs: number;
+  reason: string;
+}
+
+export interface Point {
+  time: number;
+  value: number;
+  source?: string;
+}
+
+export interface Series {
+  scaler: string;
+  since: number;
+  decisions: { time: number; observed: number | null; desired: number | null; outcome: string }[];
+  requested: Point[];
+  signals: Record<string, Point[]>;
+}
