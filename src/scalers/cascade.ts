@@ -53,15 +53,30 @@ const tierSchema = z.strictObject({
     .describe("Most members this tier holds (also capped by the tier scaler's max); absent: unlimited."),
 });
 
-const schema = scalerSchema('cascade', {
-  tiers: z
-    .array(tierSchema)
-    .min(1)
-    .describe('Ordered tiers `{ scaler, capacity }`: tier 1 fills first, the last one empties first.'),
-  overflow_after: duration(
-    "A tier that stays below what it was asked for this long counts as full at what it has, and the rest goes to the next tier. Keep it above the tiers' resync_interval.",
-  ).default(120_000),
-}).superRefine((config, ctx) => {
+const CASCADE_CAPABILITIES = { members: false, runInMember: false, stopAll: false } as const;
+
+const schema = scalerSchema(
+  'cascade',
+  {
+    tiers: z
+      .array(tierSchema)
+      .min(1)
+      .describe('Ordered tiers `{ scaler, capacity }`: tier 1 fills first, the last one empties first.'),
+    overflow_after: duration(
+      "A tier that stays below what it was asked for this long counts as full at what it has, and the rest goes to the next tier. Keep it above the tiers' resync_interval.",
+    ).default(120_000),
+  },
+  CASCADE_CAPABILITIES,
+  {
+    why: {
+      busy_check: 'set it on the tier scalers, which have the members',
+      drain: 'set it on the tier scalers, which have the members',
+      drain_timeout: 'set it on the tier scalers, which have the members',
+      force_after: 'set it on the tier scalers, which have the members',
+      on_shutdown: 'set it on the tier scalers, which have the members',
+    },
+  },
+).superRefine((config, ctx) => {
   // A tier pointing at the cascade itself or at no scaler is a graph error (see `drives`).
   const seen = new Map<string, number>();
   for (const [i, tier] of config.tiers.entries()) {
@@ -74,15 +89,6 @@ const schema = scalerSchema('cascade', {
       });
     }
     seen.set(tier.scaler, i);
-  }
-  for (const field of ['busy_check', 'drain', 'force_after'] as const) {
-    if (config[field] !== undefined) {
-      ctx.addIssue({
-        code: 'custom',
-        path: [field],
-        message: `\`${field}\` belongs on each tier's scaler: the cascade removes no member itself`,
-      });
-    }
   }
 });
 
@@ -310,7 +316,7 @@ export const cascade: ScalerDefinition<typeof schema> = {
   kind: 'scaler',
   type: 'cascade',
   // It removes no member itself: busy-aware options belong on each tier's scaler.
-  capabilities: { members: false, runInMember: false, stopAll: false },
+  capabilities: CASCADE_CAPABILITIES,
   summary:
     'Splits one desired count over ordered tiers of other scalers: fills tier 1 to its capacity, overflows to the next, scales in from the last.',
   schema,

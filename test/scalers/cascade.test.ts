@@ -175,7 +175,14 @@ describe('cascade scaler config', () => {
       'busy_check on the cascade',
       `${cascadeOf(twoTiers, 'busy_check = "true"\n')}${noop('vm')}${noop('cloud')}`,
       [
-        'error: w.toml: scaler.ci: field "busy_check": `busy_check` belongs on each tier\'s scaler: the cascade removes no member itself',
+        'error: w.toml: scaler.ci: field "busy_check": busy_check is not supported by cascade: set it on the tier scalers, which have the members',
+      ],
+    ],
+    [
+      'on_shutdown = "stop" on the cascade (it was accepted and did nothing)',
+      `${cascadeOf(twoTiers, 'on_shutdown = "stop"\n')}${noop('vm')}${noop('cloud')}`,
+      [
+        'error: w.toml: scaler.ci: field "on_shutdown": on_shutdown = "stop" is not supported by cascade: set it on the tier scalers, which have the members',
       ],
     ],
   ])('%s is a config error', (_name, text, expected) => {
