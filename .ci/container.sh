@@ -71,8 +71,8 @@ npm pack --silent --pack-destination .container >/dev/null
 tarball=".container/waymond-$version.tgz"
 # npm pack is reproducible: the same sources give the same tarball, and an image already
 # built from it (on the same base) is kept instead of built again.
-# One label says which tarball and which base image it was built from.
-build_id="$(sha256sum "$tarball" | cut -c1-64) $(docker image inspect -f '{{.Id}}' "$BASE_IMAGE")"
+# One label says which tarball, Dockerfile and base image it was built from.
+build_id="$(cat "$tarball" Dockerfile | sha256sum | cut -c1-64) $(docker image inspect -f '{{.Id}}' "$BASE_IMAGE")"
 if [ "$(docker image inspect -f '{{ index .Config.Labels "waymond.build" }}' waymond:test 2>/dev/null)" = "$build_id" ]; then
   log "waymond:test is already built from this tarball and base; not rebuilt"
   exit 0
@@ -93,4 +93,6 @@ docker build --network none --build-arg "BASE_IMAGE=$BASE_IMAGE" \
   -t "waymond:$version" -t waymond:test . >"$CACHE/build.log" 2>&1 \
   || { tail -30 "$CACHE/build.log" >&2; exit 1; }
 rm -rf .container/npm-cache
+# The image it replaces (now untagged) would otherwise stay, ~365 MB each on vfs.
+docker image prune -f --filter "label=waymond.build" >/dev/null
 log "built waymond:$version in $(( $(date +%s) - start )) s, $(docker image inspect -f '{{.Size}}' waymond:test | awk '{printf "%.0f MB", $1/1e6}')"
