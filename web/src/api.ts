@@ -17,16 +17,28 @@ export function setToken(token: string): void {
   sessionStorage.setItem(TOKEN_KEY, token);
 }
 
+/** True once a token was entered in this tab (a refusal then means a wrong token, not a missing one). */
+export function hasToken(): boolean {
+  return sessionStorage.getItem(TOKEN_KEY) !== null;
+}
+
+function refused(status: number): boolean {
+  return status === 401 || status === 403;
+}
+
 export async function getJson<T>(path: string): Promise<T> {
   const response = await fetch(path, { headers: headers() });
-  if (response.status === 401 || response.status === 403) throw new Unauthorized(`${path}: ${response.status}`);
+  if (refused(response.status)) throw new Unauthorized(`${path}: ${response.status}`);
   if (!response.ok) throw new Error(`${path}: the daemon answered ${response.status}`);
   return (await response.json()) as T;
 }
 
 /**
  * Follows `/api/tap` (NDJSON, one event a line) until `signal` aborts; reconnects after a
- * dropped stream so a restarted daemon is picked up again.
+ * dropped stream so a restarted daemon is picked up again. A streamed fetch rather than
+ * EventSource, which cannot send the bearer header. Rejects with Unauthorized when the
+ * daemon refuses the token (say it restarted with another one), so the page asks again
+ * instead of retrying a token that will never work.
  */
 export async function followTap(
   onEvent: (event: WaymondEvent) => void,
@@ -36,6 +48,10 @@ export async function followTap(
   while (!signal.aborted) {
     try {
       const response = await fetch('/api/tap', { headers: headers(), signal });
+      if (refused(response.status)) {
+        onState(false);
+        throw new Unauthorized(`/api/tap: ${response.status}`);
+      }
       if (!response.ok || !response.body) throw new Error(`tap: ${response.status}`);
       onState(true);
       const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
@@ -48,8 +64,9 @@ export async function followTap(
         buffer = lines.pop() ?? '';
         for (const line of lines) if (line.trim()) onEvent(JSON.parse(line) as WaymondEvent);
       }
-    } catch {
-      // dropped or refused: retry below
+    } catch (e) {
+      if (e instanceof Unauthorized) throw e;
+      // dropped or failed: retry below
     }
     onState(false);
     if (!signal.aborted) await new Promise((r) => setTimeout(r, 2000));

@@ -9,6 +9,7 @@ import {
   type Graph,
   getJson,
   type Health,
+  hasToken,
   nextHealth,
   type Series,
   setToken,
@@ -50,7 +51,7 @@ function useRoute(): Route {
   return route;
 }
 
-function TokenPrompt({ onDone }: { onDone: () => void }) {
+function TokenPrompt({ refused, onDone }: { refused: boolean; onDone: () => void }) {
   const [value, setValue] = useState('');
   return (
     <form
@@ -62,9 +63,17 @@ function TokenPrompt({ onDone }: { onDone: () => void }) {
       }}
     >
       <p>This daemon needs its API token.</p>
+      {refused && (
+        <p class="reason" data-testid="token-refused">
+          The daemon refused that token.
+        </p>
+      )}
       <input
         name="token"
         type="password"
+        aria-label="API token"
+        autocomplete="current-password"
+        autofocus
         value={value}
         onInput={(e) => setValue((e.target as HTMLInputElement).value)}
       />
@@ -173,6 +182,7 @@ function ScalerView({
 function App() {
   const route = useRoute();
   const [needToken, setNeedToken] = useState(false);
+  const [tokenRefused, setTokenRefused] = useState(false);
   const [graph, setGraph] = useState<Graph | null>(null);
   const [components, setComponents] = useState(new Map<string, Component>());
   const [health, setHealth] = useState(new Map<string, Health>());
@@ -187,8 +197,11 @@ function App() {
   const refresh = useRef<number | undefined>(undefined);
 
   const fail = useCallback((e: Error) => {
-    if (e instanceof Unauthorized) setNeedToken(true);
-    else setFailure(e.message);
+    if (e instanceof Unauthorized) {
+      setNeedToken(true);
+      setTokenRefused(hasToken());
+      setLive(false);
+    } else setFailure(e.message);
   }, []);
 
   // First load: the graph with the health the daemon has seen, components, recent events.
@@ -254,21 +267,21 @@ function App() {
       });
       if (batch.some((e) => e.topic.endsWith('.result') || e.topic.endsWith('.input'))) bump();
     };
-    void followTap(
+    followTap(
       (event) => {
         pending.push(event);
         refresh.current ??= window.setTimeout(flush, 250);
       },
       setLive,
       abort.signal,
-    );
+    ).catch(fail);
     return () => {
       abort.abort();
       window.clearTimeout(bumpTimer);
     };
   }, [graph]);
 
-  if (needToken) return <TokenPrompt onDone={() => setAttempt((a) => a + 1)} />;
+  if (needToken) return <TokenPrompt refused={tokenRefused} onDone={() => setAttempt((a) => a + 1)} />;
   return (
     <div class="app">
       <header>
