@@ -5,6 +5,7 @@ import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import type { Series } from './api.js';
 import { shortId } from './api.js';
+import { CURRENT_STYLE, DESIRED_STYLE, resetOnDoubleClick, ZOOM_CURSOR } from './plot.js';
 
 const COLORS = ['#d97706', '#7c3aed', '#0891b2', '#db2777', '#65a30d'];
 
@@ -38,12 +39,12 @@ export function alignSeries(s: Series, until: number, now: Counts = {}): ChartDa
     {
       label: 'desired',
       points: decisions.map((d) => ({ time: d.time, value: d.desired })),
-      style: { stroke: '#2563eb', width: 2, paths: uPlot.paths.stepped?.({ align: 1 }) },
+      style: DESIRED_STYLE,
     },
     {
       label: 'current',
       points: decisions.map((d) => ({ time: d.time, value: d.observed })),
-      style: { stroke: '#16a34a', width: 2, dash: [6, 4], paths: uPlot.paths.stepped?.({ align: 1 }) },
+      style: CURRENT_STYLE,
     },
     {
       label: 'requested',
@@ -97,17 +98,16 @@ export function Chart({ series, from, to, now }: { series: Series; from: number;
         signal: { range: (_u, min, max) => [Math.min(0, min), Math.max(1, max) * 1.1] },
       },
       axes: [{}, { label: 'members' }, ...(hasSignal ? [{ scale: 'signal', side: 1, label: 'signal' }] : [])],
-      cursor: { drag: { x: true, y: false } },
+      cursor: ZOOM_CURSOR,
       hooks: { setSelect: [() => (zoomed.current = true)] },
     };
     const u = new uPlot(opts, chart.data, el);
     plot.current = u;
-    const onDblClick = () => {
-      zoomed.current = false;
-      const [min = 0, max = 0] = range.current;
-      u.setScale('x', { min: min / 1000, max: max / 1000 });
-    };
-    u.over.addEventListener('dblclick', onDblClick);
+    resetOnDoubleClick(
+      u,
+      () => [(range.current[0] ?? 0) / 1000, (range.current[1] ?? 0) / 1000],
+      () => (zoomed.current = false),
+    );
     const onResize = () => u.setSize({ width: Math.max(320, el.clientWidth), height: 320 });
     window.addEventListener('resize', onResize);
     return () => {
