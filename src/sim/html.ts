@@ -1,11 +1,16 @@
 /**
  * The self-contained HTML report of `waymond simulate --out`: the summary table and, per
- * config, an inline SVG chart of demand, desired, current and ready members over time. No
- * scripts, no fonts, no CDN: the file opens anywhere, offline, and can be attached to an
- * issue. Long traces are reduced to at most CHART_BUCKETS points per line (each keeping
- * its bucket's maximum, so bursts stay visible).
+ * config, a chart of demand, desired, current and ready members over time. The charts are
+ * the dashboard's uPlot lines (web/src/report.ts, built by `npm run build:web` into
+ * dist/web-report) inlined with their data, so they zoom like the dashboard's; each also
+ * has an inline SVG drawing, which stays where scripts do not run (and in a checkout
+ * where the bundle is not built). No external script, font or CDN: the file opens
+ * anywhere, offline, and can be attached to an issue. Long traces are reduced to at most
+ * CHART_BUCKETS points per line (each keeping its bucket's maximum, so bursts stay visible).
  */
-import { basename } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { formatSeconds, jsonSummary } from './report.js';
 import type { SeriesPoint, SimResult } from './run.js';
 
@@ -87,6 +92,48 @@ export function chartSvg(result: SimResult, originMs: number): string {
   return `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${WIDTH} ${HEIGHT}" role="img" aria-label="${escapeHtml(title)}"><title>${escapeHtml(title)}</title>${parts.join('')}</svg>`;
 }
 
+/** The report's chart code and CSS: dist/web-report next to dist/sim (the package), or from src/sim under tsx. */
+export interface ChartBundle {
+  js: string;
+  css: string;
+}
+
+let bundle: ChartBundle | null | undefined;
+
+export function chartBundle(): ChartBundle | null {
+  if (bundle !== undefined) return bundle;
+  const dir = [
+    fileURLToPath(new URL('../web-report/', import.meta.url)),
+    fileURLToPath(new URL('../../dist/web-report/', import.meta.url)),
+  ].find((d) => existsSync(join(d, 'report.js')));
+  bundle = dir
+    ? { js: readFileSync(join(dir, 'report.js'), 'utf8'), css: readFileSync(join(dir, 'report.css'), 'utf8') }
+    : null;
+  return bundle;
+}
+
+/** Text safe inside <script> or <style>: no `</` can close the element early. */
+function inlineable(text: string): string {
+  return text.replace(/<\//g, '<\\/');
+}
+
+/** The points each chart draws, as report.ts reads them (one array per line). */
+export function chartData(results: SimResult[], originMs: number): string {
+  const charts = results.map((r) => {
+    const points = downsample(r.series);
+    return {
+      t: points.map((p) => p.t),
+      demand: points.map((p) => p.demand),
+      desired: points.map((p) => p.desired),
+      current: points.map((p) => p.current),
+      ready: points.map((p) => p.ready),
+      endMs: Math.max(1, r.endMs),
+    };
+  });
+  // `<` escaped: the JSON sits inside a <script> element.
+  return JSON.stringify({ originMs, charts }).replace(/</g, '\\u003c');
+}
+
 function legend(): string {
   return `<p class="legend">${LINES.map(
     (l) =>
@@ -120,8 +167,16 @@ export function htmlReport(input: HtmlReportInput): string {
     row('errors', (r) => (r.errors > 0 ? `${r.errors} (first: ${r.firstError ?? ''})` : '0')),
   ].join('\n');
   const charts = results
-    .map((r) => `<section><h2>${escapeHtml(basename(r.config))}</h2>${chartSvg(r, input.originMs)}</section>`)
+    .map(
+      (r, i) =>
+        `<section><h2>${escapeHtml(basename(r.config))}</h2><div class="chart" data-report-chart="${i}">${chartSvg(r, input.originMs)}</div></section>`,
+    )
     .join('\n');
+  const code = chartBundle();
+  const scripts = code
+    ? `<script type="application/json" id="waymond-report-data">${chartData(results, input.originMs)}</script>
+<script>${inlineable(code.js)}</script>`
+    : '';
   const attribution = input.attribution
     ? `<footer><h2>Trace attribution</h2><p>${escapeHtml(input.attribution)}</p></footer>`
     : '';
@@ -138,7 +193,7 @@ th:first-child { text-align: left; }
 svg text { font: 11px system-ui, sans-serif; fill: #5f6368; }
 .legend span { margin-right: 1.5em; white-space: nowrap; }
 footer { margin-top: 2em; color: #5f6368; }
-</style>
+</style>${code ? `\n<style>${inlineable(code.css)}</style>` : ''}
 </head>
 <body>
 <h1>waymond simulate</h1>
@@ -149,6 +204,7 @@ ${table}
 ${legend()}
 ${charts}
 ${attribution}
+${scripts}
 </body>
 </html>
 `;
