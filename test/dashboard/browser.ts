@@ -1,6 +1,6 @@
 /**
  * Debian's Chromium driven by playwright-core for the dashboard tests, and the built page
- * they need (`npm run build:web` once when dist/web is missing).
+ * they need (`npm run build:web` once when dist/web or dist/web-report is missing).
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
@@ -24,8 +24,10 @@ const FLAGS = [
   '--disable-sync',
 ];
 
+/** The dashboard (dist/web) and the `simulate` report's charts (dist/web-report), built once. */
 export function ensureDashboardBuilt(): void {
-  if (existsSync(join(ROOT, 'dist', 'web', 'index.html'))) return;
+  const built = [join('web', 'index.html'), join('web-report', 'report.js')];
+  if (built.every((file) => existsSync(join(ROOT, 'dist', file)))) return;
   const build = spawnSync('npm', ['run', 'build:web'], { cwd: ROOT, encoding: 'utf8', timeout: 180_000 });
   if (build.status !== 0) throw new Error(`npm run build:web failed:\n${build.stdout}\n${build.stderr}`);
 }

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { defaultRegistry } from '../../src/registry.js';
+import { ensureDashboardBuilt } from '../dashboard/browser.js';
 import { TRACES_DIR } from '../helpers/shared.js';
 
 const run = promisify(execFile);
@@ -116,6 +117,7 @@ describe('waymond simulate', () => {
   );
 
   it('the table and a self-contained HTML report carry the Azure trace attribution', async () => {
+    ensureDashboardBuilt();
     const out = join(mkdtempSync(join(tmpdir(), 'waymond-sim-')), 'report.html');
     const result = await simulate([
       '-c',
@@ -143,7 +145,22 @@ describe('waymond simulate', () => {
     expect(html.match(/<svg xmlns/g)).toHaveLength(2);
     expect(html).toContain('<path d="M');
     expect(html).toContain('CC-BY 4.0');
-    expect(html).not.toMatch(/<script|<link|src="http|href="http/);
+    // One file: nothing loaded from anywhere, scripts and styles inline.
+    expect(html).not.toMatch(/<script[^>]*\ssrc=|<link|src="http|href="http|@import|url\(http/);
+    // The dashboard's uPlot charts are inlined with their code, CSS and data, one per config.
+    const inline = [...html.matchAll(/<script>([\s\S]*?)<\/script>/g)].map((m) => m[1] ?? '');
+    expect(inline).toHaveLength(1);
+    expect(inline[0]).toContain('u-over');
+    expect(inline[0]).toContain('waymond-report-data');
+    expect(html).toMatch(/<style>[^<]*\.uplot[^<]*<\/style>/);
+    const data = /<script type="application\/json" id="waymond-report-data">([^<]*)<\/script>/.exec(html)?.[1];
+    const report = JSON.parse(data ?? '{}') as { charts?: { t: number[]; desired: number[] }[] };
+    expect(report.charts).toHaveLength(2);
+    for (const chart of report.charts ?? []) {
+      expect(chart.t.length).toBeGreaterThan(1);
+      expect(chart.desired).toHaveLength(chart.t.length);
+    }
+    expect(html).toContain('data-report-chart="1"');
   });
 
   it.each([
