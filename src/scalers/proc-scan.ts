@@ -1,6 +1,6 @@
 /**
  * Finding a scaler's members by what they carry, not by what was saved: every member the
- * process scaler starts gets `WAYMOND_STATE_ID` (one random id per state file),
+ * process scaler starts gets `WAYMOND_MEMBER_OF` (one random id per scaler, kept in its state),
  * `WAYMOND_SCALER` and `WAYMOND_INDEX` in its environment and leads its own process group.
  * Scanning /proc for group leaders with exactly those markers finds every member that is
  * alive, including one started a moment before waymond was killed and never saved, and
@@ -71,6 +71,45 @@ export function findMarkedProcesses(markers: Record<string, string>, procRoot = 
 export function bootId(procRoot = '/proc'): string | undefined {
   try {
     return readFileSync(`${procRoot}/sys/kernel/random/boot_id`, 'utf8').trim();
+  } catch {
+    return undefined;
+  }
+}
+
+export interface SlotClaim {
+  slot: number;
+  pid: number;
+  startTime: number;
+}
+
+/**
+ * Which live marked processes keep their slot: one per slot, the oldest (lowest start
+ * time, then lowest pid); every other one on the same slot is a duplicate to stop. A
+ * process without a valid WAYMOND_INDEX is a duplicate too (it is ours, but has no slot).
+ */
+export function assignSlots(found: MarkedProcess[]): { keep: SlotClaim[]; duplicates: SlotClaim[] } {
+  const bySlot = new Map<number, SlotClaim[]>();
+  const duplicates: SlotClaim[] = [];
+  for (const p of found) {
+    const slot = Number(p.env.WAYMOND_INDEX);
+    const claim = { slot, pid: p.pid, startTime: p.startTime };
+    if (!Number.isInteger(slot) || slot < 1) duplicates.push(claim);
+    else bySlot.set(slot, [...(bySlot.get(slot) ?? []), claim]);
+  }
+  const keep: SlotClaim[] = [];
+  for (const claims of bySlot.values()) {
+    claims.sort((a, b) => a.startTime - b.startTime || a.pid - b.pid);
+    keep.push(claims[0] as SlotClaim);
+    duplicates.push(...claims.slice(1));
+  }
+  keep.sort((a, b) => a.slot - b.slot);
+  return { keep, duplicates };
+}
+
+/** The environment of a live process, or undefined when it is gone or not ours to read. */
+export function readEnviron(pid: number, procRoot = '/proc'): Record<string, string> | undefined {
+  try {
+    return parseEnviron(readFileSync(`${procRoot}/${pid}/environ`));
   } catch {
     return undefined;
   }

@@ -2,11 +2,22 @@
  * Keeps N local OS processes. Members live in numbered slots (lowest free first), get
  * WAYMOND_SCALER and WAYMOND_INDEX, and log to `<state dir>/scaler/<id>/slot-<n>.log`.
  * Each member runs in its own process group, so it outlives waymond when
- * `on_shutdown = "keep"` and a later waymond adopts it (pid + start time, checked).
+ * `on_shutdown = "keep"` (or a kill -9), and a later waymond adopts it.
+ *
+ * Crash safety: every member carries WAYMOND_MEMBER_OF (a random id kept in this scaler's
+ * state), WAYMOND_SCALER and WAYMOND_INDEX. The member list is saved right after each
+ * spawn, but adoption does not rely on it: it scans /proc for every live group leader
+ * with those markers, so a member started a moment before a crash is found too. Two live
+ * members on one slot: the oldest is kept, the other stopped. A process without our
+ * markers is never adopted nor signalled.
+ *
+ * Members get a minimal environment (MINIMAL_ENV, LC_*), not the daemon's secrets, unless
+ * `inherit_env` says otherwise.
  * Scale-in signals the member's group with `stop_signal`, then SIGKILL after `stop_timeout`;
  * a stopping member no longer counts, so the reconciler is never blocked by a slow exit.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { z } from 'zod';
@@ -15,6 +26,7 @@ import { scalerSchema } from '../core/schema.js';
 import type { ComponentContext, Member, MemberCommandResult, ScalerDefinition } from '../core/types.js';
 import { runLocalShell } from './member-command.js';
 import { isSameLiveProcess, procUnavailableHere, readProcStat } from './proc.js';
+import { assignSlots, bootId, findMarkedProcesses, readEnviron, type SlotClaim } from './proc-scan.js';
 
 const SIGNALS = ['SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGHUP', 'SIGUSR1', 'SIGUSR2', 'SIGKILL'] as const;
 
@@ -26,6 +38,12 @@ const schema = scalerSchema(
     command: z.string().min(1).describe('Executable to run (looked up on PATH), e.g. "buildkite-agent" or "node".'),
     args: z.array(z.string()).default([]).describe('Arguments passed to the command (no shell involved).'),
     env: z.record(z.string(), z.string()).default({}).describe('Extra environment variables for every member.'),
+    inherit_env: z
+      .union([z.boolean(), z.array(z.string().min(1))])
+      .default(false)
+      .describe(
+        "Which of waymond's own environment variables members see. false (default): only PATH, HOME, USER, LOGNAME, LANG, LC_*, TZ and TMPDIR, so the daemon's credentials do not reach members; true: all of them; a list of names: just those. `env` and the WAYMOND_* markers are always added.",
+      ),
     cwd: z.string().optional().describe("Working directory of the members (default: the config file's directory)."),
     stop_signal: z
       .enum(SIGNALS)
@@ -54,6 +72,26 @@ interface SavedMember {
   pid: number;
   startTime: number;
   startedAt: number;
+}
+
+/** What a member sees of waymond's environment when inherit_env = false. */
+export const MINIMAL_ENV = ['PATH', 'HOME', 'USER', 'LOGNAME', 'LANG', 'TZ', 'TMPDIR'] as const;
+
+/** A member's environment: the inherited part (see inherit_env), then `env`, then the markers. */
+export function memberEnv(
+  daemonEnv: NodeJS.ProcessEnv,
+  inherit: boolean | string[],
+  extra: Record<string, string>,
+  markers: Record<string, string>,
+): Record<string, string> {
+  const passes = (name: string) =>
+    inherit === true ||
+    (Array.isArray(inherit)
+      ? inherit.includes(name)
+      : (MINIMAL_ENV as readonly string[]).includes(name) || name.startsWith('LC_'));
+  const env: Record<string, string> = {};
+  for (const [name, value] of Object.entries(daemonEnv)) if (value !== undefined && passes(name)) env[name] = value;
+  return { ...env, ...extra, ...markers };
 }
 
 export function lowestFreeSlots(taken: Iterable<number>, count: number): number[] {
@@ -88,6 +126,7 @@ class ProcessScaler {
   private stops = new Set<Promise<void>>();
   private readonly cwd: string;
   private readonly logDir: string;
+  private readonly memberOf: string;
 
   constructor(
     private readonly config: Config,
@@ -95,22 +134,58 @@ class ProcessScaler {
   ) {
     this.cwd = config.cwd ? (isAbsolute(config.cwd) ? config.cwd : resolve(ctx.configDir, config.cwd)) : ctx.configDir;
     this.logDir = ctx.dataDir;
+    this.memberOf = ctx.state.get<string>('member_of') ?? randomUUID();
+    ctx.state.set('member_of', this.memberOf);
     this.adopt();
   }
 
-  /** Re-attaches to members a previous waymond started, trusting only verified pids. */
+  /** The markers every member of this scaler carries (and adoption requires). */
+  private markers(): Record<string, string> {
+    return { WAYMOND_MEMBER_OF: this.memberOf, WAYMOND_SCALER: this.ctx.id };
+  }
+
+  private env(slot: number): Record<string, string> {
+    return memberEnv(process.env, this.config.inherit_env, this.config.env, {
+      ...this.markers(),
+      WAYMOND_INDEX: String(slot),
+    });
+  }
+
+  /**
+   * Re-attaches to every live member a previous waymond started: those found by their
+   * markers (saved or not), plus saved ones from before the WAYMOND_MEMBER_OF marker whose
+   * own WAYMOND_SCALER and WAYMOND_INDEX still match. Saves at once.
+   */
   private adopt(): void {
-    const saved = this.ctx.state.get<SavedMember[]>('members') ?? [];
-    let adopted = 0;
+    const boot = bootId();
+    const sameBoot = boot !== undefined && this.ctx.state.get<string>('boot_id') === boot;
+    const saved = sameBoot ? (this.ctx.state.get<SavedMember[]>('members') ?? []) : [];
+    const found = findMarkedProcesses(this.markers());
+    const seen = new Set(found.map((p) => p.pid));
     for (const m of saved) {
-      if (isSameLiveProcess(m.pid, m.startTime)) {
-        this.members.set(m.slot, { ...m });
-        adopted++;
-      }
+      if (seen.has(m.pid) || !isSameLiveProcess(m.pid, m.startTime)) continue;
+      const env = readEnviron(m.pid);
+      if (env?.WAYMOND_SCALER === this.ctx.id && env.WAYMOND_INDEX === String(m.slot) && !env.WAYMOND_MEMBER_OF)
+        found.push({ pid: m.pid, startTime: m.startTime, env });
     }
-    if (saved.length > 0)
-      this.ctx.logger.info({ adopted, gone: saved.length - adopted }, 'adopted members of a previous run');
+    const { keep, duplicates } = assignSlots(found);
+    const startedAt = new Map(saved.map((m) => [m.pid, m.startedAt]));
+    const now = this.ctx.clock.now();
+    for (const c of keep) this.members.set(c.slot, { ...c, startedAt: startedAt.get(c.pid) ?? now });
+    for (const c of duplicates) this.stopDuplicate(c);
+    const unsaved = keep.filter((c) => !startedAt.has(c.pid)).length;
+    if (found.length > 0 || saved.length > 0)
+      this.ctx.logger.info(
+        { adopted: keep.length, unsaved, duplicates: duplicates.length, gone: saved.length - (keep.length - unsaved) },
+        'adopted members of a previous run',
+      );
     this.save();
+  }
+
+  /** A second live member on a slot (ours: it carries our markers) is stopped like any other. */
+  private stopDuplicate(c: SlotClaim): void {
+    this.ctx.logger.warn({ slot: c.slot, pid: c.pid }, 'a second member holds this slot; stopping the younger one');
+    this.stop({ ...c, startedAt: this.ctx.clock.now() });
   }
 
   private save(): void {
@@ -118,6 +193,7 @@ class ProcessScaler {
       .filter((m) => !m.exited)
       .map(({ slot, pid, startTime, startedAt }) => ({ slot, pid, startTime, startedAt }));
     this.ctx.state.set('members', list);
+    this.ctx.state.set('boot_id', bootId() ?? '');
   }
 
   private alive(m: Tracked): boolean {
@@ -178,7 +254,7 @@ class ProcessScaler {
     try {
       child = spawn(this.config.command, this.config.args, {
         cwd: this.cwd,
-        env: { ...process.env, ...this.config.env, WAYMOND_SCALER: this.ctx.id, WAYMOND_INDEX: String(slot) },
+        env: this.env(slot),
         detached: true,
         stdio: ['ignore', fd, fd],
       });
@@ -200,6 +276,9 @@ class ProcessScaler {
     });
     child.unref();
     this.members.set(slot, tracked);
+    // Durable before the next start: a crash now loses at most the member being spawned
+    // from the list, and adoption finds that one by its markers anyway.
+    this.save();
     this.ctx.logger.info({ slot, pid }, 'member started');
   }
 
@@ -239,10 +318,9 @@ class ProcessScaler {
   runInMember(member: Member, command: string, timeoutMs: number): Promise<MemberCommandResult> {
     const slot = Number(member.id.replace('slot-', ''));
     const m = this.members.get(slot);
-    const env = { ...process.env, ...this.config.env, WAYMOND_SCALER: this.ctx.id, WAYMOND_INDEX: String(slot) };
     return runLocalShell(command, {
       cwd: this.cwd,
-      env: { ...env, WAYMOND_MEMBER_PID: String(m?.pid ?? '') },
+      env: { ...this.env(slot), WAYMOND_MEMBER_PID: String(m?.pid ?? '') },
       timeoutMs,
     });
   }
