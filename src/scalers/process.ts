@@ -14,7 +14,9 @@
  * Members get a minimal environment (MINIMAL_ENV, LC_*), not the daemon's secrets, unless
  * `inherit_env` says otherwise.
  * Scale-in signals the member's group with `stop_signal`, then SIGKILL after `stop_timeout`;
- * a stopping member no longer counts, so the reconciler is never blocked by a slow exit.
+ * a stopping member no longer counts toward the desired count (the reconciler is never
+ * blocked by a slow exit), but it does count toward `max` until it has exited: `apply`
+ * starts at most `max - live` members, so `max` caps the processes actually running.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -124,6 +126,8 @@ stop_timeout = "20s"`,
 class ProcessScaler {
   private members = new Map<number, Tracked>();
   private stops = new Set<Promise<void>>();
+  /** Members signalled and not yet exited (a duplicate on a slot is here but not in `members`). */
+  private stopping = new Set<Tracked>();
   private readonly cwd: string;
   private readonly logDir: string;
   private readonly memberOf: string;
@@ -238,9 +242,25 @@ class ProcessScaler {
       const m = this.members.get(slot);
       if (m && !m.stopping) this.stop(m);
     }
-    const slots = lowestFreeSlots(this.members.keys(), plan.add);
+    const room = Math.max(0, this.config.max - this.liveCount());
+    const add = Math.min(plan.add, room);
+    const slots = lowestFreeSlots(this.members.keys(), add);
     for (const slot of slots) await this.start(slot);
     this.save();
+    if (add < plan.add) {
+      const note = `started ${add} of ${plan.add}: ${this.stopping.size} stopping member(s) still count toward max ${this.config.max}`;
+      this.ctx.logger.info({ wanted: plan.add, started: add, stopping: this.stopping.size }, note);
+      return { note };
+    }
+    return undefined;
+  }
+
+  /** Every live process of ours, stopping ones included: what `max` caps. */
+  private liveCount(): number {
+    let live = 0;
+    for (const m of this.members.values()) if (!m.stopping && this.alive(m)) live++;
+    for (const m of this.stopping) if (this.alive(m)) live++;
+    return live;
   }
 
   private logFile(slot: number): string {
@@ -296,6 +316,7 @@ class ProcessScaler {
 
   private stop(m: Tracked): void {
     m.stopping = true;
+    this.stopping.add(m);
     this.ctx.logger.info({ slot: m.slot, pid: m.pid, signal: this.config.stop_signal }, 'stopping member');
     this.signal(m, this.config.stop_signal);
     const done = (async () => {
@@ -305,9 +326,13 @@ class ProcessScaler {
       if (this.alive(m)) {
         this.ctx.logger.warn({ slot: m.slot, pid: m.pid }, 'member ignored stop_signal; sending SIGKILL');
         this.signal(m, 'SIGKILL');
+        // It still counts toward max until the kernel has reaped it.
+        const reaped = clock.now() + 5_000;
+        while (this.alive(m) && clock.now() < reaped) await clock.sleep(50);
       }
       // observe() may already have dropped it and a new member may hold the slot now.
       if (this.members.get(m.slot) === m) this.members.delete(m.slot);
+      this.stopping.delete(m);
       this.save();
     })();
     this.stops.add(done);
