@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfigFile } from '../../src/config/load.js';
 import { defaultRegistry } from '../../src/registry.js';
+import { memberEnv as buildMemberEnv } from '../../src/scalers/process.js';
 import { ROOT } from '../helpers/daemon.js';
 
 interface Seen {
@@ -72,7 +73,10 @@ beforeAll(async () => {
   const address = server.address();
   api = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
   const runSh = join(dir, 'run.sh');
-  writeFileSync(runSh, '#!/bin/sh\nprintf "%s\\n" "$@" > ran-with.txt\n');
+  writeFileSync(
+    runSh,
+    '#!/bin/sh\nprintf "%s\\n" "$@" > ran-with.txt\necho "${GITHUB_TOKEN:-unset}" > token-seen.txt\n',
+  );
   chmodSync(runSh, 0o755);
 });
 
@@ -86,9 +90,18 @@ function example() {
   const loaded = loadConfigFile(join(ROOT, 'examples', 'github-actions-runners.toml'), defaultRegistry(), env);
   if (!loaded.ok) throw new Error(JSON.stringify(loaded.issues));
   const scaler = loaded.config.components.find((c) => c.address === 'scaler.runners');
-  const config = scaler?.config as unknown as { command: string; args: string[]; busy_check: string };
+  const config = scaler?.config as unknown as {
+    command: string;
+    args: string[];
+    busy_check: string;
+    env: Record<string, string>;
+    inherit_env: boolean | string[];
+  };
   // As the process scaler runs members and busy checks: the member's own environment.
-  const memberEnv = { ...env, WAYMOND_SCALER: 'runners', WAYMOND_INDEX: '3' };
+  const memberEnv = buildMemberEnv(env, config.inherit_env, config.env, {
+    WAYMOND_SCALER: 'runners',
+    WAYMOND_INDEX: '3',
+  });
   return { config, memberEnv };
 }
 
@@ -129,6 +142,8 @@ describe('examples/github-actions-runners.toml', () => {
     expect(readFileSync(join(dir, 'ran-with.txt'), 'utf8')).toBe(
       `--jitconfig\nJIT-${Buffer.from(name).toString('base64')}\n`,
     );
+    // The runner runs workflow code: it must not see the token that administers runners.
+    expect(readFileSync(join(dir, 'token-seen.txt'), 'utf8')).toBe('unset\n');
   });
 
   it('busy_check exits 0 for a busy runner and 1 for an idle one', async () => {
