@@ -161,9 +161,11 @@ class ProcessScaler {
    * own WAYMOND_SCALER and WAYMOND_INDEX still match. Saves at once.
    */
   private adopt(): void {
-    const boot = bootId();
-    const sameBoot = boot !== undefined && this.ctx.state.get<string>('boot_id') === boot;
-    const saved = sameBoot ? (this.ctx.state.get<SavedMember[]>('members') ?? []) : [];
+    // Pids and start times from another boot mean nothing. A list saved before the boot id
+    // was (an upgrade) is still read: every entry is checked against its process anyway.
+    const savedBoot = this.ctx.state.get<string>('boot_id');
+    const otherBoot = Boolean(savedBoot) && savedBoot !== bootId();
+    const saved = otherBoot ? [] : (this.ctx.state.get<SavedMember[]>('members') ?? []);
     const found = findMarkedProcesses(this.markers());
     const seen = new Set(found.map((p) => p.pid));
     for (const m of saved) {
