@@ -8,9 +8,16 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pino from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { readEnviron } from '../../src/scalers/proc-scan.js';
+import { EventBus } from '../../src/core/bus.js';
+import { RealClock } from '../../src/core/clock.js';
+import { createComponentContext } from '../../src/core/context.js';
+import type { Scaler } from '../../src/core/types.js';
+import { readProcStat } from '../../src/scalers/proc.js';
+import { bootId, readEnviron } from '../../src/scalers/proc-scan.js';
 import { processScaler } from '../../src/scalers/process.js';
+import { SqliteStore } from '../../src/store/sqlite.js';
 import { killAll, pidsWithEnv } from '../helpers/procs.js';
 import { type Harness, startHarness, waitUntil } from '../helpers/scaler-harness.js';
 
@@ -105,6 +112,67 @@ describe('process scaler: adoption by markers', () => {
     await waitUntil(async () => Object.keys(await slots(h)).length === 1, 'back to one member');
     expect(Object.values(await slots(h))).toEqual([first]);
     expect(alive(foreign)).toBe(true);
+  });
+});
+
+/** A process scaler created on a state file whose saved rows the test wrote itself. */
+async function scalerOnState(id: string, rows: Record<string, unknown>): Promise<{ scaler: Scaler; close(): void }> {
+  const store = new SqliteStore(join(dir, `${id}.db`));
+  for (const [key, value] of Object.entries(rows)) store.setState(`scaler.${id}`, key, value);
+  const clock = new RealClock();
+  const logger = pino({ level: 'silent' });
+  const services = {
+    clock,
+    bus: new EventBus(clock, logger),
+    store,
+    logger,
+    http: { route: () => undefined },
+    scalers: { get: () => undefined },
+    signal: new AbortController().signal,
+    stateDir: dir,
+    configDir: dir,
+    dryRun: false,
+  };
+  const ctx = createComponentContext('scaler', id, services, { hasInput: true });
+  const config = processScaler.schema.parse({ type: 'process', id, command: script, stop_timeout: '2s' });
+  const scaler = (await processScaler.create(config as never, ctx)) as Scaler;
+  return { scaler, close: () => store.close() };
+}
+
+describe('process scaler: adoption trusts processes, not rows', () => {
+  const row = (pid: number, slot: number) => ({ slot, pid, startTime: readProcStat(pid)?.startTime, startedAt: 0 });
+
+  it('a saved row naming a live foreign process is neither adopted nor signalled', async () => {
+    const id = `rows_${process.pid}_${++counter}`;
+    const foreign = spawnStray({ SOMETHING: 'else' });
+    await waitUntil(() => readEnviron(foreign)?.SOMETHING === 'else', 'stray exec');
+    const { scaler, close } = await scalerOnState(id, { members: [row(foreign, 1)], boot_id: bootId() });
+    try {
+      expect((await scaler.observe({})).count).toBe(0);
+      await scaler.stopAll?.();
+      expect(alive(foreign)).toBe(true);
+    } finally {
+      close();
+    }
+  });
+
+  it('a saved member from before WAYMOND_MEMBER_OF is adopted when its own scaler and index match, and not from another boot', async () => {
+    const id = `rows_${process.pid}_${++counter}`;
+    const legacy = spawnStray({ WAYMOND_SCALER: id, WAYMOND_INDEX: '2' });
+    await waitUntil(() => readEnviron(legacy)?.WAYMOND_INDEX === '2', 'stray exec');
+    const otherBoot = await scalerOnState(id, { members: [row(legacy, 2)], boot_id: 'another-boot' });
+    try {
+      expect((await otherBoot.scaler.observe({})).count).toBe(0);
+    } finally {
+      otherBoot.close();
+    }
+    const sameBoot = await scalerOnState(`${id}`, { members: [row(legacy, 2)], boot_id: bootId() });
+    try {
+      const members = (await sameBoot.scaler.observe({})).members ?? [];
+      expect(members.map((m) => [m.id, (m.info as { pid: number }).pid])).toEqual([['slot-2', legacy]]);
+    } finally {
+      sameBoot.close();
+    }
   });
 });
 
