@@ -14,7 +14,10 @@ export interface MarkedProcess {
   env: Record<string, string>;
 }
 
-/** /proc/<pid>/stat after the command's closing ")": state, ppid, pgrp, ... starttime. */
+/**
+ * /proc/<pid>/stat after the command's closing ")" (`comm` may hold spaces and
+ * parentheses): field 3 state, field 5 pgrp, field 22 starttime.
+ */
 export function parseStatFields(text: string): { state: string; pgrp: number; startTime: number } | undefined {
   const end = text.lastIndexOf(')');
   if (end < 0) return undefined;

@@ -4,25 +4,17 @@
  * time still matches. Used by the process scaler to adopt members after a restart.
  */
 import { existsSync, readFileSync } from 'node:fs';
+import { parseStatFields } from './proc-scan.js';
 
 export interface ProcStat {
   state: string;
   startTime: number;
 }
 
-/** Parses /proc/<pid>/stat; `comm` may contain spaces and parentheses, so split after the last ")". */
+/** Parses /proc/<pid>/stat (state and start time; the parsing itself is proc-scan's). */
 export function parseProcStat(text: string): ProcStat | undefined {
-  const end = text.lastIndexOf(')');
-  if (end < 0) return undefined;
-  const fields = text
-    .slice(end + 2)
-    .trim()
-    .split(/\s+/);
-  // fields[0] is field 3 (state); field 22 (starttime) is fields[19].
-  const state = fields[0];
-  const startTime = Number(fields[19]);
-  if (!state || !Number.isFinite(startTime)) return undefined;
-  return { state, startTime };
+  const fields = parseStatFields(text);
+  return fields ? { state: fields.state, startTime: fields.startTime } : undefined;
 }
 
 export function readProcStat(pid: number): ProcStat | undefined {
