@@ -50,14 +50,21 @@ export function createDaemon(config: LoadedConfig, options: DaemonOptions): Daem
   const stateDir = statePath === ':memory:' ? join(configDir, '.waymond') : dirname(statePath);
   const lock: StateLock | undefined =
     options.store === undefined && statePath !== ':memory:' ? acquireStateLock(statePath) : undefined;
+  const metrics = new Metrics({ processMetrics: options.processMetrics });
   let store: Store;
   try {
-    store = options.store ?? new SqliteStore(statePath, { retention: config.store.retention });
+    store =
+      options.store ??
+      new SqliteStore(statePath, {
+        retention: config.store.retention,
+        onWriteError: (message, count) => options.logger.error({ failed_writes: count }, message),
+        onWriteFailure: () => metrics.storeErrors.inc(),
+        onRecovered: (message) => options.logger.error(message),
+      });
   } catch (error) {
     lock?.release();
     throw error;
   }
-  const metrics = new Metrics({ processMetrics: options.processMetrics });
   const listen = options.http === false ? undefined : (options.http ?? listenOf(config.http));
   const engine = new Engine(buildGraph(config.components), {
     logger: options.logger,

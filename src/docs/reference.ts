@@ -3,9 +3,12 @@
  * `npm run docs` writes docs/reference.md; a test fails when that file is stale.
  */
 import { z } from 'zod';
+import { daemonSchema, storeSchema } from '../config/load.js';
 import { formatDuration } from '../core/duration.js';
 import type { ComponentDefinition, ComponentKind } from '../core/types.js';
 import type { Registry } from '../registry.js';
+import { registerSignalMetrics } from '../server/dashboard.js';
+import { Metrics } from '../server/metrics.js';
 import { mergeBranches } from './switch-table.js';
 
 interface JsonSchema {
@@ -134,6 +137,52 @@ export function renderReference(registry: Registry): string {
       out.push('Example:', '', '```toml', def.example.trim(), '```', '');
     }
   }
+  out.push(...daemonSections(), ...metricsSection());
   out.push(`<!-- sections: ${Object.values(SECTION).join(', ')} -->`, '');
   return out.join('\n');
+}
+
+/** The daemon's own tables, `[http]` and `[store]`, from their schemas. */
+function daemonSections(): string[] {
+  const out = ['## Daemon settings', ''];
+  for (const [name, schema, what] of [
+    ['http', daemonSchema, 'The HTTP listener: health, readiness, metrics, the admin API, webhooks and the dashboard.'],
+    ['store', storeSchema, 'Where decisions and component state are kept.'],
+  ] as const) {
+    const json = z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }) as JsonSchema;
+    out.push(
+      `### \`[${name}]\``,
+      '',
+      what,
+      '',
+      '| field | type | default | description |',
+      '| --- | --- | --- | --- |',
+    );
+    out.push(...fieldRows(json, '', outputDefaults(schema)), '');
+  }
+  return out;
+}
+
+/** Every metric a running daemon exports on /metrics (process metrics aside), from the metrics themselves. */
+function metricsSection(): string[] {
+  const metrics = new Metrics();
+  registerSignalMetrics(metrics.registry);
+  const rows = metrics.registry
+    .getMetricsAsArray()
+    .map((m) => {
+      const { name, help, labelNames } = m as unknown as { name: string; help: string; labelNames?: string[] };
+      const type = (m as unknown as { type?: string }).type ?? '';
+      return `| \`${name}\` | ${type} | ${(labelNames ?? []).map((l) => `\`${l}\``).join(', ')} | ${cell(help)} |`;
+    })
+    .sort();
+  return [
+    '## Metrics',
+    '',
+    "Served on `/metrics` (Prometheus text format), besides Node's process metrics (`waymond_process_*`, `waymond_nodejs_*`).",
+    '',
+    '| metric | type | labels | description |',
+    '| --- | --- | --- | --- |',
+    ...rows,
+    '',
+  ];
 }

@@ -182,28 +182,35 @@ export function actionKind(action: unknown): string {
  * The signals behind the fleets, on the engine's registry: the last value each trigger
  * emitted, the last count each policy connector recommended, decisions by action.
  */
+/** Registers the signal metrics on `registry` (also how the reference lists them). */
+export function registerSignalMetrics(registry: Registry) {
+  const registers = [registry];
+  return {
+    triggerValue: new Gauge({
+      name: 'waymond_trigger_value',
+      help: 'Last value a trigger emitted (its `value` field, or `desired`, `count`, `depth`, `length`, `size`).',
+      labelNames: ['trigger'],
+      registers,
+    }),
+    recommendation: new Gauge({
+      name: 'waymond_policy_recommendation',
+      help: 'Last desired count a policy connector recommended (before the scaler applies min/max).',
+      labelNames: ['connector'],
+      registers,
+    }),
+    decisions: new Counter({
+      name: 'waymond_decisions_total',
+      help: 'Recorded decisions per scaler and action (scale_up, scale_down, none, ...).',
+      labelNames: ['scaler', 'action'],
+      registers,
+    }),
+  };
+}
+
 export function exportSignalMetrics(engine: Engine, registry: Registry): () => void {
   // Once per registry: a second mount (tests) must not register the names twice.
   if (registry.getSingleMetric('waymond_trigger_value')) return () => undefined;
-  const registers = [registry];
-  const triggerValue = new Gauge({
-    name: 'waymond_trigger_value',
-    help: 'Last value a trigger emitted (its `value` field, or `desired`, `count`, `depth`, `length`, `size`).',
-    labelNames: ['trigger'],
-    registers,
-  });
-  const recommendation = new Gauge({
-    name: 'waymond_policy_recommendation',
-    help: 'Last desired count a policy connector recommended (before the scaler applies min/max).',
-    labelNames: ['connector'],
-    registers,
-  });
-  const decisions = new Counter({
-    name: 'waymond_decisions_total',
-    help: 'Recorded decisions per scaler and action (scale_up, scale_down, none, ...).',
-    labelNames: ['scaler', 'action'],
-    registers,
-  });
+  const { triggerValue, recommendation, decisions } = registerSignalMetrics(registry);
   const policies = new Set(engine.graph.connectors.filter((c) => c.definition.type === 'policy').map((c) => c.address));
   return engine.bus.subscribeAll((event) => {
     const dot = event.topic.lastIndexOf('.');

@@ -38,6 +38,11 @@ export class Metrics implements MetricsSink {
     labelNames: ['address'],
     registers: [this.registry],
   });
+  readonly storeErrors = new Counter({
+    name: 'waymond_store_errors_total',
+    help: 'Writes to the state store that failed (disk full, read-only, file gone); scaling goes on and the state is written again once it can be.',
+    registers: [this.registry],
+  });
   readonly reconcileDuration = new Histogram({
     name: 'waymond_reconcile_duration_seconds',
     help: 'Time of one observe -> plan -> apply.',

@@ -74,6 +74,8 @@ export interface SqliteStoreOptions {
    * the next change. At most once a minute per kind of failure, with the count so far.
    */
   onWriteError?: (message: string, count: number) => void;
+  /** Called on every failed write (for a counter); onWriteError is the rate-limited report. */
+  onWriteFailure?: () => void;
   /** Called when the file was deleted or replaced and has been rewritten from memory. */
   onRecovered?: (message: string) => void;
 }
@@ -293,6 +295,7 @@ export class SqliteStore implements Store {
 
   private reportWriteError(kind: string, message: string): void {
     this.errors++;
+    this.options.onWriteFailure?.();
     const entry = this.writeErrors.get(kind) ?? { count: 0, lastReported: 0 };
     entry.count++;
     this.writeErrors.set(kind, entry);

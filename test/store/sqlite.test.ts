@@ -122,7 +122,11 @@ describe.skipIf(!canMount && !process.env.CI)('SqliteStore on a full disk', () =
       const path = join(mountPoint, 'state', 'state.db');
       mkdirSync(join(mountPoint, 'state'));
       const reported: [string, number][] = [];
-      const store = new SqliteStore(path, { onWriteError: (m, n) => reported.push([m, n]) });
+      let failures = 0;
+      const store = new SqliteStore(path, {
+        onWriteError: (m, n) => reported.push([m, n]),
+        onWriteFailure: () => failures++,
+      });
       store.setState('scaler.a', 'desired', { '': { desired: 1, data: {} } });
       // Fill what is left of the disk.
       spawnSync('dd', ['if=/dev/zero', `of=${join(mountPoint, 'filler')}`, 'bs=4k'], { stdio: 'ignore' });
@@ -131,6 +135,7 @@ describe.skipIf(!canMount && !process.env.CI)('SqliteStore on a full disk', () =
         store.setState('scaler.a', 'desired', { '': { desired: i + 2, data: { pad: 'y'.repeat(2000) } } });
       }
       expect(store.errors).toBeGreaterThan(0);
+      expect(failures).toBe(store.errors); // every failure counted (waymond_store_errors_total)
       expect(reported.length).toBeGreaterThanOrEqual(1);
       expect(reported.length).toBeLessThanOrEqual(3); // once a minute per kind of write
       expect(reported[0]?.[0]).toMatch(
