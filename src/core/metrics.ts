@@ -16,6 +16,8 @@ export interface MetricsSink {
   countEvent(topic: string): void;
   /** A component reported an error (an error event, a failing handler). */
   countComponentError(address: string): void;
+  /** `count` more members of a scaler were restarted after exiting on their own. */
+  countMemberRestarts?(scaler: string, count: number): void;
 }
 
 /** For a runtime without metrics (the simulator, unit tests). */
@@ -26,4 +28,5 @@ export const noMetrics: MetricsSink = {
   reconcileSeconds: () => undefined,
   countEvent: () => undefined,
   countComponentError: () => undefined,
+  countMemberRestarts: () => undefined,
 };

@@ -190,10 +190,24 @@ export interface Scaler {
   runInMember?(member: Member, command: string, timeoutMs: number): Promise<MemberCommandResult>;
   close?(): void | Promise<void>;
   /**
+   * How the scaler's members fare, beyond counts: `crash_looping` when members keep
+   * exiting soon after they start (with the last exit code). Read after each reconcile and
+   * by /api/components; a change of `health` is logged once. `restarts` counts members
+   * restarted after exiting on their own since start (waymond_member_restarts_total).
+   */
+  status?(): ScalerStatus;
+  /**
    * For scalers serving several targets from one config (one ASG per Buildkite queue):
    * the target an input is for. Each target gets its own latest-wins lane; default: one.
    */
   targetKey?(data: EventData): string;
+}
+
+export interface ScalerStatus {
+  health: 'ok' | 'crash_looping';
+  reason?: string;
+  lastExitCode?: number | null;
+  restarts?: number;
 }
 
 /** One target of a scaler as its reconciler last saw it (a lane: see reconciler.ts). */
