@@ -11,6 +11,16 @@
  * members on one slot: the oldest is kept, the other stopped. A process without our
  * markers is never adopted nor signalled.
  *
+ * Crash loops: a member that exits on its own within `min_uptime` of starting puts its
+ * slot in backoff (1 s, doubling to 5 min); `apply` does not restart that slot before the
+ * backoff ends and says so in its note, and `status()` reports `crash_looping` with the
+ * last exit code. The backoff is per slot, not per scaler: a slot that crashes must not
+ * hold back healthy ones (a port clash, a corrupt per-slot work dir), and when every
+ * member fails alike (a bad agent token) every slot backs off alike anyway. A slot in
+ * backoff stays reserved: starting the next free slot instead would make a fresh slot,
+ * with a fresh 1 s backoff, each time, which is the hot loop again. A member that stays up
+ * past `min_uptime` clears its slot's backoff.
+ *
  * Members get a minimal environment (MINIMAL_ENV, LC_*), not the daemon's secrets, unless
  * `inherit_env` says otherwise.
  * Scale-in signals the member's group with `stop_signal`, then SIGKILL after `stop_timeout`;
@@ -20,8 +30,10 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { once } from 'node:events';
 import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 import { z } from 'zod';
 import { duration } from '../core/duration.js';
 import { scalerSchema } from '../core/schema.js';
@@ -53,6 +65,9 @@ const schema = scalerSchema(
       .describe('Signal sent to a member (its process group) on scale-in.'),
     stop_timeout: duration('How long a member may take to exit after stop_signal before SIGKILL.').default(30_000),
     ready_after: duration('A new member counts as starting (not ready) for this long.').default(0),
+    min_uptime: duration(
+      'A member that exits on its own sooner than this after starting is crash looping: its slot is restarted with exponential backoff (1s, doubling to 5m) instead of at once, and the scaler reports `crash_looping` with the exit code. A member that stays up this long clears the backoff.',
+    ).default(10_000),
   },
   capabilities,
 );
@@ -66,7 +81,35 @@ interface Tracked {
   startedAt: number;
   stopping?: boolean;
   exited?: boolean;
+  /** Exit code of a member we spawned (null when killed by a signal); unknown for adopted ones. */
+  exitCode?: number | null;
   child?: ChildProcess;
+}
+
+/** A slot whose members keep exiting within min_uptime. */
+export interface SlotBackoff {
+  /** Consecutive early exits. */
+  crashes: number;
+  lastExitCode: number | null;
+  /** Clock time before which the slot is not restarted. */
+  nextStartAt: number;
+}
+
+export const BACKOFF_INITIAL_MS = 1_000;
+export const BACKOFF_MAX_MS = 300_000;
+
+/** The wait after the n-th consecutive early exit (n >= 1): 1 s doubling, capped at 5 min. */
+export function crashBackoff(crashes: number): number {
+  return Math.min(BACKOFF_MAX_MS, BACKOFF_INITIAL_MS * 2 ** Math.max(0, crashes - 1));
+}
+
+function seconds(ms: number): string {
+  return ms % 1000 === 0 ? `${ms / 1000}s` : `${(ms / 1000).toFixed(1)}s`;
+}
+
+/** A wait still to come, in whole seconds rounded up (never "0s" while it is not over). */
+function secondsLeft(ms: number): string {
+  return `${Math.ceil(ms / 1000)}s`;
 }
 
 interface SavedMember {
@@ -131,6 +174,12 @@ class ProcessScaler {
   private readonly cwd: string;
   private readonly logDir: string;
   private readonly memberOf: string;
+  /** Slots in crash-loop backoff (see the header). */
+  private readonly backoff = new Map<number, SlotBackoff>();
+  /** Slots whose last member exited on its own: the next start there is a restart. */
+  private readonly exitedSlots = new Set<number>();
+  /** Members restarted after exiting on their own, since start (waymond_member_restarts_total). */
+  private restarts = 0;
 
   constructor(
     private readonly config: Config,
@@ -207,17 +256,70 @@ class ProcessScaler {
     return isSameLiveProcess(m.pid, m.startTime);
   }
 
-  /** Forgets members that have exited (they are replaced by the same reconcile) and saves. */
+  /**
+   * Forgets members that have exited (they are replaced by the same reconcile, unless their
+   * slot is backing off) and saves. An early exit backs its slot off; a member up for
+   * min_uptime clears it.
+   */
   async housekeep(): Promise<void> {
     let changed = false;
+    const now = this.ctx.clock.now();
     for (const [slot, m] of this.members) {
-      if (!this.alive(m)) {
-        if (!m.stopping) this.ctx.logger.warn({ slot, pid: m.pid }, 'member exited; it will be replaced');
-        this.members.delete(slot);
-        changed = true;
+      if (this.alive(m)) {
+        if (!m.stopping && now - m.startedAt >= this.config.min_uptime && this.backoff.delete(slot))
+          this.ctx.logger.info({ slot, pid: m.pid }, 'member stayed up past min_uptime; backoff cleared');
+        continue;
+      }
+      this.members.delete(slot);
+      changed = true;
+      if (m.stopping) continue;
+      await this.reaped(m);
+      const code = m.exitCode ?? null;
+      this.exitedSlots.add(slot);
+      if (now - m.startedAt < this.config.min_uptime) {
+        const crashes = (this.backoff.get(slot)?.crashes ?? 0) + 1;
+        const wait = crashBackoff(crashes);
+        this.backoff.set(slot, { crashes, lastExitCode: code, nextStartAt: now + wait });
+        this.ctx.logger.warn({ slot, pid: m.pid, code, crashes, backoffMs: wait }, 'member exited early; backing off');
+      } else {
+        this.backoff.delete(slot);
+        this.ctx.logger.warn({ slot, pid: m.pid, code }, 'member exited; it will be replaced');
       }
     }
     if (changed) this.save();
+  }
+
+  /** /proc says it is gone: give Node a moment to deliver its exit code (bounded, real time). */
+  private async reaped(m: Tracked): Promise<void> {
+    const child = m.child;
+    if (!child || m.exitCode !== undefined) return;
+    const done = new AbortController();
+    const settle = (p: Promise<unknown>) => p.catch(() => undefined);
+    await Promise.race([
+      settle(once(child, 'exit', { signal: done.signal })),
+      settle(delay(1_000, undefined, { signal: done.signal })),
+    ]);
+    done.abort();
+  }
+
+  /** Health for /api/components: crash_looping while any slot is backing off. */
+  status() {
+    const looping = [...this.backoff.entries()].sort((a, b) => b[1].crashes - a[1].crashes);
+    const worst = looping[0];
+    if (!worst) return { health: 'ok' as const, restarts: this.restarts };
+    const [slot, b] = worst;
+    const others = looping.length > 1 ? ` (${looping.length} slots backing off)` : '';
+    return {
+      health: 'crash_looping' as const,
+      reason: `${this.crashText(slot, b)}${others}`,
+      lastExitCode: b.lastExitCode,
+      restarts: this.restarts,
+    };
+  }
+
+  private crashText(slot: number, b: SlotBackoff): string {
+    const how = b.lastExitCode === null ? 'exited (killed or code unknown)' : `exited with code ${b.lastExitCode}`;
+    return `slot ${slot} ${how} within ${seconds(this.config.min_uptime)}, ${b.crashes} time${b.crashes === 1 ? '' : 's'}`;
   }
 
   /** The live members, changing nothing (an exited one is not counted; housekeep forgets it). */
@@ -247,14 +349,24 @@ class ProcessScaler {
     const room = Math.max(0, this.config.max - this.liveCount());
     const add = Math.min(plan.add, room);
     const slots = lowestFreeSlots(this.members.keys(), add);
-    for (const slot of slots) await this.start(slot);
+    const now = this.ctx.clock.now();
+    const notes: string[] = [];
+    for (const slot of slots) {
+      const b = this.backoff.get(slot);
+      if (b && now < b.nextStartAt) {
+        notes.push(`crash looping: ${this.crashText(slot, b)}; next start in ${secondsLeft(b.nextStartAt - now)}`);
+        continue;
+      }
+      if (this.exitedSlots.delete(slot)) this.restarts++;
+      await this.start(slot);
+    }
     this.save();
     if (add < plan.add) {
       const note = `started ${add} of ${plan.add}: ${this.stopping.size} stopping member(s) still count toward max ${this.config.max}`;
       this.ctx.logger.info({ wanted: plan.add, started: add, stopping: this.stopping.size }, note);
-      return { note };
+      notes.unshift(note);
     }
-    return undefined;
+    return notes.length > 0 ? { note: notes.join('; ') } : undefined;
   }
 
   /** Every live process of ours, stopping ones included: what `max` caps. */
@@ -294,6 +406,7 @@ class ProcessScaler {
     const tracked: Tracked = { slot, pid, startTime: stat?.startTime ?? -1, startedAt: this.ctx.clock.now(), child };
     child.once('exit', (code, signal) => {
       tracked.exited = true;
+      tracked.exitCode = code;
       if (!tracked.stopping) this.ctx.logger.warn({ slot, pid, code, signal }, 'member exited');
     });
     child.unref();
