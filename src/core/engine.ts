@@ -26,6 +26,7 @@ import type {
   RouteHandler,
   Scaler,
   ScalerHandle,
+  ScalerStatus,
   Trigger,
   WaymondEvent,
 } from './types.js';
@@ -73,6 +74,8 @@ export interface EngineOptions {
 interface RunningScaler extends ScalerRuntime {
   component: GraphComponent;
   onShutdown: 'keep' | 'stop';
+  /** What `inner.status()` said last (to log a change once, and count restarts by delta). */
+  seen: { health: string; restarts: number };
 }
 
 /** One target of a scaler in /api/components. */
@@ -97,6 +100,10 @@ export interface ComponentStatus {
   max?: number;
   /** Each target on its own (a single one, keyed '', for most scalers). */
   targets?: TargetView[];
+  /** The scaler's own health (`Scaler.status`): 'ok', or 'crash_looping' with a reason. */
+  health?: string;
+  reason?: string;
+  lastExitCode?: number | null;
 }
 
 const RECENT_EVENTS = 200;
@@ -228,6 +235,11 @@ export class Engine {
     throw new Error(`no trigger or scaler at ${address}`);
   }
 
+  /** A running scaler's own status (`Scaler.status`), if it reports one. */
+  scalerStatus(address: Address): ScalerStatus | undefined {
+    return this.scalers.get(address)?.inner.status?.();
+  }
+
   listComponents(): ComponentStatus[] {
     return this.graph.components.map((c) => {
       const base: ComponentStatus = { address: c.address, kind: c.kind, type: c.definition.type };
@@ -235,8 +247,16 @@ export class Engine {
       if (!running) return base;
       const { handle } = running;
       const observed = handle.lastObserved();
+      const status = running.inner.status?.();
       return {
         ...base,
+        ...(status
+          ? {
+              health: status.health,
+              ...(status.reason !== undefined ? { reason: status.reason } : {}),
+              ...(status.lastExitCode !== undefined ? { lastExitCode: status.lastExitCode } : {}),
+            }
+          : {}),
         min: handle.min,
         max: handle.max,
         desired: handle.lastDesired(),
@@ -308,10 +328,35 @@ export class Engine {
       dryRun: services.dryRun,
       metrics: this.metrics,
     });
-    this.scalers.set(c.address, { ...runtime, component: c, onShutdown: settings.on_shutdown ?? 'keep' });
+    const running: RunningScaler = {
+      ...runtime,
+      component: c,
+      onShutdown: settings.on_shutdown ?? 'keep',
+      seen: { health: 'ok', restarts: 0 },
+    };
+    this.scalers.set(c.address, running);
     this.unsubscribe.push(
       this.bus.subscribe(`${c.address}.input`, c.address, (event) => runtime.reconciler.handleInput(event)),
     );
+    if (scaler.status)
+      this.unsubscribe.push(
+        this.bus.subscribe(`${c.address}.result`, c.address, () => this.checkStatus(running, ctx.logger)),
+      );
+  }
+
+  /** After each reconcile: log a change of the scaler's health once, count its restarts. */
+  private checkStatus(running: RunningScaler, logger: Logger): void {
+    const status = running.inner.status?.();
+    if (!status) return;
+    const restarts = status.restarts ?? 0;
+    if (restarts > running.seen.restarts)
+      this.metrics.countMemberRestarts?.(running.component.address, restarts - running.seen.restarts);
+    if (status.health !== running.seen.health) {
+      const fields = { health: status.health, was: running.seen.health, lastExitCode: status.lastExitCode };
+      if (status.health === 'ok') logger.info(fields, 'scaler is healthy again');
+      else logger.warn({ ...fields, reason: status.reason }, `scaler is ${status.health}: ${status.reason ?? ''}`);
+    }
+    running.seen = { health: status.health, restarts };
   }
 
   private async startConnector(
