@@ -43,6 +43,12 @@ export class Metrics implements MetricsSink {
     help: 'Writes to the state store that failed (disk full, read-only, file gone); scaling goes on and the state is written again once it can be.',
     registers: [this.registry],
   });
+  readonly memberRestarts = new Counter({
+    name: 'waymond_member_restarts_total',
+    help: 'Members a scaler restarted after they exited on their own (crash loops show here first).',
+    labelNames: ['scaler'],
+    registers: [this.registry],
+  });
   readonly reconcileDuration = new Histogram({
     name: 'waymond_reconcile_duration_seconds',
     help: 'Time of one observe -> plan -> apply.',
@@ -72,6 +78,9 @@ export class Metrics implements MetricsSink {
   }
   countComponentError(address: string): void {
     this.componentErrors.inc({ address });
+  }
+  countMemberRestarts(scaler: string, count: number): void {
+    this.memberRestarts.inc({ scaler }, count);
   }
 
   /** The text exposition format, as served on /metrics. */
