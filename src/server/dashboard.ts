@@ -25,7 +25,7 @@ const POINTS_PER_ADDRESS = 3600;
 /** Decisions read for one chart (the store keeps them newest first). */
 const SERIES_DECISIONS = 5000;
 
-export type HealthState = 'ok' | 'failing' | 'dry_run' | 'idle';
+export type HealthState = 'ok' | 'failing' | 'dry_run' | 'idle' | 'crash_looping';
 
 export interface Health {
   state: HealthState;
@@ -270,12 +270,19 @@ export function mountDashboard(
     return reply.type(CONTENT_TYPES[extname(file)] ?? 'application/octet-stream').send(readFileSync(file));
   });
 
+  /** A scaler that says it is crash looping shows that (with its reason) over what the bus says. */
+  const nodeHealth = (address: string): Health => {
+    const status = engine.scalerStatus(address);
+    if (status && status.health !== 'ok')
+      return { state: status.health, ...(status.reason !== undefined ? { reason: status.reason } : {}) };
+    return log.health(address);
+  };
   app.get('/api/graph', async () => {
     const nodes: GraphNode[] = engine.graph.components.map((c) => ({
       address: c.address,
       kind: c.kind,
       type: c.definition.type,
-      health: log.health(c.address),
+      health: nodeHealth(c.address),
     }));
     return { nodes, edges: edges().map(([from, to]) => ({ from, to })) };
   });

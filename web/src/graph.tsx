@@ -26,7 +26,11 @@ function NodeCard({
   health: Health | undefined;
   component: Component | undefined;
 }) {
-  const state = health?.state ?? 'idle';
+  // A crash-looping scaler says so itself (/api/components): it wins over the event-based health,
+  // since its reconciles still succeed while its members keep dying.
+  const looping = component?.health === 'crash_looping';
+  const state = looping ? 'crash_looping' : (health?.state ?? 'idle');
+  const reason = looping ? component?.reason : health?.reason;
   const isScaler = address.startsWith('scaler.');
   // Scalers are links (keyboard and middle-click work); the rest are plain boxes.
   const Box = isScaler ? 'a' : 'div';
@@ -35,14 +39,15 @@ function NodeCard({
       class={`node node-${state}`}
       data-address={address}
       data-health={state}
-      title={health?.reason ?? state}
+      title={reason ?? state}
       href={isScaler ? `#/scaler/${encodeURIComponent(address)}` : undefined}
     >
       <div class="node-head">
         <span class="node-id">{shortId(address)}</span>
         <span class="node-type">{type}</span>
       </div>
-      {state === 'failing' && <div class="reason">{health?.reason}</div>}
+      {(state === 'failing' || state === 'crash_looping') && <div class="reason">{reason}</div>}
+      {state === 'crash_looping' && <div class="badge badge-bad">crash looping</div>}
       {state === 'dry_run' && <div class="badge">dry run</div>}
       {isScaler && component && (
         <div class="counts">

@@ -28,9 +28,13 @@ export interface Component {
   ready?: number;
   members?: unknown[];
   targets?: Target[];
+  /** The scaler's own health ('ok', 'crash_looping'), from Scaler.status. */
+  health?: string;
+  reason?: string;
+  lastExitCode?: number | null;
 }
 
-export type HealthState = 'ok' | 'failing' | 'dry_run' | 'idle';
+export type HealthState = 'ok' | 'failing' | 'dry_run' | 'idle' | 'crash_looping';
 export interface Health {
   state: HealthState;
   reason?: string;
