@@ -17,17 +17,56 @@ import { type ConfigIssue, describeFound, didYouMean, zodIssueMessages } from '.
 
 export const SECTIONS: Record<string, ComponentKind> = { trigger: 'trigger', connect: 'connector', scaler: 'scaler' };
 
-export const daemonSchema = z.strictObject({
-  host: z.string().default('127.0.0.1').describe('Address the HTTP server listens on.'),
-  port: z.number().int().min(0).max(65535).default(9460).describe('Port of the HTTP server (0 picks a free one).'),
-  token_env: z
+/** HTTPS for a listener: both files or neither (PEM, read at start). */
+const tlsFields = {
+  tls_cert_file: z
     .string()
-    .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable name')
     .optional()
     .describe(
-      "Name of the environment variable holding the admin token. When set, every `/api/*` route (reads too, the dashboard's data included) needs `Authorization: Bearer <token>`; `/healthz`, `/readyz`, `/metrics`, `/hooks/*` and the dashboard page stay open. Required when `host` is not a loopback address.",
+      'PEM certificate (chain) file: with `tls_key_file`, the listener speaks HTTPS. Relative to the config file.',
     ),
-});
+  tls_key_file: z
+    .string()
+    .optional()
+    .describe('PEM private key file for `tls_cert_file`. Relative to the config file.'),
+};
+
+function bothOrNeither(value: { tls_cert_file?: string; tls_key_file?: string }, ctx: z.RefinementCtx): void {
+  if ((value.tls_cert_file === undefined) === (value.tls_key_file === undefined)) return;
+  const missing = value.tls_cert_file === undefined ? 'tls_cert_file' : 'tls_key_file';
+  ctx.addIssue({
+    code: 'custom',
+    path: [missing],
+    message: 'tls_cert_file and tls_key_file go together: set both, or neither',
+  });
+}
+
+export const daemonSchema = z
+  .strictObject({
+    host: z.string().default('127.0.0.1').describe('Address the HTTP server listens on.'),
+    port: z.number().int().min(0).max(65535).default(9460).describe('Port of the HTTP server (0 picks a free one).'),
+    token_env: z
+      .string()
+      .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable name')
+      .optional()
+      .describe(
+        "Name of the environment variable holding the admin token. When set, every `/api/*` route (reads too, the dashboard's data included) needs `Authorization: Bearer <token>`; `/healthz`, `/readyz`, `/metrics`, `/hooks/*` and the dashboard page stay open. Required when `host` is not a loopback address.",
+      ),
+    ...tlsFields,
+  })
+  .superRefine(bothOrNeither);
+
+/** The public webhook listener: `/hooks/*` and `/healthz`, nothing else. */
+export const hooksSchema = z
+  .strictObject({
+    host: z
+      .string()
+      .default('0.0.0.0')
+      .describe('Address the webhook listener listens on (public: hooks carry their own tokens).'),
+    port: z.number().int().min(0).max(65535).describe('Port of the webhook listener (0 picks a free one).'),
+    ...tlsFields,
+  })
+  .superRefine(bothOrNeither);
 
 export const storeSchema = z.strictObject({
   path: z
@@ -52,6 +91,8 @@ export interface ComponentConfig {
 export interface LoadedConfig {
   file: string;
   http: z.output<typeof daemonSchema>;
+  /** Absent: webhooks are served on the [http] listener. */
+  hooks?: z.output<typeof hooksSchema>;
   store: z.output<typeof storeSchema>;
   components: ComponentConfig[];
   warnings: ConfigIssue[];
@@ -138,7 +179,7 @@ function loadUnredacted(
   }
 
   const root = doc as Record<string, unknown>;
-  const known = [...Object.keys(SECTIONS), 'http', 'store'];
+  const known = [...Object.keys(SECTIONS), 'http', 'hooks', 'store'];
   for (const key of Object.keys(root)) {
     if (known.includes(key)) continue;
     const guess = didYouMean(key, known);
@@ -151,6 +192,7 @@ function loadUnredacted(
 
   const http = parseSection(daemonSchema, root.http ?? {}, file, 'http', issues);
   const store = parseSection(storeSchema, root.store ?? {}, file, 'store', issues);
+  const hooks = root.hooks === undefined ? undefined : parseSection(hooksSchema, root.hooks, file, 'hooks', issues);
 
   const components: ComponentConfig[] = [];
   for (const [section, kind] of Object.entries(SECTIONS)) {
@@ -179,6 +221,7 @@ function loadUnredacted(
     config: {
       file: absolutePath,
       http: http as z.output<typeof daemonSchema>,
+      ...(hooks ? { hooks: hooks as z.output<typeof hooksSchema> } : {}),
       store: store as z.output<typeof storeSchema>,
       components,
       warnings: issues,

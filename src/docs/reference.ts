@@ -3,7 +3,7 @@
  * `npm run docs` writes docs/reference.md; a test fails when that file is stale.
  */
 import { z } from 'zod';
-import { daemonSchema, storeSchema } from '../config/load.js';
+import { daemonSchema, hooksSchema, storeSchema } from '../config/load.js';
 import { formatDuration } from '../core/duration.js';
 import type { ComponentDefinition, ComponentKind } from '../core/types.js';
 import type { Registry } from '../registry.js';
@@ -142,11 +142,16 @@ export function renderReference(registry: Registry): string {
   return out.join('\n');
 }
 
-/** The daemon's own tables, `[http]` and `[store]`, from their schemas. */
+/** The daemon's own tables, `[http]`, `[hooks]` and `[store]`, from their schemas. */
 function daemonSections(): string[] {
   const out = ['## Daemon settings', ''];
   for (const [name, schema, what] of [
     ['http', daemonSchema, 'The HTTP listener: health, readiness, metrics, the admin API, webhooks and the dashboard.'],
+    [
+      'hooks',
+      hooksSchema,
+      'Optional: a separate, public listener for webhooks only (`/hooks/*` and `/healthz`). When absent, webhooks are served on the `[http]` listener. It needs no admin token (each hook checks its own); `[http]` can then stay on loopback.',
+    ],
     ['store', storeSchema, 'Where decisions and component state are kept.'],
   ] as const) {
     const json = z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }) as JsonSchema;
