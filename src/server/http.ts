@@ -19,6 +19,10 @@ export interface ListenOptions {
   port: number;
   /** When set, every /api route needs `Authorization: Bearer <token>`. */
   token?: string;
+  /** PEM certificate and key: the listener speaks HTTPS. */
+  tls?: { cert: Buffer; key: Buffer };
+  /** False when a separate [hooks] listener serves `/hooks/*`. */
+  serveHooks?: boolean;
 }
 
 export interface HttpServer {
@@ -40,14 +44,14 @@ function parseJsonBody(body: unknown): { ok: true; data: Record<string, unknown>
   }
 }
 
-export async function createHttpServer(
-  engine: Engine,
-  routes: MountedRoute[],
-  listen: ListenOptions,
-  metrics: Metrics,
-): Promise<HttpServer> {
+/**
+ * A fastify app with the settings both listeners share: raw bodies (with the nesting bound),
+ * timeouts, JSON errors and, when given a certificate, HTTPS.
+ */
+function baseApp(listen: ListenOptions): FastifyInstance {
   const app = Fastify({
     logger: false,
+    ...(listen.tls ? { https: { cert: listen.tls.cert, key: listen.tls.key } } : {}),
     // A little over the hook limit so the hook itself answers 413 with its own message.
     bodyLimit: MAX_HOOK_BODY_BYTES + 1,
     // A client that sends its request slowly, or idles on a kept-alive connection, is not
@@ -55,7 +59,7 @@ export async function createHttpServer(
     requestTimeout: 30_000,
     connectionTimeout: 0,
     keepAliveTimeout: 5_000,
-  });
+  }) as unknown as FastifyInstance;
   app.server.headersTimeout = 10_000;
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => {
@@ -76,6 +80,62 @@ export async function createHttpServer(
     const status = error.statusCode && error.statusCode >= 400 && error.statusCode < 600 ? error.statusCode : 500;
     reply.code(status).send({ error: error.message });
   });
+  return app;
+}
+
+/**
+ * `/hooks/*`, dispatched at request time: the listeners are bound before any component is
+ * created (a port in use must fail the start before a scaler adopts members), so the routes
+ * components mount arrive after fastify stopped taking new ones.
+ */
+function mountHooks(app: FastifyInstance, routes: MountedRoute[]): void {
+  app.route({
+    method: ['GET', 'POST'],
+    url: '/hooks/*',
+    handler: async (req, reply) => {
+      const path = req.url.split('?')[0];
+      const route = routes.find((r) => r.method === req.method && r.path === path);
+      if (!route) return reply.code(404).send({ error: `no hook at ${req.method} ${path}` });
+      const result = await route.handler({
+        method: req.method,
+        headers: req.headers,
+        body: Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0),
+        query: req.query as Record<string, string>,
+      });
+      return reply.code(result.status).send(result.body ?? {});
+    },
+  });
+}
+
+async function listenOn(app: FastifyInstance, listen: ListenOptions): Promise<HttpServer> {
+  const address = await app.listen({ host: listen.host, port: listen.port });
+  return {
+    url: address.replace('[::1]', 'localhost'),
+    app,
+    close: async () => {
+      // Open tap streams would keep close() waiting forever.
+      app.server.closeAllConnections();
+      await app.close();
+    },
+  };
+}
+
+/** The public webhook listener ([hooks]): `/hooks/*` and `/healthz`, nothing else. */
+export async function createHooksServer(routes: MountedRoute[], listen: ListenOptions): Promise<HttpServer> {
+  const app = baseApp(listen);
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  mountHooks(app, routes);
+  return listenOn(app, listen);
+}
+
+/** The admin listener ([http]); it serves the hooks too unless `serveHooks` is false. */
+export async function createHttpServer(
+  engine: Engine,
+  routes: MountedRoute[],
+  listen: ListenOptions,
+  metrics: Metrics,
+): Promise<HttpServer> {
+  const app = baseApp(listen);
 
   const token = listen.token;
   if (token) {
@@ -91,8 +151,10 @@ export async function createHttpServer(
 
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_req, reply) => {
-    if (engine.isReady()) return { status: 'ready' };
-    return reply.code(503).send({ status: 'starting' });
+    if (!engine.isReady()) return reply.code(503).send({ status: 'starting' });
+    const failing = engine.failing();
+    if (failing.length > 0) return reply.code(503).send({ status: 'not ready', failing });
+    return { status: 'ready' };
   });
   app.get('/metrics', async (_req, reply) => {
     reply.header('content-type', metrics.registry.contentType);
@@ -142,30 +204,6 @@ export async function createHttpServer(
 
   mountDashboard(app, engine, { registry: metrics.registry });
 
-  for (const route of routes) {
-    app.route({
-      method: route.method,
-      url: route.path,
-      handler: async (req, reply) => {
-        const result = await route.handler({
-          method: req.method,
-          headers: req.headers,
-          body: Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0),
-          query: req.query as Record<string, string>,
-        });
-        return reply.code(result.status).send(result.body ?? {});
-      },
-    });
-  }
-
-  const address = await app.listen({ host: listen.host, port: listen.port });
-  return {
-    url: address.replace('[::1]', 'localhost'),
-    app,
-    close: async () => {
-      // Open tap streams would keep close() waiting forever.
-      app.server.closeAllConnections();
-      await app.close();
-    },
-  };
+  if (listen.serveHooks !== false) mountHooks(app, routes);
+  return listenOn(app, listen);
 }
