@@ -46,8 +46,10 @@ export interface RunningServer {
 }
 
 /**
- * Starts the HTTP server (src/server/http.ts, at the edge), once every component is created
- * and before reconcilers and triggers run; the engine closes it at shutdown.
+ * Binds the HTTP listeners (src/server/http.ts, at the edge) before any component is
+ * created: a port in use fails the start before a scaler adopts or starts a member. Routes
+ * components mount later land in `routes` (the same array), which the server reads per
+ * request. The engine closes it at shutdown.
  */
 export type ServeHttp = (engine: Engine, routes: MountedRoute[]) => Promise<RunningServer>;
 
@@ -124,6 +126,8 @@ export class Engine {
   private server?: RunningServer;
   private recent: WaymondEvent[] = [];
   private ready = false;
+  /** Triggers that could not start, with why: /readyz reports them. */
+  private notStarted = new Map<Address, string>();
   private stopping?: Promise<void>;
 
   constructor(
@@ -153,6 +157,20 @@ export class Engine {
     return this.ready;
   }
 
+  /**
+   * What keeps the daemon from being ready once started: the triggers that could not start
+   * (a secret variable unset, a bad URL: they never retry, so they stay until a restart),
+   * and those that started but say they can never work (`Trigger.problem`).
+   */
+  failing(): { address: Address; reason: string }[] {
+    const failing = [...this.notStarted].map(([address, reason]) => ({ address, reason }));
+    for (const [address, trigger] of this.triggers) {
+      const reason = this.notStarted.has(address) ? undefined : trigger.problem?.();
+      if (reason) failing.push({ address, reason });
+    }
+    return failing;
+  }
+
   recentEvents(limit = 50): WaymondEvent[] {
     return this.recent.slice(-limit);
   }
@@ -176,6 +194,7 @@ export class Engine {
     };
     const { graph } = this;
 
+    if (this.options.serve) this.server = await this.options.serve(this, this.routes);
     // Scalers first: connectors and cascades look them up when they are created.
     for (const c of graph.scalers) await this.startScaler(c, services);
     const connections = new Map(graph.connections.map((x) => [x.connector, x]));
@@ -197,12 +216,12 @@ export class Engine {
       triggers.push([c, trigger]);
     }
 
-    if (this.options.serve) this.server = await this.options.serve(this, this.routes);
     for (const running of this.scalers.values()) running.reconciler.start();
     for (const [c, trigger] of triggers) {
       try {
         await trigger.start();
       } catch (error) {
+        this.notStarted.set(c.address, `could not start: ${errorMessage(error)}`);
         this.bus.emit(`${c.address}.error`, c.address, { error: `could not start: ${errorMessage(error)}` });
       }
     }

@@ -103,6 +103,8 @@ export interface Trigger {
   start(): void | Promise<void>;
   stop(): void | Promise<void>;
   fire?(input: WaymondEvent): void | Promise<void>;
+  /** Why it started but can never work (a credential variable unset), for /readyz; undefined when fine. */
+  problem?(): string | undefined;
 }
 
 export interface Connector {
