@@ -84,6 +84,7 @@ token_env = "DEPLOY_HOOK_TOKEN"
   create(config, ctx) {
     let running = false;
     let credentials: Credentials | undefined;
+    let missing: string | undefined;
     const refuse = (status: number, message: string): HookResponse => {
       ctx.logger.warn({ status }, `refused webhook request: ${message}`);
       return { status, body: { error: message } };
@@ -109,6 +110,7 @@ token_env = "DEPLOY_HOOK_TOKEN"
         running = true;
         const resolved = resolveCredentials(config, process.env);
         credentials = resolved.ok ? resolved.credentials : undefined;
+        missing = resolved.ok ? undefined : resolved.missing;
         if (!resolved.ok) {
           ctx.emitError(
             new Error(
@@ -119,6 +121,11 @@ token_env = "DEPLOY_HOOK_TOKEN"
       },
       stop() {
         running = false;
+      },
+      problem() {
+        return running && missing
+          ? `environment variable ${missing} is not set; the endpoint refuses every request`
+          : undefined;
       },
     };
   },
