@@ -3,14 +3,16 @@
  * server (fastify) and the checked component graph, handed to the core's Engine. `waymond
  * run` uses it; so do tests and benchmarks that want the daemon as a person runs it.
  */
-import { dirname, join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import type { LoadedConfig } from './config/load.js';
 import type { Clock } from './core/clock.js';
+import type { RunningServer } from './core/engine.js';
 import { type ComponentFactory, Engine } from './core/engine.js';
 import { buildGraph } from './core/graph.js';
 import type { Store } from './core/store.js';
-import { createHttpServer, type ListenOptions } from './server/http.js';
+import { createHooksServer, createHttpServer, type HttpServer, type ListenOptions } from './server/http.js';
 import { Metrics } from './server/metrics.js';
 import { SqliteStore } from './store/sqlite.js';
 import { acquireStateLock, type StateLock } from './store/state-lock.js';
@@ -23,7 +25,7 @@ export interface DaemonOptions {
   /** Another store instead of SQLite (the simulator's in-memory one). */
   store?: Store;
   dryRun?: boolean;
-  /** Overrides the config's [http] section; `false` runs without an HTTP server. */
+  /** Overrides the config's [http] host, port and token (its TLS files still apply); `false` runs without an HTTP server. */
   http?: ListenOptions | false;
   shutdownGraceMs?: number;
   /** Node's process metrics (CPU, memory, event loop) on /metrics beside waymond's. */
@@ -65,7 +67,25 @@ export function createDaemon(config: LoadedConfig, options: DaemonOptions): Daem
     lock?.release();
     throw error;
   }
-  const listen = options.http === false ? undefined : (options.http ?? listenOf(config.http));
+  let listen: ListenOptions | undefined;
+  let hooks: ListenOptions | undefined;
+  try {
+    // Certificates are read now, so a missing one is a named error before anything starts.
+    listen =
+      options.http === false
+        ? undefined
+        : { ...tlsOf(config.http, 'http', configDir), ...(options.http ?? listenOf(config.http)) };
+    hooks =
+      listen && config.hooks
+        ? { host: config.hooks.host, port: config.hooks.port, ...tlsOf(config.hooks, 'hooks', configDir) }
+        : undefined;
+  } catch (error) {
+    lock?.release();
+    store.close();
+    throw error;
+  }
+  const serve = (e: Engine, routes: Parameters<typeof createHttpServer>[1]): Promise<RunningServer> =>
+    serveAll(e, routes, listen as ListenOptions, hooks, metrics, options.logger);
   const engine = new Engine(buildGraph(config.components), {
     logger: options.logger,
     store,
@@ -76,7 +96,7 @@ export function createDaemon(config: LoadedConfig, options: DaemonOptions): Daem
     ...(options.dryRun !== undefined ? { dryRun: options.dryRun } : {}),
     ...(options.shutdownGraceMs !== undefined ? { shutdownGraceMs: options.shutdownGraceMs } : {}),
     ...(options.create ? { create: options.create } : {}),
-    ...(listen ? { serve: (e, routes) => createHttpServer(e, routes, listen, metrics) } : {}),
+    ...(listen ? { serve } : {}),
   });
   return {
     engine,
@@ -95,4 +115,58 @@ export function createDaemon(config: LoadedConfig, options: DaemonOptions): Daem
 export function listenOf(http: LoadedConfig['http'], env: NodeJS.ProcessEnv = process.env): ListenOptions {
   const token = http.token_env ? env[http.token_env] : undefined;
   return { host: http.host, port: http.port, ...(token ? { token } : {}) };
+}
+
+/** The HTTPS material of a listener's section, read now; a file that cannot be read names its field. */
+export function tlsOf(
+  section: { tls_cert_file?: string; tls_key_file?: string },
+  name: 'http' | 'hooks',
+  configDir: string,
+): Pick<ListenOptions, 'tls'> {
+  if (section.tls_cert_file === undefined || section.tls_key_file === undefined) return {};
+  const read = (field: 'tls_cert_file' | 'tls_key_file', file: string): Buffer => {
+    const path = resolve(configDir, file);
+    try {
+      return readFileSync(path);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code ?? String(error);
+      throw new Error(`[${name}] ${field}: cannot read ${path} (${code})`);
+    }
+  };
+  return {
+    tls: { cert: read('tls_cert_file', section.tls_cert_file), key: read('tls_key_file', section.tls_key_file) },
+  };
+}
+
+/**
+ * The admin listener, and the public hooks listener when [hooks] is set (then the admin
+ * one serves no hooks). Both are bound here, before the engine creates any component; if
+ * the second cannot bind, the first is closed again.
+ */
+async function serveAll(
+  engine: Engine,
+  routes: Parameters<typeof createHttpServer>[1],
+  listen: ListenOptions,
+  hooks: ListenOptions | undefined,
+  metrics: Metrics,
+  logger: Logger,
+): Promise<RunningServer> {
+  const admin = await createHttpServer(engine, routes, { ...listen, serveHooks: hooks === undefined }, metrics);
+  let public_: HttpServer | undefined;
+  if (hooks) {
+    try {
+      public_ = await createHooksServer(routes, hooks);
+    } catch (error) {
+      await admin.close();
+      throw new Error(`[hooks] listener on ${hooks.host}:${hooks.port}: ${(error as Error).message}`);
+    }
+    logger.info({ url: public_.url }, 'webhooks listening');
+  }
+  return {
+    url: admin.url,
+    close: async () => {
+      await public_?.close();
+      await admin.close();
+    },
+  };
 }
