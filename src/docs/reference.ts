@@ -146,7 +146,11 @@ export function renderReference(registry: Registry): string {
 function daemonSections(): string[] {
   const out = ['## Daemon settings', ''];
   for (const [name, schema, what] of [
-    ['http', daemonSchema, 'The HTTP listener: health, readiness, metrics, the admin API, webhooks and the dashboard.'],
+    [
+      'http',
+      daemonSchema,
+      'The admin HTTP listener: health, readiness, metrics, the admin API, the dashboard, and the webhooks unless `[hooks]` is set. `/readyz` answers 503 with `{ status: "not ready", failing: [{ address, reason }] }` while a trigger could not start or cannot work (a secret variable unset), 200 otherwise.',
+    ],
     [
       'hooks',
       hooksSchema,

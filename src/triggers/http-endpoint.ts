@@ -89,7 +89,7 @@ token_env = "DEPLOY_HOOK_TOKEN"
       ctx.logger.warn({ status }, `refused webhook request: ${message}`);
       return { status, body: { error: message } };
     };
-    // Mounted at creation: the daemon's HTTP server takes its routes before it listens.
+    // Mounted at creation: the daemon's HTTP server looks its hook routes up per request.
     ctx.http.route('POST', `/hooks/${ctx.id}`, (request) => {
       if (!running) return refuse(503, `${ctx.address} is not running`);
       // Fail closed: with its credentials unset the endpoint accepts nothing.
