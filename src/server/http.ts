@@ -140,6 +140,12 @@ export async function createHttpServer(
     }
   });
 
+  // SIGHUP's twin: re-read the config file; an invalid one changes nothing (400, every error).
+  app.post('/api/reload', async (_req, reply) => {
+    const result = await engine.reloadConfig();
+    return reply.code(result.ok ? 200 : 400).send(result);
+  });
+
   mountDashboard(app, engine, { registry: metrics.registry });
 
   for (const route of routes) {
