@@ -10,6 +10,7 @@ import { completionScript, SHELLS, type Shell } from './completion.js';
 import { fireCommand } from './fire.js';
 import { GRAPH_FORMATS, graphCommand } from './graph.js';
 import { LOG_LEVELS } from './logger.js';
+import { reloadCommand } from './reload.js';
 import { runCommand } from './run.js';
 import { configJsonSchema } from './schema.js';
 import { registerSimulate } from './simulate.js';
@@ -72,6 +73,13 @@ program
   .option('--url <url>', 'daemon URL (or set WAYMOND_URL)', DAEMON_URL)
   .option('--token-env <name>', 'variable holding the admin token', 'WAYMOND_TOKEN')
   .action(async (address: string, options) => exitWith(await fireCommand(address, options)));
+
+program
+  .command('reload')
+  .description('Make a running daemon re-read its config file (as SIGHUP does); an invalid file changes nothing.')
+  .option('--url <url>', 'daemon URL (or set WAYMOND_URL)', DAEMON_URL)
+  .option('--token-env <name>', 'variable holding the admin token', 'WAYMOND_TOKEN')
+  .action(async (options) => exitWith(await reloadCommand(options)));
 
 registerSimulate(program);
 

@@ -1,5 +1,8 @@
 import type { Logger } from 'pino';
-import { loadConfigFile } from '../config/load.js';
+import { formatIssue } from '../config/issues.js';
+import { type LoadedConfig, loadConfigFile } from '../config/load.js';
+import { buildGraph } from '../core/graph.js';
+import { stableJson } from '../core/reload-diff.js';
 import { createDaemon, type Daemon } from '../daemon.js';
 import { defaultRegistry } from '../registry.js';
 import { isLoopbackHost } from '../server/guard.js';
@@ -62,6 +65,7 @@ export async function runCommand(options: RunOptions): Promise<number> {
     return 1;
   }
   const { engine } = daemon;
+  engine.setReloadSource(() => reloadFrom(options.config, loaded.config));
 
   let firstSignalAt: number | undefined;
   const done = new Promise<number>((resolve) => {
@@ -85,14 +89,37 @@ export async function runCommand(options: RunOptions): Promise<number> {
     };
     process.on('SIGINT', shutdown);
     process.on('SIGTERM', shutdown);
+    // `systemctl reload` (ExecReload=kill -HUP): re-read the config; never the default (exit).
+    process.on('SIGHUP', () => {
+      logger.info({ signal: 'SIGHUP' }, 'reloading the config');
+      engine.reloadConfig().catch((error) => logger.error({ err: errorText(error) }, 'reload failed'));
+    });
   });
 
   try {
     await engine.start();
   } catch (error) {
-    logger.fatal({ err: error instanceof Error ? error.message : String(error) }, 'could not start');
+    logger.fatal({ err: errorText(error) }, 'could not start');
     await daemon.stop().catch(() => undefined);
     return 1;
   }
   return done;
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/**
+ * The config file read again for a reload: every error when it is invalid; else its graph,
+ * and the daemon sections that changed but are not applied live (the listener and the
+ * store are opened once, at start).
+ */
+export function reloadFrom(file: string, started: LoadedConfig) {
+  const loaded = loadConfigFile(file, defaultRegistry());
+  if (!loaded.ok) return { ok: false as const, errors: loaded.issues.map(formatIssue) };
+  const notApplied = (['http', 'store'] as const)
+    .filter((section) => stableJson(loaded.config[section]) !== stableJson(started[section]))
+    .map((section) => `[${section}]`);
+  return { ok: true as const, graph: buildGraph(loaded.config.components), notApplied };
 }

@@ -6,7 +6,8 @@
  *
  * It builds nothing of its own beyond that: the store, the metrics sink, the HTTP server
  * and how components are created are handed to it (src/daemon.ts assembles the daemon's;
- * the simulator and tests assemble theirs). `stop()` is the graceful shutdown.
+ * the simulator and tests assemble theirs). `stop()` is the graceful shutdown; `reload(graph)`
+ * applies a new graph as a diff (src/core/reload-diff.ts): what did not change keeps running.
  */
 import { setMaxListeners } from 'node:events';
 import type { Logger } from 'pino';
@@ -16,6 +17,7 @@ import { type ContextServices, createComponentContext, errorMessage } from './co
 import type { Connection, Graph, GraphComponent } from './graph.js';
 import { type MetricsSink, noMetrics } from './metrics.js';
 import type { ReconcilerSettings } from './reconciler.js';
+import { planReload } from './reload-diff.js';
 import type { Store } from './store.js';
 import type {
   Address,
@@ -80,6 +82,25 @@ interface RunningScaler extends ScalerRuntime {
   seen: { health: string; restarts: number };
 }
 
+/** What a reload did, for the log and `POST /api/reload`. */
+export interface ReloadResult {
+  ok: boolean;
+  /** Why nothing changed (an invalid file: every error). */
+  errors?: string[];
+  added?: Address[];
+  removed?: Address[];
+  restarted?: Address[];
+  unchanged?: number;
+  /** Parts of the file that changed but only take effect on a restart ([http], [store]). */
+  not_applied?: string[];
+}
+
+/** Re-reads the config at the edge: a checked graph, or every error found. */
+export type ReloadSource = () =>
+  | { ok: true; graph: Graph; notApplied: string[] }
+  | { ok: false; errors: string[] }
+  | Promise<{ ok: true; graph: Graph; notApplied: string[] } | { ok: false; errors: string[] }>;
+
 /** One target of a scaler in /api/components. */
 export interface TargetView {
   target: string;
@@ -121,8 +142,14 @@ export class Engine {
   private scalers = new Map<Address, RunningScaler>();
   private connectors = new Map<Address, Connector>();
   private triggers = new Map<Address, Trigger>();
-  private unsubscribe: (() => void)[] = [];
+  /** Bus subscriptions and shutdown signal of each component, so one can go on its own. */
+  private subscriptions = new Map<Address, (() => void)[]>();
+  private aborts = new Map<Address, AbortController>();
   private routes: MountedRoute[] = [];
+  private routeOwners = new Map<MountedRoute, Address>();
+  private services?: ContextServices;
+  private reloadSource?: ReloadSource;
+  private reloading: Promise<unknown> = Promise.resolve();
   private server?: RunningServer;
   private recent: WaymondEvent[] = [];
   private ready = false;
@@ -131,7 +158,7 @@ export class Engine {
   private stopping?: Promise<void>;
 
   constructor(
-    readonly graph: Graph,
+    private current: Graph,
     private readonly options: EngineOptions,
   ) {
     this.clock = options.clock ?? new RealClock();
@@ -142,6 +169,11 @@ export class Engine {
     this.bus = new EventBus(this.clock, options.logger);
     this.store = options.store;
     this.bus.subscribeAll((event) => this.observeEvent(event));
+  }
+
+  /** The graph running now (a reload replaces it). */
+  get graph(): Graph {
+    return this.current;
   }
 
   get logger(): Logger {
@@ -185,13 +217,14 @@ export class Engine {
       bus: this.bus,
       store: this.store,
       logger: this.options.logger,
-      http: { route: (method, path, handler) => this.routes.push({ method, path, handler }) },
+      http: { route: () => undefined }, // each component gets its own mount (serviceFor)
       scalers: { get: (address) => this.scaler(address) },
       signal: this.abort.signal,
       stateDir: this.stateDir,
       configDir: this.options.configDir,
       dryRun: this.options.dryRun ?? false,
     };
+    this.services = services;
     const { graph } = this;
 
     if (this.options.serve) this.server = await this.options.serve(this, this.routes);
@@ -200,31 +233,10 @@ export class Engine {
     const connections = new Map(graph.connections.map((x) => [x.connector, x]));
     for (const c of graph.connectors) await this.startConnector(c, services, connections.get(c.address));
     const triggers: [GraphComponent, Trigger][] = [];
-    for (const c of graph.triggers) {
-      const hasInput = graph.inputs.has(c.address);
-      const ctx = createComponentContext('trigger', c.id, services, { hasInput });
-      const trigger = (await this.create(c, ctx)) as Trigger;
-      this.triggers.set(c.address, trigger);
-      if (hasInput) {
-        this.unsubscribe.push(
-          this.bus.subscribe(`${c.address}.input`, c.address, (event) => {
-            if (!trigger.fire) throw new Error(`${c.address} cannot be fired`);
-            return trigger.fire(event);
-          }),
-        );
-      }
-      triggers.push([c, trigger]);
-    }
+    for (const c of graph.triggers) triggers.push([c, await this.createTrigger(c, services)]);
 
     for (const running of this.scalers.values()) running.reconciler.start();
-    for (const [c, trigger] of triggers) {
-      try {
-        await trigger.start();
-      } catch (error) {
-        this.notStarted.set(c.address, `could not start: ${errorMessage(error)}`);
-        this.bus.emit(`${c.address}.error`, c.address, { error: `could not start: ${errorMessage(error)}` });
-      }
-    }
+    for (const [c, trigger] of triggers) await this.startTrigger(c, trigger);
     this.ready = true;
     this.logger.info(
       {
@@ -307,7 +319,7 @@ export class Engine {
         .then(() => trigger.stop())
         .catch((error) => this.logger.warn({ address, err: errorMessage(error) }, 'trigger stop failed'));
     }
-    for (const off of this.unsubscribe) off();
+    for (const offs of this.subscriptions.values()) for (const off of offs) off();
     for (const [address, connector] of this.connectors) {
       await Promise.resolve()
         .then(() => connector.stop?.())
@@ -328,12 +340,210 @@ export class Engine {
     this.logger.info('waymond stopped');
   }
 
+  /** Where `POST /api/reload` and SIGHUP get the new graph from (src/cli/run.ts sets it). */
+  setReloadSource(source: ReloadSource): void {
+    this.reloadSource = source;
+  }
+
+  /** Re-reads the config through the reload source and applies it; one reload at a time. */
+  reloadConfig(): Promise<ReloadResult> {
+    const run = this.reloading.then(async (): Promise<ReloadResult> => {
+      if (!this.reloadSource) return { ok: false, errors: ['this daemon has no config file to reload'] };
+      if (!this.ready || this.stopping) return { ok: false, errors: ['waymond is not running (starting or stopping)'] };
+      let loaded: Awaited<ReturnType<ReloadSource>>;
+      try {
+        loaded = await this.reloadSource();
+      } catch (error) {
+        loaded = { ok: false, errors: [errorMessage(error)] };
+      }
+      if (!loaded.ok) {
+        for (const error of loaded.errors) this.logger.error({ error }, 'reload refused: invalid config');
+        this.logger.error({ errors: loaded.errors.length }, 'reload refused: nothing changed');
+        return { ok: false, errors: loaded.errors };
+      }
+      for (const part of loaded.notApplied)
+        this.logger.warn({ section: part }, `reload: ${part} changed; it takes effect on a restart only`);
+      const result = await this.reload(loaded.graph);
+      return { ...result, not_applied: loaded.notApplied };
+    });
+    this.reloading = run.catch(() => undefined);
+    return run;
+  }
+
+  /**
+   * Applies a new checked graph as a diff: unchanged components keep running untouched;
+   * changed and new scalers are (re)created and adopt their members; removed scalers leave
+   * theirs as on_shutdown says; changed connectors and triggers (and those that feed a
+   * recreated scaler, which hold its handle) are restarted.
+   */
+  async reload(next: Graph): Promise<ReloadResult> {
+    const services = this.services;
+    if (!services) throw new Error('reload before start');
+    const plan = planReload(this.current, next);
+    const grace = this.options.shutdownGraceMs ?? 30_000;
+
+    for (const address of plan.stop.triggers) await this.stopTrigger(address);
+    for (const address of plan.stop.connectors) await this.stopConnector(address);
+    for (const address of plan.stop.scalers) await this.stopScaler(address, grace, plan.removed.includes(address));
+
+    this.current = next;
+    const byAddress = new Map(next.components.map((c) => [c.address, c]));
+    for (const address of plan.start.scalers)
+      await this.startScaler(byAddress.get(address) as GraphComponent, services);
+    const connections = new Map(next.connections.map((x) => [x.connector, x]));
+    for (const address of plan.start.connectors)
+      await this.startConnector(byAddress.get(address) as GraphComponent, services, connections.get(address));
+    const triggers: [GraphComponent, Trigger][] = [];
+    for (const address of plan.start.triggers) {
+      const c = byAddress.get(address) as GraphComponent;
+      triggers.push([c, await this.createTrigger(c, services)]);
+    }
+    for (const address of plan.start.scalers) this.scalers.get(address)?.reconciler.start();
+    for (const [c, trigger] of triggers) await this.startTrigger(c, trigger);
+
+    const result: ReloadResult = {
+      ok: true,
+      added: plan.added,
+      removed: plan.removed,
+      restarted: plan.restarted,
+      unchanged: plan.unchanged,
+    };
+    this.logger.info({ ...result }, 'config reloaded');
+    this.bus.emit('waymond.reload', 'waymond', { ...result });
+    return result;
+  }
+
+  /** The services one component sees: its own shutdown signal and its own route mount. */
+  private serviceFor(address: Address, services: ContextServices): ContextServices {
+    const own = new AbortController();
+    setMaxListeners(0, own.signal);
+    this.aborts.set(address, own);
+    return {
+      ...services,
+      signal: AbortSignal.any([services.signal, own.signal]),
+      http: { route: (method, path, handler) => this.mount(address, { method, path, handler }) },
+    };
+  }
+
+  /**
+   * The server looks `/hooks/*` routes up in this array per request, so a route a reload
+   * mounts is served at once, and one of the same path replaces the old handler. Any other
+   * path the server has never served waits for a restart.
+   */
+  private mount(owner: Address, route: MountedRoute): void {
+    const same = this.routes.find((r) => r.method === route.method && r.path === route.path);
+    if (same) {
+      same.handler = route.handler;
+      this.routeOwners.set(same, owner);
+      return;
+    }
+    if (this.server && !route.path.startsWith('/hooks/'))
+      this.logger.warn(
+        { address: owner, route: `${route.method} ${route.path}` },
+        'a route added by a reload is served after a restart only',
+      );
+    this.routes.push(route);
+    this.routeOwners.set(route, owner);
+  }
+
+  private unmount(owner: Address): void {
+    for (const [route, by] of this.routeOwners) {
+      if (by !== owner) continue;
+      route.handler = () => ({ status: 404, body: { error: `${owner} was removed from the config` } });
+      this.routeOwners.delete(route);
+    }
+  }
+
+  private subscribe(address: Address, off: () => void): void {
+    const list = this.subscriptions.get(address) ?? [];
+    list.push(off);
+    this.subscriptions.set(address, list);
+  }
+
+  private unsubscribeAll(address: Address): void {
+    for (const off of this.subscriptions.get(address) ?? []) off();
+    this.subscriptions.delete(address);
+  }
+
+  private release(address: Address): void {
+    this.aborts.get(address)?.abort(new Error(`${address} was reloaded`));
+    this.aborts.delete(address);
+  }
+
+  private async stopTrigger(address: Address): Promise<void> {
+    const trigger = this.triggers.get(address);
+    this.unsubscribeAll(address);
+    await Promise.resolve()
+      .then(() => trigger?.stop())
+      .catch((error) => this.logger.warn({ address, err: errorMessage(error) }, 'trigger stop failed'));
+    this.unmount(address);
+    this.release(address);
+    this.triggers.delete(address);
+    this.notStarted.delete(address);
+  }
+
+  private async stopConnector(address: Address): Promise<void> {
+    const connector = this.connectors.get(address);
+    this.unsubscribeAll(address);
+    await Promise.resolve()
+      .then(() => connector?.stop?.())
+      .catch((error) => this.logger.warn({ address, err: errorMessage(error) }, 'connector stop failed'));
+    this.release(address);
+    this.connectors.delete(address);
+  }
+
+  /** A replaced scaler's members keep running for its successor to adopt; a removed one's follow on_shutdown. */
+  private async stopScaler(address: Address, grace: number, removed: boolean): Promise<void> {
+    const running = this.scalers.get(address);
+    this.unsubscribeAll(address);
+    if (running) {
+      await running.reconciler.stop(grace);
+      try {
+        if (removed && running.onShutdown === 'stop' && !this.options.dryRun) await running.inner.stopAll?.();
+        await running.inner.close?.();
+      } catch (error) {
+        this.logger.warn({ address, err: errorMessage(error) }, 'scaler shutdown failed');
+      }
+    }
+    this.unmount(address);
+    this.release(address);
+    this.scalers.delete(address);
+  }
+
+  private async createTrigger(c: GraphComponent, services: ContextServices): Promise<Trigger> {
+    const hasInput = this.current.inputs.has(c.address);
+    const ctx = createComponentContext('trigger', c.id, this.serviceFor(c.address, services), { hasInput });
+    const trigger = (await this.create(c, ctx)) as Trigger;
+    this.triggers.set(c.address, trigger);
+    if (hasInput) {
+      this.subscribe(
+        c.address,
+        this.bus.subscribe(`${c.address}.input`, c.address, (event) => {
+          if (!trigger.fire) throw new Error(`${c.address} cannot be fired`);
+          return trigger.fire(event);
+        }),
+      );
+    }
+    return trigger;
+  }
+
+  private async startTrigger(c: GraphComponent, trigger: Trigger): Promise<void> {
+    this.notStarted.delete(c.address);
+    try {
+      await trigger.start();
+    } catch (error) {
+      // Never retried: /readyz names it until a reload starts it again.
+      this.notStarted.set(c.address, `could not start: ${errorMessage(error)}`);
+      this.bus.emit(`${c.address}.error`, c.address, { error: `could not start: ${errorMessage(error)}` });
+    }
+  }
+
   private create(c: GraphComponent, ctx: ComponentContext): unknown | Promise<unknown> {
     return this.options.create ? this.options.create(c, ctx) : c.definition.create(c.config, ctx);
   }
 
   private async startScaler(c: GraphComponent, services: ContextServices): Promise<void> {
-    const ctx = createComponentContext('scaler', c.id, services, { hasInput: true });
+    const ctx = createComponentContext('scaler', c.id, this.serviceFor(c.address, services), { hasInput: true });
     const scaler = (await this.create(c, ctx)) as Scaler;
     const settings = c.config as unknown as ReconcilerSettings & { on_shutdown?: 'keep' | 'stop' };
     const runtime = wireScaler({
@@ -354,11 +564,13 @@ export class Engine {
       seen: { health: 'ok', restarts: 0 },
     };
     this.scalers.set(c.address, running);
-    this.unsubscribe.push(
+    this.subscribe(
+      c.address,
       this.bus.subscribe(`${c.address}.input`, c.address, (event) => runtime.reconciler.handleInput(event)),
     );
     if (scaler.status)
-      this.unsubscribe.push(
+      this.subscribe(
+        c.address,
         this.bus.subscribe(`${c.address}.result`, c.address, () => this.checkStatus(running, ctx.logger)),
       );
   }
@@ -383,7 +595,7 @@ export class Engine {
     services: ContextServices,
     connection: Connection | undefined,
   ): Promise<void> {
-    const ctx = createComponentContext('connector', c.id, services, { hasInput: false });
+    const ctx = createComponentContext('connector', c.id, this.serviceFor(c.address, services), { hasInput: false });
     const connector = (await this.create(c, ctx)) as Connector;
     this.connectors.set(c.address, connector);
     const to = connection?.to;
@@ -394,12 +606,14 @@ export class Engine {
       }
     };
     for (const from of connection?.from ?? []) {
-      this.unsubscribe.push(
+      this.subscribe(
+        c.address,
         this.bus.subscribe(`${from}.output`, c.address, async (event) => forward(await connector.handle(event))),
       );
       if (connector.handleError) {
         const onError = connector.handleError.bind(connector);
-        this.unsubscribe.push(
+        this.subscribe(
+          c.address,
           this.bus.subscribe(`${from}.error`, c.address, async (event) => forward(await onError(event))),
         );
       }

@@ -58,7 +58,9 @@ function baseApp(listen: ListenOptions): FastifyInstance {
     // held forever (the tap's long response is not bound by these).
     requestTimeout: 30_000,
     connectionTimeout: 0,
-    keepAliveTimeout: 5_000,
+    // Longer than clients keep idle sockets (undici: 4 s, load balancers: 60 s), so a client
+    // never reuses a socket the server is closing at that moment ("other side closed").
+    keepAliveTimeout: 65_000,
   }) as unknown as FastifyInstance;
   app.server.headersTimeout = 10_000;
   app.removeAllContentTypeParsers();
@@ -200,6 +202,12 @@ export async function createHttpServer(
     } catch (error) {
       return reply.code(404).send({ error: errorMessage(error) });
     }
+  });
+
+  // SIGHUP's twin: re-read the config file; an invalid one changes nothing (400, every error).
+  app.post('/api/reload', async (_req, reply) => {
+    const result = await engine.reloadConfig();
+    return reply.code(result.ok ? 200 : 400).send(result);
   });
 
   mountDashboard(app, engine, { registry: metrics.registry });
