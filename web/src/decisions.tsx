@@ -3,11 +3,11 @@
 import { useMemo, useState } from 'preact/hooks';
 import type { Decision, WaymondEvent } from './api.js';
 import { formatTime } from './api.js';
+import { Pager, usePage } from './pager.js';
 import { type DecisionFilter, filterDecisions, shortId } from './rules.js';
 
 export type { DecisionFilter };
 
-const PAGE = 50;
 const OUTCOMES = ['', 'ok', 'error', 'dry_run', 'rejected', 'noop'];
 
 export function DecisionsView({
@@ -23,11 +23,9 @@ export function DecisionsView({
   onFilter: (f: DecisionFilter) => void;
   fixedScaler?: boolean;
 }) {
-  const [page, setPage] = useState(0);
   const [open, setOpen] = useState<string | null>(null);
-  const shown = useMemo(() => filterDecisions(decisions, filter), [decisions, filter]);
-  const pages = Math.max(1, Math.ceil(shown.length / PAGE));
-  const at = Math.min(page, pages - 1);
+  const matching = useMemo(() => filterDecisions(decisions, filter), [decisions, filter]);
+  const { at, pages, shown, setPage } = usePage(matching);
   const set = (patch: Partial<DecisionFilter>) => {
     setPage(0);
     onFilter({ ...filter, ...patch });
@@ -62,7 +60,7 @@ export function DecisionsView({
           onInput={(e) => set({ text: (e.target as HTMLInputElement).value })}
         />
         <span class="muted">
-          {shown.length} of {decisions.length}
+          {matching.length} of {decisions.length}
         </span>
       </div>
       <table>
@@ -79,7 +77,7 @@ export function DecisionsView({
           </tr>
         </thead>
         <tbody>
-          {shown.slice(at * PAGE, at * PAGE + PAGE).map((d) => {
+          {shown.map((d) => {
             const key = `${d.id ?? d.time}:${d.scaler}`;
             const event = d.sourceEvent ? events.get(d.sourceEvent) : undefined;
             return [
@@ -119,19 +117,7 @@ export function DecisionsView({
           })}
         </tbody>
       </table>
-      {pages > 1 && (
-        <div class="pager">
-          <button type="button" disabled={at === 0} onClick={() => setPage(at - 1)}>
-            ‹
-          </button>
-          <span>
-            {at + 1} / {pages}
-          </span>
-          <button type="button" disabled={at >= pages - 1} onClick={() => setPage(at + 1)}>
-            ›
-          </button>
-        </div>
-      )}
+      <Pager at={at} pages={pages} setPage={setPage} />
     </section>
   );
 }

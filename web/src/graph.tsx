@@ -2,9 +2,9 @@
 // Columns are searched and paged (50 a page) so 10,000 scalers never render at once.
 import { useLayoutEffect, useMemo, useRef, useState } from 'preact/hooks';
 import type { Component, Graph, Health } from './api.js';
+import { Pager, usePage } from './pager.js';
 import { shortId, visibleAddresses } from './rules.js';
 
-const PAGE = 50;
 const KINDS = ['trigger', 'connector', 'scaler'] as const;
 
 interface Props {
@@ -61,10 +61,7 @@ function NodeCard({
 }
 
 function Column({ kind, nodes, props }: { kind: string; nodes: Graph['nodes']; props: Props }) {
-  const [page, setPage] = useState(0);
-  const pages = Math.max(1, Math.ceil(nodes.length / PAGE));
-  const at = Math.min(page, pages - 1);
-  const shown = nodes.slice(at * PAGE, at * PAGE + PAGE);
+  const { at, pages, shown, setPage } = usePage(nodes);
   return (
     <div class="column" data-kind={kind}>
       <h3>
@@ -79,19 +76,7 @@ function Column({ kind, nodes, props }: { kind: string; nodes: Graph['nodes']; p
           component={props.components.get(n.address)}
         />
       ))}
-      {pages > 1 && (
-        <div class="pager">
-          <button type="button" disabled={at === 0} onClick={() => setPage(at - 1)}>
-            ‹
-          </button>
-          <span>
-            {at + 1} / {pages}
-          </span>
-          <button type="button" disabled={at >= pages - 1} onClick={() => setPage(at + 1)}>
-            ›
-          </button>
-        </div>
-      )}
+      <Pager at={at} pages={pages} setPage={setPage} />
     </div>
   );
 }

@@ -53,19 +53,9 @@ export interface Graph {
   edges: { from: string; to: string }[];
 }
 
-export interface Decision {
-  id?: number;
-  time: number;
-  scaler: string;
-  sourceEvent: string | null;
-  observed: number | null;
-  desired: number | null;
-  action: string;
-  outcome: string;
-  error: string | null;
-  durationMs: number;
-  reason: string;
-}
+// The daemon's own type, so the page cannot drift from what /api/decisions answers (type-only:
+// nothing of the daemon is bundled into the page).
+export type { Decision } from '../../src/core/store.js';
 
 export interface Point {
   time: number;
