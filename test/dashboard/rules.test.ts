@@ -63,6 +63,7 @@ describe('decision filters', () => {
   const decision = (scaler: string, outcome: string, reason: string, error: string | null = null): Decision => ({
     time: 1,
     scaler,
+    target: '',
     sourceEvent: null,
     observed: 0,
     desired: 1,
