@@ -5,16 +5,11 @@
  */
 import { writeFileSync } from 'node:fs';
 import { type Command, Option } from 'commander';
-import pino, { type Logger } from 'pino';
-import { loadConfigFile } from '../config/load.js';
+import type { Logger } from 'pino';
 import { parseDuration } from '../core/duration.js';
-import { defaultRegistry } from '../registry.js';
-import { htmlReport } from '../sim/html.js';
-import { jsonSummary, summaryTable } from '../sim/report.js';
-import { type SimResult, SimulationError, simulateConfig } from '../sim/run.js';
-import { loadTraceFile, type Trace, TraceError } from '../sim/trace.js';
-import { LOG_LEVELS } from './logger.js';
-import { printIssues } from './report.js';
+import type { SimResult } from '../sim/run.js';
+import type { Trace } from '../sim/trace.js';
+import { LOG_LEVELS } from './choices.js';
 
 export interface SimulateOptions {
   config: string[];
@@ -66,9 +61,24 @@ export async function simulateCommand(options: SimulateOptions): Promise<number>
     if (value instanceof Error) return fail(value.message);
   if (tick === 0) return fail('--tick: must be longer than 0');
 
+  // Loaded here, not at the top: main.ts imports this file for the verb's options.
+  const [{ default: pino }, { loadConfigFile }, { defaultRegistry }, sim, trace_, report, { printIssues }] =
+    await Promise.all([
+      import('pino'),
+      import('../config/load.js'),
+      import('../registry.js'),
+      import('../sim/run.js'),
+      import('../sim/trace.js'),
+      import('../sim/report.js'),
+      import('./report.js'),
+    ]);
+  const { SimulationError, simulateConfig } = sim;
+  const { readTraceFile, TraceError } = trace_;
+  const { jsonSummary, summaryTable } = report;
+
   let trace: Trace;
   try {
-    trace = loadTraceFile(options.trace, {
+    trace = await readTraceFile(options.trace, {
       ...(options.traceKind ? { kind: options.traceKind } : {}),
       tokensPerSecond: tps as number,
       prefillTokensPerSecond: prefill as number,
@@ -109,6 +119,7 @@ export async function simulateCommand(options: SimulateOptions): Promise<number>
   if (!options.json) process.stdout.write(summaryTable(results, trace.attribution));
   else if (trace.attribution) process.stderr.write(`Trace: ${trace.attribution}\n`);
   if (options.out) {
+    const { htmlReport } = await import('../sim/html.js');
     writeFileSync(
       options.out,
       htmlReport({
