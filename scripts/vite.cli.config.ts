@@ -3,12 +3,44 @@
 // heavy component), so a start reads a few files instead of hundreds. The pure-JS libraries
 // every start needs are bundled in; every other dependency stays external and loads from
 // node_modules when a component needs it (native parts, worker-thread transports, big SDKs).
+import { existsSync, readFileSync } from 'node:fs';
 import { builtinModules } from 'node:module';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defineConfig, type Plugin } from 'vite';
 
-/** Bundled into the output: what `validate` (and every verb before it) loads. */
-export const BUNDLED = ['zod', 'commander', 'smol-toml', 'croner', 'jsonata'];
+/**
+ * Bundled into the output with their dependencies: what `validate` (and every verb before
+ * it) loads, and what `run` loads before it is ready (fastify, prom-client). pino stays
+ * out: its transports run a worker thread from its own files.
+ */
+const BUNDLED_ROOTS = ['zod', 'commander', 'smol-toml', 'croner', 'jsonata', 'fastify', 'prom-client'];
+const NEVER_BUNDLED = new Set(['pino', 'pino-pretty', 'thread-stream']);
+
+/** The installed package.json of `name` as Node would find it from `dir` (exports need not list it). */
+function manifestOf(name: string, dir: string): string {
+  for (let at = dir; ; at = dirname(at)) {
+    const file = join(at, 'node_modules', name, 'package.json');
+    if (existsSync(file)) return file;
+    if (dirname(at) === at) throw new Error(`${name} is not installed (looked up from ${dir})`);
+  }
+}
+
+/** The roots and every package they depend on (as installed), but the never-bundled ones. */
+function dependencyClosure(roots: string[]): string[] {
+  const seen = new Set<string>();
+  const visit = (name: string, fromDir: string) => {
+    if (seen.has(name) || NEVER_BUNDLED.has(name)) return;
+    seen.add(name);
+    const manifest = manifestOf(name, fromDir);
+    const { dependencies } = JSON.parse(readFileSync(manifest, 'utf8')) as { dependencies?: Record<string, string> };
+    for (const dep of Object.keys(dependencies ?? {})) visit(dep, dirname(manifest));
+  };
+  for (const root of roots) visit(root, fileURLToPath(new URL('..', import.meta.url)));
+  return [...seen].sort();
+}
+
+export const BUNDLED = dependencyClosure(BUNDLED_ROOTS);
 
 const NAMED_BUILTIN_IMPORT = /^import \{([^}]*)\} from "(node:[a-z_/]+)";$/gm;
 

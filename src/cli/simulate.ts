@@ -6,7 +6,6 @@
 import { writeFileSync } from 'node:fs';
 import { type Command, Option } from 'commander';
 import type { Logger } from 'pino';
-import { parseDuration } from '../core/duration.js';
 import type { SimResult } from '../sim/run.js';
 import type { Trace } from '../sim/trace.js';
 import { LOG_LEVELS } from './choices.js';
@@ -38,7 +37,11 @@ function fail(message: string): number {
   return 1;
 }
 
-function durationOption(name: string, value: string | undefined): number | undefined | Error {
+function durationOption(
+  parseDuration: (text: string) => number | undefined,
+  name: string,
+  value: string | undefined,
+): number | undefined | Error {
   if (value === undefined) return undefined;
   const ms = parseDuration(value);
   return ms === undefined ? new Error(`${name}: expected a duration like "90s" or "1m30s", found "${value}"`) : ms;
@@ -50,9 +53,12 @@ function positiveNumber(name: string, value: string): number | Error {
 }
 
 export async function simulateCommand(options: SimulateOptions): Promise<number> {
-  const startup = durationOption('--startup', options.startup);
-  const tick = durationOption('--tick', options.tick);
-  const limit = durationOption('--duration', options.duration);
+  // Loaded here, not at the top: main.ts imports this file for the verb's options, and
+  // core/duration.ts brings zod.
+  const { parseDuration } = await import('../core/duration.js');
+  const startup = durationOption(parseDuration, '--startup', options.startup);
+  const tick = durationOption(parseDuration, '--tick', options.tick);
+  const limit = durationOption(parseDuration, '--duration', options.duration);
   const capacity = positiveNumber('--member-capacity', options.memberCapacity);
   const tps = positiveNumber('--tokens-per-second', options.tokensPerSecond);
   const prefill = positiveNumber('--prefill-tokens-per-second', options.prefillTokensPerSecond);
@@ -61,7 +67,6 @@ export async function simulateCommand(options: SimulateOptions): Promise<number>
     if (value instanceof Error) return fail(value.message);
   if (tick === 0) return fail('--tick: must be longer than 0');
 
-  // Loaded here, not at the top: main.ts imports this file for the verb's options.
   const [{ default: pino }, { loadConfigFile }, { defaultRegistry }, sim, trace_, report, { printIssues }] =
     await Promise.all([
       import('pino'),
