@@ -53,8 +53,54 @@ export function requireObject(result: unknown, what: string): EventData {
     const found = Array.isArray(result) ? 'an array' : `${typeof result} ${JSON.stringify(result)}`;
     throw new JsonataError(`${what} must produce a JSON object, found ${found}`);
   }
-  // A JSON round trip drops what JSONata can hold but events cannot (functions, sequence flags).
-  return JSON.parse(JSON.stringify(result)) as EventData;
+  return jsonCopy(result) as EventData;
+}
+
+/** Deeper than this, `jsonCopy` leaves the work (and the circular-structure error) to JSON itself. */
+const MAX_COPY_DEPTH = 500;
+
+/**
+ * What `JSON.parse(JSON.stringify(value))` gives, without the text in between: it drops what
+ * JSONata can hold but events cannot (functions, undefined, sequence flags on arrays), turns
+ * non-finite numbers into null and -0 into 0, calls toJSON (dates), and copies, so the event
+ * shares nothing with the expression's input. Once per evaluation, so no string is built.
+ * test/connectors/transforms/json-copy.test.ts checks it against the round trip on arbitrary values.
+ */
+export function jsonCopy(value: unknown, key = '', depth = 0): unknown {
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return value;
+    case 'number':
+      return Number.isFinite(value) ? value + 0 : null;
+    case 'object':
+      break;
+    case 'bigint':
+      return JSON.parse(JSON.stringify(value)); // throws as JSON does
+    default:
+      return undefined; // function, symbol, undefined
+  }
+  if (value === null) return null;
+  if (depth > MAX_COPY_DEPTH) return JSON.parse(JSON.stringify(value));
+  const toJSON = (value as { toJSON?: unknown }).toJSON;
+  if (typeof toJSON === 'function') return jsonCopy(toJSON.call(value, key), key, depth + 1);
+  if (value instanceof Number || value instanceof String || value instanceof Boolean)
+    return jsonCopy(value.valueOf(), key, depth + 1);
+  if (Array.isArray(value)) {
+    const out: unknown[] = new Array(value.length);
+    for (let i = 0; i < value.length; i++) out[i] = jsonCopy(value[i], String(i), depth + 1) ?? null;
+    return out;
+  }
+  const out: Record<string, unknown> = {};
+  for (const name of Object.keys(value)) {
+    const copied = jsonCopy((value as Record<string, unknown>)[name], name, depth + 1);
+    if (copied === undefined) continue;
+    // JSON.parse makes "__proto__" an own property; an assignment would set the prototype.
+    if (name === '__proto__')
+      Object.defineProperty(out, name, { value: copied, enumerable: true, writable: true, configurable: true });
+    else out[name] = copied;
+  }
+  return out;
 }
 
 /** The `jsonata` transform: the expression's result over the event data is the output. */
