@@ -29,14 +29,20 @@ function describeFailure(error: unknown): string {
 
 export type CompiledJsonata = (data: unknown, bindings?: Record<string, unknown>) => Promise<unknown>;
 
-/** Compiles `expression`; throws JsonataError("invalid JSONata expression: ... at position N"). */
-export function compileJsonata(expression: string): CompiledJsonata {
-  let compiled: jsonata.Expression;
+function parse(expression: string): jsonata.Expression {
   try {
-    compiled = jsonata(expression, LIMITS);
+    return jsonata(expression, LIMITS);
   } catch (error) {
     throw new JsonataError(`invalid JSONata expression: ${describeFailure(error)}`);
   }
+}
+
+/** Compiles `expression`; throws JsonataError("invalid JSONata expression: ... at position N"). */
+export function compileJsonata(expression: string): CompiledJsonata {
+  return evaluator(parse(expression));
+}
+
+function evaluator(compiled: jsonata.Expression): CompiledJsonata {
   return async (data, bindings) => {
     try {
       return await compiled.evaluate(data, bindings);
@@ -64,7 +70,7 @@ const MAX_COPY_DEPTH = 500;
  * JSONata can hold but events cannot (functions, undefined, sequence flags on arrays), turns
  * non-finite numbers into null and -0 into 0, calls toJSON (dates), and copies, so the event
  * shares nothing with the expression's input. Once per evaluation, so no string is built.
- * test/connectors/transforms/json-copy.test.ts checks it against the round trip on arbitrary values.
+ * test/connectors/transforms/jsonata-copy-memo.test.ts checks it against the round trip on arbitrary values.
  */
 export function jsonCopy(value: unknown, key = '', depth = 0): unknown {
   switch (typeof value) {
@@ -103,8 +109,89 @@ export function jsonCopy(value: unknown, key = '', depth = 0): unknown {
   return out;
 }
 
-/** The `jsonata` transform: the expression's result over the event data is the output. */
+/** JSONata's functions whose result is not fixed by their arguments: an expression using one is never memoised. */
+const IMPURE_FUNCTIONS = new Set(['millis', 'now', 'random', 'eval']);
+
+/** Whether the expression's result depends on nothing but its input: it names no impure function. */
+export function isPureExpression(ast: unknown): boolean {
+  const stack: unknown[] = [ast];
+  while (stack.length > 0) {
+    const node = stack.pop();
+    if (node === null || typeof node !== 'object') continue;
+    if (Array.isArray(node)) {
+      stack.push(...node);
+      continue;
+    }
+    const { type, value } = node as { type?: unknown; value?: unknown };
+    if (type === 'variable' && typeof value === 'string' && IMPURE_FUNCTIONS.has(value)) return false;
+    stack.push(...Object.values(node));
+  }
+  return true;
+}
+
+/**
+ * The input as a memo key: its JSON text when JSON holds it exactly (plain objects and arrays
+ * of strings, booleans, null and finite numbers other than -0), else undefined (no memo), so
+ * two inputs an expression could tell apart never share a key.
+ */
+export function memoKey(data: unknown): string | undefined {
+  const stack: unknown[] = [data];
+  while (stack.length > 0) {
+    const value = stack.pop();
+    switch (typeof value) {
+      case 'string':
+      case 'boolean':
+        continue;
+      case 'number':
+        if (!Number.isFinite(value) || Object.is(value, -0)) return undefined;
+        continue;
+      case 'object': {
+        if (value === null) continue;
+        if (Array.isArray(value)) {
+          if (Object.keys(value).length !== value.length) return undefined; // holes or extra fields
+          stack.push(...value);
+          continue;
+        }
+        const proto = Object.getPrototypeOf(value);
+        if (proto !== Object.prototype && proto !== null) return undefined;
+        if (Object.getOwnPropertySymbols(value).length > 0) return undefined;
+        stack.push(...Object.values(value));
+        continue;
+      }
+      default:
+        return undefined;
+    }
+  }
+  return JSON.stringify(data);
+}
+
+/** Results kept per transform: a steady signal repeats a handful of inputs. */
+const MEMO_ENTRIES = 512;
+
+/**
+ * The `jsonata` transform: the expression's result over the event data is the output.
+ * A pure expression (see isPureExpression) is memoised on its input (see memoKey): a
+ * poller or a simulated day feeds the same few inputs again and again, and evaluating
+ * JSONata costs far more than a lookup. Each call still gets its own copy.
+ */
 export function compileJsonataTransform(expression: string): (data: EventData) => Promise<EventData> {
-  const evaluate = compileJsonata(expression);
-  return async (data) => requireObject(await evaluate(data), 'the JSONata expression');
+  const compiled = parse(expression);
+  const evaluate = evaluator(compiled);
+  const run = async (data: EventData) => requireObject(await evaluate(data), 'the JSONata expression');
+  if (!isPureExpression(compiled.ast())) return run;
+  const memo = new Map<string, EventData>();
+  return async (data) => {
+    const key = memoKey(data);
+    if (key === undefined) return run(data);
+    const known = memo.get(key);
+    if (known !== undefined) {
+      memo.delete(key); // re-inserted: the map's order is the order of last use
+      memo.set(key, known);
+      return jsonCopy(known) as EventData;
+    }
+    const result = await run(data);
+    if (memo.size >= MEMO_ENTRIES) memo.delete(memo.keys().next().value as string);
+    memo.set(key, jsonCopy(result) as EventData);
+    return result;
+  };
 }

@@ -1,4 +1,6 @@
 /**
+ * The jsonata transform without a JSON round trip per result, and memoised when pure.
+ *
  * jsonCopy replaces the JSON round trip the jsonata transform made on every result: it must
  * give exactly what `JSON.parse(JSON.stringify(value))` gives, for anything an expression can
  * produce, and a transform's output must be what it was with the round trip.
@@ -6,8 +8,15 @@
 
 import { isDeepStrictEqual } from 'node:util';
 import fc from 'fast-check';
+import jsonata from 'jsonata';
 import { describe, expect, it } from 'vitest';
-import { compileJsonata, compileJsonataTransform, jsonCopy } from '../../../src/connectors/transforms/jsonata.js';
+import {
+  compileJsonata,
+  compileJsonataTransform,
+  isPureExpression,
+  jsonCopy,
+  memoKey,
+} from '../../../src/connectors/transforms/jsonata.js';
 
 /** The round trip, with JSON.stringify's undefined (nothing to parse) kept as undefined. */
 function roundTrip(value: unknown): { ok: true; value: unknown } | { ok: false } {
@@ -136,4 +145,77 @@ describe('the jsonata transform gives what the round trip gave', () => {
       expect(isDeepStrictEqual(out, expected)).toBe(true);
     });
   }
+});
+
+describe('a pure jsonata transform is memoised on its input, with the same results', () => {
+  it('isPureExpression: no $millis, $now, $random or $eval anywhere in the expression', () => {
+    const pure = ['{ "desired": $ceil(value / 2) }', '$map(xs, function($x) { $x * 2 })', '$sum(items.price)'];
+    const impure = [
+      '{ "t": $millis() }',
+      '{ "at": $now() }',
+      '{ "r": $random() }',
+      '$map(xs, function($x) { $x + $millis() })',
+      '$eval("1 + 1")',
+      '{ "f": $millis }',
+    ];
+    const astOf = (expression: string) => jsonata(expression).ast();
+    for (const expression of pure) expect(isPureExpression(astOf(expression)), expression).toBe(true);
+    for (const expression of impure) expect(isPureExpression(astOf(expression)), expression).toBe(false);
+  });
+
+  it('memoKey: the JSON text of plain data, nothing for what JSON would blur', () => {
+    expect(memoKey({ value: 3, list: [1, 'a', null, true], nested: { x: 1.5 } })).toBe(
+      '{"value":3,"list":[1,"a",null,true],"nested":{"x":1.5}}',
+    );
+    class Queue {
+      depth = 1;
+    }
+    // biome-ignore lint/suspicious/noSparseArray: a hole is what is tested
+    const holes = [1, , 3];
+    for (const blurred of [
+      { a: undefined },
+      { a: Number.NaN },
+      { a: Number.POSITIVE_INFINITY },
+      { a: -0 },
+      { a: new Date(0) },
+      { a: new Map() },
+      { a: new Queue() },
+      { a: () => 1 },
+      { a: 1n },
+      { a: holes },
+      { a: Object.assign([1], { extra: true }) },
+      { [Symbol('s')]: 1 },
+    ])
+      expect(memoKey(blurred), String(Object.values(blurred)[0])).toBeUndefined();
+  });
+
+  it('repeated inputs give what evaluating each time gives, each call its own copy', async () => {
+    const expression = '{ "desired": $ceil(value / 2), "tags": [name, "x"], "nested": { "v": value } }';
+    const transform = compileJsonataTransform(expression);
+    const direct = compileJsonata(expression);
+    const inputs = Array.from({ length: 300 }, (_, i) => ({ value: (i * 7) % 13, name: `n${i % 5}` }));
+    const outputs: unknown[] = [];
+    for (const input of inputs) {
+      const out = await transform(input);
+      expect(out).toEqual(JSON.parse(JSON.stringify(await direct(input))));
+      outputs.push(out);
+    }
+    // A consumer that changes its output changes no later one.
+    (outputs[0] as { nested: { v: number } }).nested.v = -1;
+    expect(await transform(inputs[0] as { value: number; name: string })).toEqual({
+      desired: 0,
+      tags: ['n0', 'x'],
+      nested: { v: 0 },
+    });
+    expect(outputs[13]).not.toBe(outputs[0]);
+  });
+
+  it('an impure transform is evaluated every time: $millis moves on for the same input', async () => {
+    const transform = compileJsonataTransform('{ "t": $millis() }');
+    const first = (await transform({})).t as number;
+    const deadline = Date.now() + 5000;
+    let later = first;
+    while (later === first && Date.now() < deadline) later = (await transform({})).t as number;
+    expect(later).toBeGreaterThan(first);
+  });
 });
