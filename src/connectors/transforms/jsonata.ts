@@ -167,12 +167,15 @@ export function memoKey(data: unknown): string | undefined {
 
 /** Results kept per transform: a steady signal repeats a handful of inputs. */
 const MEMO_ENTRIES = 512;
+/** Inputs bigger than this (as JSON) are evaluated each time: 512 of them must stay small. */
+const MEMO_MAX_KEY_CHARS = 4096;
 
 /**
  * The `jsonata` transform: the expression's result over the event data is the output.
  * A pure expression (see isPureExpression) is memoised on its input (see memoKey): a
  * poller or a simulated day feeds the same few inputs again and again, and evaluating
- * JSONata costs far more than a lookup. Each call still gets its own copy.
+ * JSONata costs far more than a lookup. Each call still gets its own copy. At most
+ * MEMO_ENTRIES inputs of up to MEMO_MAX_KEY_CHARS each are kept (about 2 MiB per transform).
  */
 export function compileJsonataTransform(expression: string): (data: EventData) => Promise<EventData> {
   const compiled = parse(expression);
@@ -182,7 +185,7 @@ export function compileJsonataTransform(expression: string): (data: EventData) =
   const memo = new Map<string, EventData>();
   return async (data) => {
     const key = memoKey(data);
-    if (key === undefined) return run(data);
+    if (key === undefined || key.length > MEMO_MAX_KEY_CHARS) return run(data);
     const known = memo.get(key);
     if (known !== undefined) {
       memo.delete(key); // re-inserted: the map's order is the order of last use
