@@ -135,34 +135,33 @@ export function isPureExpression(ast: unknown): boolean {
  * two inputs an expression could tell apart never share a key.
  */
 export function memoKey(data: unknown): string | undefined {
-  const stack: unknown[] = [data];
-  while (stack.length > 0) {
-    const value = stack.pop();
-    switch (typeof value) {
-      case 'string':
-      case 'boolean':
-        continue;
-      case 'number':
-        if (!Number.isFinite(value) || Object.is(value, -0)) return undefined;
-        continue;
-      case 'object': {
-        if (value === null) continue;
-        if (Array.isArray(value)) {
-          if (Object.keys(value).length !== value.length) return undefined; // holes or extra fields
-          stack.push(...value);
-          continue;
-        }
-        const proto = Object.getPrototypeOf(value);
-        if (proto !== Object.prototype && proto !== null) return undefined;
-        if (Object.getOwnPropertySymbols(value).length > 0) return undefined;
-        stack.push(...Object.values(value));
-        continue;
-      }
-      default:
-        return undefined;
-    }
+  return exactlyJson(data, 0) ? JSON.stringify(data) : undefined;
+}
+
+/** Whether JSON holds `value` exactly (see memoKey); past MAX_COPY_DEPTH, no. */
+function exactlyJson(value: unknown, depth: number): boolean {
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return true;
+    case 'number':
+      return Number.isFinite(value) && !Object.is(value, -0);
+    case 'object':
+      break;
+    default:
+      return false;
   }
-  return JSON.stringify(data);
+  if (value === null) return true;
+  if (depth > MAX_COPY_DEPTH) return false;
+  if (Array.isArray(value)) {
+    if (Object.keys(value).length !== value.length) return false; // holes or extra fields
+    for (const item of value) if (!exactlyJson(item, depth + 1)) return false;
+    return true;
+  }
+  const proto = Object.getPrototypeOf(value);
+  if ((proto !== Object.prototype && proto !== null) || Object.getOwnPropertySymbols(value).length > 0) return false;
+  for (const key in value) if (!exactlyJson((value as Record<string, unknown>)[key], depth + 1)) return false;
+  return true;
 }
 
 /** Results kept per transform: a steady signal repeats a handful of inputs. */
