@@ -42,7 +42,7 @@ function dependencyClosure(roots: string[]): string[] {
 
 export const BUNDLED = dependencyClosure(BUNDLED_ROOTS);
 
-const NAMED_BUILTIN_IMPORT = /^import \{([^}]*)\} from "(node:[a-z_/]+)";$/gm;
+const NAMED_BUILTIN_IMPORT = /^import \{([^}]*)\} from "(node:[a-z0-9_/]+)";$/gm;
 
 /**
  * `import { request } from "node:http"` becomes `const { request } = require("node:http")`.
