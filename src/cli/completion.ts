@@ -5,7 +5,9 @@
  */
 import type { Command } from 'commander';
 
-export const SHELLS = ['bash', 'zsh', 'fish'] as const;
+import { SHELLS } from './choices.js';
+
+export { SHELLS };
 export type Shell = (typeof SHELLS)[number];
 
 interface Verb {

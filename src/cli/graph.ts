@@ -8,7 +8,9 @@ function nodeId(address: string): string {
   return address.replace(/[^A-Za-z0-9_]/g, '_');
 }
 
-export const GRAPH_FORMATS = ['mermaid', 'dot', 'text'] as const;
+import { GRAPH_FORMATS } from './choices.js';
+
+export { GRAPH_FORMATS };
 export type GraphFormat = (typeof GRAPH_FORMATS)[number];
 
 /**

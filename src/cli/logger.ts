@@ -1,7 +1,7 @@
 import pino, { type DestinationStream, type Logger } from 'pino';
 import { redactSecrets } from '../core/redact.js';
 
-export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+export { LOG_LEVELS } from './choices.js';
 
 /**
  * pino JSON logs; pretty when stdout is a terminal (or WAYMOND_LOG_FORMAT=pretty). Every

@@ -5,19 +5,14 @@
  */
 import './node-runtime.js';
 import { Argument, Command, Option } from 'commander';
-import { defaultRegistry } from '../registry.js';
-import { completionScript, SHELLS, type Shell } from './completion.js';
-import { fireCommand } from './fire.js';
-import { GRAPH_FORMATS, graphCommand } from './graph.js';
-import { LOG_LEVELS } from './logger.js';
-import { reloadCommand } from './reload.js';
-import { runCommand } from './run.js';
-import { configJsonSchema } from './schema.js';
+import { GRAPH_FORMATS, LOG_LEVELS, SHELLS } from './choices.js';
 import { registerSimulate } from './simulate.js';
-import { statusCommand } from './status.js';
-import { tapCommand } from './tap.js';
-import { validateCommand } from './validate.js';
 import { packageVersion } from './version.js';
+
+// Every verb's module is imported by its action, when that verb runs: `validate` never
+// loads the HTTP server, the store, prom-client or pino, and `fire` not even the config
+// loader (test/cli/startup-imports.test.ts fails on an eager import). Only this file,
+// commander and the option choices load before the verb is known.
 
 /** Accepts the original Go flag style `-config FILE` (single dash, long name). */
 export function normaliseArgs(argv: string[]): string[] {
@@ -49,21 +44,23 @@ program
   .option('--state <file>', 'SQLite state file (default <config dir>/.waymond/state.db)')
   .option('--dry-run', 'decide and record, but change no target')
   .addOption(new Option('--log-level <level>', 'log level').choices([...LOG_LEVELS]).default('info'))
-  .action(async (options) => exitWith(await runCommand(options)));
+  .action(async (options) => exitWith(await (await import('./run.js')).runCommand(options)));
 
 program
   .command('validate')
   .description('Check config files: syntax, schema, graph. Exit 1 with every error when one is invalid.')
   .argument('<files...>', 'config files')
   .option('--deny-warnings', 'fail on warnings too')
-  .action((files: string[], options) => exitWith(validateCommand(files, options)));
+  .action(async (files: string[], options) =>
+    exitWith((await import('./validate.js')).validateCommand(files, options)),
+  );
 
 program
   .command('graph')
   .description('Print the component graph of a config.')
   .argument('<file>', 'config file')
   .addOption(new Option('--format <format>', 'output format').choices([...GRAPH_FORMATS]).default('mermaid'))
-  .action((file: string, options) => exitWith(graphCommand(file, options)));
+  .action(async (file: string, options) => exitWith((await import('./graph.js')).graphCommand(file, options)));
 
 program
   .command('fire')
@@ -72,14 +69,16 @@ program
   .option('--data <json>', 'event data, a JSON object')
   .option('--url <url>', 'daemon URL (or set WAYMOND_URL)', DAEMON_URL)
   .option('--token-env <name>', 'variable holding the admin token', 'WAYMOND_TOKEN')
-  .action(async (address: string, options) => exitWith(await fireCommand(address, options)));
+  .action(async (address: string, options) =>
+    exitWith(await (await import('./fire.js')).fireCommand(address, options)),
+  );
 
 program
   .command('reload')
   .description('Make a running daemon re-read its config file (as SIGHUP does); an invalid file changes nothing.')
   .option('--url <url>', 'daemon URL (or set WAYMOND_URL)', DAEMON_URL)
   .option('--token-env <name>', 'variable holding the admin token', 'WAYMOND_TOKEN')
-  .action(async (options) => exitWith(await reloadCommand(options)));
+  .action(async (options) => exitWith(await (await import('./reload.js')).reloadCommand(options)));
 
 registerSimulate(program);
 
@@ -89,7 +88,7 @@ program
   .option('--filter <text>', 'only topics containing this text, e.g. "scaler.agents" or ".error"')
   .option('--url <url>', 'daemon URL (or set WAYMOND_URL)', DAEMON_URL)
   .option('--token-env <name>', 'variable holding the admin token', 'WAYMOND_TOKEN')
-  .action(async (options) => exitWith(await tapCommand(options)));
+  .action(async (options) => exitWith(await (await import('./tap.js')).tapCommand(options)));
 
 program
   .command('status')
@@ -97,20 +96,25 @@ program
   .option('--url <url>', 'daemon URL (or set WAYMOND_URL)', DAEMON_URL)
   .option('--token-env <name>', 'variable holding the admin token', 'WAYMOND_TOKEN')
   .option('--json', 'print the rows as JSON')
-  .action(async (options) => exitWith(await statusCommand(options)));
+  .action(async (options) => exitWith(await (await import('./status.js')).statusCommand(options)));
 
 program
   .command('completion')
   .description('Print a shell completion script (bash, zsh or fish).')
   .addArgument(new Argument('<shell>', 'shell').choices([...SHELLS]))
-  .action((shell: Shell) => {
+  .action(async (shell: (typeof SHELLS)[number]) => {
+    const { completionScript } = await import('./completion.js');
     process.stdout.write(completionScript(program, shell));
   });
 
 program
   .command('schema')
   .description('Print the JSON Schema of the config file.')
-  .action(() => {
+  .action(async () => {
+    const [{ configJsonSchema }, { defaultRegistry }] = await Promise.all([
+      import('./schema.js'),
+      import('../registry.js'),
+    ]);
     process.stdout.write(`${JSON.stringify(configJsonSchema(defaultRegistry()), null, 2)}\n`);
   });
 

@@ -5,16 +5,10 @@
  */
 import { writeFileSync } from 'node:fs';
 import { type Command, Option } from 'commander';
-import pino, { type Logger } from 'pino';
-import { loadConfigFile } from '../config/load.js';
-import { parseDuration } from '../core/duration.js';
-import { defaultRegistry } from '../registry.js';
-import { htmlReport } from '../sim/html.js';
-import { jsonSummary, summaryTable } from '../sim/report.js';
-import { type SimResult, SimulationError, simulateConfig } from '../sim/run.js';
-import { loadTraceFile, type Trace, TraceError } from '../sim/trace.js';
-import { LOG_LEVELS } from './logger.js';
-import { printIssues } from './report.js';
+import type { Logger } from 'pino';
+import type { SimResult } from '../sim/run.js';
+import type { Trace } from '../sim/trace.js';
+import { LOG_LEVELS } from './choices.js';
 
 export interface SimulateOptions {
   config: string[];
@@ -43,7 +37,11 @@ function fail(message: string): number {
   return 1;
 }
 
-function durationOption(name: string, value: string | undefined): number | undefined | Error {
+function durationOption(
+  parseDuration: (text: string) => number | undefined,
+  name: string,
+  value: string | undefined,
+): number | undefined | Error {
   if (value === undefined) return undefined;
   const ms = parseDuration(value);
   return ms === undefined ? new Error(`${name}: expected a duration like "90s" or "1m30s", found "${value}"`) : ms;
@@ -55,9 +53,12 @@ function positiveNumber(name: string, value: string): number | Error {
 }
 
 export async function simulateCommand(options: SimulateOptions): Promise<number> {
-  const startup = durationOption('--startup', options.startup);
-  const tick = durationOption('--tick', options.tick);
-  const limit = durationOption('--duration', options.duration);
+  // Loaded here, not at the top: main.ts imports this file for the verb's options, and
+  // core/duration.ts brings zod.
+  const { parseDuration } = await import('../core/duration.js');
+  const startup = durationOption(parseDuration, '--startup', options.startup);
+  const tick = durationOption(parseDuration, '--tick', options.tick);
+  const limit = durationOption(parseDuration, '--duration', options.duration);
   const capacity = positiveNumber('--member-capacity', options.memberCapacity);
   const tps = positiveNumber('--tokens-per-second', options.tokensPerSecond);
   const prefill = positiveNumber('--prefill-tokens-per-second', options.prefillTokensPerSecond);
@@ -66,9 +67,23 @@ export async function simulateCommand(options: SimulateOptions): Promise<number>
     if (value instanceof Error) return fail(value.message);
   if (tick === 0) return fail('--tick: must be longer than 0');
 
+  const [{ default: pino }, { loadConfigFile }, { defaultRegistry }, sim, trace_, report, { printIssues }] =
+    await Promise.all([
+      import('pino'),
+      import('../config/load.js'),
+      import('../registry.js'),
+      import('../sim/run.js'),
+      import('../sim/trace.js'),
+      import('../sim/report.js'),
+      import('./report.js'),
+    ]);
+  const { SimulationError, simulateConfig } = sim;
+  const { readTraceFile, TraceError } = trace_;
+  const { jsonSummary, summaryTable } = report;
+
   let trace: Trace;
   try {
-    trace = loadTraceFile(options.trace, {
+    trace = await readTraceFile(options.trace, {
       ...(options.traceKind ? { kind: options.traceKind } : {}),
       tokensPerSecond: tps as number,
       prefillTokensPerSecond: prefill as number,
@@ -109,6 +124,7 @@ export async function simulateCommand(options: SimulateOptions): Promise<number>
   if (!options.json) process.stdout.write(summaryTable(results, trace.attribution));
   else if (trace.attribution) process.stderr.write(`Trace: ${trace.attribution}\n`);
   if (options.out) {
+    const { htmlReport } = await import('../sim/html.js');
     writeFileSync(
       options.out,
       htmlReport({

@@ -4,9 +4,9 @@
  * at once; nothing starts unless there are no errors.
  */
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { extname, resolve } from 'node:path';
 import { parse as parseToml, TomlError } from 'smol-toml';
-import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { z } from 'zod';
 import { checkGraph } from '../core/graph.js';
 import { redactSecrets } from '../core/redact.js';
@@ -229,8 +229,15 @@ function loadUnredacted(
   };
 }
 
+const requireHere = createRequire(import.meta.url);
+
+/** The yaml library loads with the first YAML file: TOML and JSON configs never pay for it. */
+function yaml(): typeof import('yaml') {
+  return requireHere('yaml') as typeof import('yaml');
+}
+
 function parseDocument(text: string, format: Format): unknown {
-  if (format === 'yaml') return parseYaml(text);
+  if (format === 'yaml') return yaml().parse(text);
   if (format === 'json') return JSON.parse(text);
   return parseToml(text);
 }
@@ -246,7 +253,7 @@ function syntaxIssue(file: string, format: Format, error: unknown): ConfigIssue 
       message: `TOML syntax error: ${first.replace(/^Invalid TOML document: /, '')}`,
     };
   }
-  if (error instanceof YAMLParseError) {
+  if (format === 'yaml' && error instanceof yaml().YAMLParseError) {
     const pos = error.linePos?.[0];
     return {
       severity: 'error',

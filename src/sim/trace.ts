@@ -11,9 +11,14 @@
  *
  * Times are seconds from the start (numbers), ISO-8601 timestamps, or the Azure form
  * "YYYY-MM-DD HH:MM:SS.fffffff" (UTC). Every time is made relative to the earliest one.
+ *
+ * `readTraceFile` (what `waymond simulate` uses) streams the file, or a .tbz2 through the
+ * decompressor, and stops reading once a per-second series has `maxDurationMs` of values:
+ * a day of the 58-day NASA trace decompresses about one day. A CSV is read whole: its rows
+ * need not be in order, and its origin is its earliest time.
  */
-import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { createReadStream, readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 
 export interface Job {
@@ -129,12 +134,25 @@ function readNumber(cell: string | undefined, what: string, where: string): numb
   return value;
 }
 
+/** A trace's significant lines: not blank, not a `#` comment. */
+function isSignificant(line: string): boolean {
+  return line.trim() !== '' && !line.trimStart().startsWith('#');
+}
+
 /** Parses a trace's text. `file` names it in errors and picks its attribution. */
 export function parseTrace(text: string, file: string, options: TraceOptions = {}): Trace {
-  const lines = text.split(/\r?\n/).filter((l) => l.trim() !== '' && !l.trimStart().startsWith('#'));
+  return parseTraceLines(text.split(/\r?\n/).filter(isSignificant), file, options);
+}
+
+/** Parses a trace's significant lines (see `isSignificant`). */
+function parseTraceLines(lines: string[], file: string, options: TraceOptions): Trace {
   if (lines.length === 0) throw new TraceError(`${file}: the trace is empty`);
   const first = lines[0] as string;
-  if (!first.includes(',')) return parseBareSeries(lines, file, options);
+  if (!first.includes(',')) {
+    const series = new BareSeries(file, options);
+    for (const line of lines) if (!series.add(line)) break;
+    return series.finish();
+  }
   const firstCells = first.split(',');
   const hasHeader = parseTime(firstCells[0] ?? '') === undefined;
   const layout: Layout = hasHeader
@@ -187,23 +205,40 @@ export function parseTrace(text: string, file: string, options: TraceOptions = {
   return finishJobs(jobs, originMs, attribution, options);
 }
 
-/** Whitespace-separated numbers, one per second (the NASA per-second workload). */
-function parseBareSeries(lines: string[], file: string, options: TraceOptions): Trace {
-  const limit =
-    options.maxDurationMs === undefined ? Number.POSITIVE_INFINITY : Math.ceil(options.maxDurationMs / 1000);
-  const points: MetricPoint[] = [];
-  for (const line of lines) {
+/**
+ * Whitespace-separated numbers, one per second (the NASA per-second workload), fed a line at
+ * a time. `add` answers false once the series holds `maxDurationMs` of values: what follows
+ * is never read, so it need not even be decompressed.
+ */
+class BareSeries {
+  private readonly limit: number;
+  private readonly points: MetricPoint[] = [];
+
+  constructor(
+    private readonly file: string,
+    private readonly options: TraceOptions,
+  ) {
+    this.limit =
+      options.maxDurationMs === undefined ? Number.POSITIVE_INFINITY : Math.ceil(options.maxDurationMs / 1000);
+  }
+
+  add(line: string): boolean {
+    const points = this.points;
     for (const cell of line.trim().split(/\s+/)) {
-      if (points.length >= limit) break;
+      if (points.length >= this.limit) return false;
       const value = Number(cell);
       if (!Number.isFinite(value) || value < 0)
         throw new TraceError(
-          `${file}: value ${points.length + 1}: expected a number >= 0, found ${JSON.stringify(cell)}`,
+          `${this.file}: value ${points.length + 1}: expected a number >= 0, found ${JSON.stringify(cell)}`,
         );
       points.push({ t: points.length * 1000, value });
     }
+    return points.length < this.limit;
   }
-  return finishMetric(points, DEFAULT_ORIGIN_MS, attributionFor(file), options);
+
+  finish(): Trace {
+    return finishMetric(this.points, DEFAULT_ORIGIN_MS, attributionFor(this.file), this.options);
+  }
 }
 
 /** The typical spacing of points: the last point lasts that long. */
@@ -241,7 +276,7 @@ function finishJobs(all: Job[], originMs: number, attribution: string | undefine
   return { kind: 'jobs', originMs, jobs, endMs: Math.min(max, end), ...(attribution ? { attribution } : {}) };
 }
 
-/** Reads a trace file; a .tbz2/.tar.bz2 archive is streamed through `tar -xjOf` (its first file). */
+/** Reads a whole trace file at once; a .tbz2/.tar.bz2 archive through `tar -xjOf` (its first file). `readTraceFile` streams. */
 export function loadTraceFile(file: string, options: TraceOptions = {}): Trace {
   let text: string;
   if (/\.(tbz2|tar\.bz2)$/i.test(file)) {
@@ -257,4 +292,212 @@ export function loadTraceFile(file: string, options: TraceOptions = {}): Trace {
     }
   }
   return parseTrace(text, file, options);
+}
+
+/** What `readTraceFile` read: how much of the (decompressed) text it saw before it stopped. */
+export interface TraceReadStats {
+  chars: number;
+}
+
+const ARCHIVE = /\.(tbz2|tar\.bz2)$/i;
+
+/** A first line this long with no comma yet is a per-second series (the NASA trace is one line). */
+const SERIES_DECIDED_AT = 65_536;
+
+/**
+ * Reads a trace file as a stream (a .tbz2/.tar.bz2 archive through `tar -xjOf`, its first
+ * file) and gives the same Trace as `loadTraceFile`. A per-second series stops reading once
+ * it holds `maxDurationMs` of values: the decompressor is stopped there, so using one day of
+ * a long trace costs one day. (So a malformed value, or a comma, after that point is never
+ * seen.) `stats`, when given, is filled in with how much text was read.
+ */
+export async function readTraceFile(
+  file: string,
+  options: TraceOptions = {},
+  stats: TraceReadStats = { chars: 0 },
+): Promise<Trace> {
+  const source = ARCHIVE.test(file) ? fromArchive(file) : fromFile(file);
+  let undecided = '';
+  let reader: SeriesScanner | CsvLines | undefined;
+  let full = false;
+  try {
+    for await (const chunk of source.chunks) {
+      stats.chars += chunk.length;
+      if (!reader) {
+        undecided += chunk;
+        reader = chooseReader(undecided, file, options, false);
+        if (!reader) continue;
+        full = !reader.push(undecided);
+        undecided = '';
+      } else full = !reader.push(chunk);
+      if (full) break;
+    }
+  } finally {
+    source.stop();
+  }
+  await source.finished(full);
+  reader ??= chooseReader(undecided, file, options, true) as SeriesScanner | CsvLines;
+  if (!full) reader.push(undecided);
+  return reader.finish();
+}
+
+/**
+ * Which reader the text so far calls for, as `parseTrace` decides: a first significant line
+ * with a comma is CSV, without one a series. Undefined while that line is still coming.
+ */
+function chooseReader(
+  text: string,
+  file: string,
+  options: TraceOptions,
+  ended: boolean,
+): SeriesScanner | CsvLines | undefined {
+  let from = 0;
+  for (;;) {
+    const newline = text.indexOf('\n', from);
+    const line = newline < 0 ? text.slice(from) : text.slice(from, newline);
+    if (newline >= 0 && !isSignificant(line)) {
+      from = newline + 1;
+      continue;
+    }
+    if (line.includes(',')) return new CsvLines(file, options);
+    if (newline >= 0 || ended || line.length >= SERIES_DECIDED_AT)
+      return isSignificant(line) || !ended
+        ? new SeriesScanner(new BareSeries(file, options))
+        : new CsvLines(file, options);
+    return undefined;
+  }
+}
+
+/** CSV text in chunks: its significant lines, parsed at the end by `parseTrace`'s rules. */
+class CsvLines {
+  private readonly lines: string[] = [];
+  private tail = '';
+
+  constructor(
+    private readonly file: string,
+    private readonly options: TraceOptions,
+  ) {}
+
+  push(text: string): boolean {
+    const parts = (this.tail + text).split('\n');
+    this.tail = parts.pop() as string;
+    for (const part of parts) this.take(part);
+    return true;
+  }
+
+  finish(): Trace {
+    this.take(this.tail);
+    this.tail = '';
+    return parseTraceLines(this.lines, this.file, this.options);
+  }
+
+  private take(raw: string): void {
+    const line = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
+    if (isSignificant(line)) this.lines.push(line);
+  }
+}
+
+const SPACE = /\s/;
+
+/**
+ * A per-second series in chunks, cut at whitespace (a line can be the whole file), with
+ * `parseTrace`'s line rules: a line whose first non-blank character is `#` is a comment.
+ */
+class SeriesScanner {
+  /** The unfinished number at the end of the text so far. */
+  private tail = '';
+  /** The current line so far: only blanks, numbers, or a comment. */
+  private line: 'blank' | 'data' | 'comment' = 'blank';
+
+  constructor(private readonly series: BareSeries) {}
+
+  /** False once the series is full: nothing more needs reading. */
+  push(chunk: string): boolean {
+    const text = this.tail + chunk;
+    let end = text.length;
+    while (end > 0 && !SPACE.test(text[end - 1] as string)) end--;
+    this.tail = text.slice(end);
+    return this.consume(text.slice(0, end));
+  }
+
+  finish(): Trace {
+    this.consume(this.tail);
+    this.tail = '';
+    return this.series.finish();
+  }
+
+  private consume(text: string): boolean {
+    const segments = text.split('\n');
+    for (let i = 0; i < segments.length; i++) {
+      if (i > 0) this.line = 'blank';
+      const segment = segments[i] as string;
+      if (this.line === 'blank') {
+        const start = segment.trimStart();
+        if (start === '') continue;
+        this.line = start.startsWith('#') ? 'comment' : 'data';
+      }
+      if (this.line === 'comment' || segment.trim() === '') continue;
+      if (!this.series.add(segment)) return false;
+    }
+    return true;
+  }
+}
+
+interface TextSource {
+  chunks: AsyncIterable<string>;
+  /** Stops reading (and the decompressor): nothing more is needed. */
+  stop(): void;
+  /**
+   * Resolves once the source has ended (or, `stopped`, once the decompressor has exited);
+   * rejects with a TraceError naming what failed when it ended on its own and badly.
+   */
+  finished(stopped: boolean): Promise<void>;
+}
+
+function fromFile(file: string): TextSource {
+  const stream = createReadStream(file, { encoding: 'utf8' });
+  let failure: Error | undefined;
+  const chunks = (async function* () {
+    try {
+      for await (const chunk of stream) yield chunk as string;
+    } catch (error) {
+      failure = error as Error;
+      throw new TraceError(`${file}: cannot read the trace: ${failure.message}`);
+    }
+  })();
+  return { chunks, stop: () => stream.destroy(), finished: async () => {} };
+}
+
+function fromArchive(file: string): TextSource {
+  const child = spawn('tar', ['-xjOf', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (text: string) => {
+    stderr += text;
+  });
+  const exited = new Promise<{ code: number | null; error?: Error }>((resolve) => {
+    child.once('error', (error) => resolve({ code: null, error }));
+    child.once('close', (code) => resolve({ code }));
+  });
+  child.stdout.setEncoding('utf8');
+  const chunks = (async function* () {
+    try {
+      for await (const chunk of child.stdout) yield chunk as string;
+    } catch (error) {
+      throw new TraceError(`${file}: could not read tar's output: ${(error as Error).message}`);
+    }
+  })();
+  return {
+    chunks,
+    stop: () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill();
+      child.stdout.destroy();
+    },
+    finished: async (stopped) => {
+      const { code, error } = await exited;
+      if (stopped) return;
+      if (error) throw new TraceError(`${file}: could not run tar: ${error.message}`);
+      if (code !== 0) throw new TraceError(`${file}: tar -xjOf failed: ${stderr.trim()}`);
+    },
+  };
 }

@@ -1,11 +1,12 @@
 /**
  * The package as a user gets it: `npm pack` (prepack builds dist/), `npm install -g` of
- * the tarball into an empty prefix, then the installed `waymond` runs the quickstart it
- * ships: /readyz, a webhook sets a count, the worker processes appear, SIGTERM stops them.
+ * the tarball into an empty prefix, then the installed `waymond` (the bundle,
+ * dist/bundle/waymond.js) runs the quickstart it ships: /readyz, a webhook sets a count,
+ * the worker processes appear, SIGTERM stops them.
  * Dependencies come from npm's cache when it has them (--prefer-offline), else the registry.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, realpathSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -66,6 +67,7 @@ describe('the npm tarball', () => {
     for (const file of [
       'package/package.json',
       'package/dist/cli/main.js',
+      'package/dist/bundle/waymond.js',
       'package/README.md',
       'package/LICENSE',
       'package/docs/reference.md',
@@ -84,6 +86,42 @@ describe('the npm tarball', () => {
   it('installs a waymond whose --version is the package version', () => {
     const out = execFileSync(join(prefix, 'bin', 'waymond'), ['--version'], { encoding: 'utf8' });
     expect(out.trim()).toBe(version);
+  });
+
+  it('the installed waymond is the bundle, and its validate reads none of the server code', () => {
+    const installed = join(prefix, 'lib', 'node_modules', 'waymond');
+    expect(realpathSync(join(prefix, 'bin', 'waymond'))).toBe(join(installed, 'dist', 'bundle', 'waymond.js'));
+    const record = join(work, 'validate-loads.txt');
+    const out = execFileSync(
+      join(prefix, 'bin', 'waymond'),
+      ['validate', join(installed, 'examples', 'quickstart.toml')],
+      {
+        encoding: 'utf8',
+        env: {
+          ...process.env,
+          NODE_OPTIONS: `--import=${join(ROOT, 'test', 'cli', 'fixtures', 'record-loads.mjs')}`,
+          WAYMOND_RECORD_LOADS: record,
+        },
+      },
+    );
+    expect(out).toContain('ok: ');
+    const loaded = readFileSync(record, 'utf8').split('\n').filter(Boolean);
+    const chunks = loaded.filter((url) => url.includes('/dist/bundle/'));
+    expect(chunks.length).toBeGreaterThan(1);
+    // fastify and prom-client are bundled into the chunk `run` loads: validate must not read it.
+    const bundleFiles = execFileSync('ls', [join(installed, 'dist', 'bundle')], { encoding: 'utf8' }).split('\n');
+    const serverChunks = bundleFiles.filter(
+      (name) =>
+        name.endsWith('.js') &&
+        readFileSync(join(installed, 'dist', 'bundle', name), 'utf8').includes('node_modules/fastify/'),
+    );
+    expect(serverChunks.length).toBeGreaterThan(0);
+    for (const name of serverChunks)
+      expect(
+        chunks.some((url) => url.endsWith(`/${name}`)),
+        name,
+      ).toBe(false);
+    expect(loaded.filter((url) => /node_modules\/(fastify|prom-client|pino)\//.test(url))).toEqual([]);
   });
 
   it('runs the quickstart it ships: ready, a webhook scales workers, SIGTERM stops them', async () => {

@@ -10,8 +10,8 @@
  * `waymond validate` or `schema`, never does (startup memory). Import nothing from them here.
  */
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { isAbsolute, resolve } from 'node:path';
-import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { refusedFields, scalerSchema } from '../../core/schema.js';
 import type { ScalerDefinition } from '../../core/types.js';
@@ -169,7 +169,9 @@ function loadTemplate(config: JobsConfig, address: string, configDir: string): R
       : resolve(configDir, config.job_template_file);
     from = file;
     try {
-      template = parseYaml(readFileSync(file, 'utf8'));
+      // yaml loads only here, so a config without a job template file (and `validate`) never loads it.
+      const yaml = createRequire(import.meta.url)('yaml') as typeof import('yaml');
+      template = yaml.parse(readFileSync(file, 'utf8'));
     } catch (error) {
       throw new Error(
         `${address}: could not read job_template_file ${file}: ${(error as Error).message.split('\n')[0]}`,
