@@ -102,7 +102,7 @@ export class StoreOpenError extends Error {
 export class SqliteStore implements Store {
   private db!: DatabaseSyncType;
   private readonly retention: number;
-  private open = true;
+  private isOpen = true;
   private fileIdentity?: string;
   private readonly state = new Map<string, string>();
   private readonly sincePrune = new Map<string, number>();
@@ -111,6 +111,10 @@ export class SqliteStore implements Store {
   private upsertState!: StatementSync;
   private pruneScaler!: StatementSync;
   private maintenance?: NodeJS.Timeout;
+  private scheduled?: NodeJS.Immediate;
+  private queuedDecisions: Decision[] = [];
+  /** Only the last value of each key is written. */
+  private queuedState = new Map<string, { address: string; key: string; text: string }>();
   /** Set when a state write failed: all state is written again after the next write that works. */
   private pendingRewrite = false;
   /** Writes that failed since the store opened. */
@@ -172,36 +176,26 @@ export class SqliteStore implements Store {
     );
   }
 
+  /** Already loaded by the constructor (a local file opens at once, and a bad one fails there, by name). */
+  open(): Promise<void> {
+    return Promise.resolve();
+  }
+
   recordDecision(decision: Decision): void {
-    this.write('decision', () =>
-      this.insert.run(
-        decision.time,
-        decision.scaler,
-        decision.target,
-        decision.sourceEvent,
-        decision.observed,
-        decision.desired,
-        decision.action,
-        decision.outcome,
-        decision.error === null ? null : cut(decision.error),
-        decision.durationMs,
-        cut(decision.reason),
-      ),
-    );
-    const since = (this.sincePrune.get(decision.scaler) ?? 0) + 1;
-    if (since >= PRUNE_EVERY) {
-      this.sincePrune.set(decision.scaler, 0);
-      this.write('prune', () => this.pruneScaler.run(decision.scaler, decision.scaler, this.retention));
-    } else this.sincePrune.set(decision.scaler, since);
+    if (!this.isOpen) return;
+    this.queuedDecisions.push(decision);
+    this.schedule();
   }
 
   /** Keeps the newest `retention` decisions of each scaler. */
   prune(): void {
+    this.flushNow();
     const scalers = this.db.prepare('SELECT DISTINCT scaler FROM decisions').all() as { scaler: string }[];
     for (const { scaler } of scalers) this.pruneScaler.run(scaler, scaler, this.retention);
   }
 
-  listDecisions(query: DecisionQuery): Decision[] {
+  async listDecisions(query: DecisionQuery): Promise<Decision[]> {
+    this.flushNow();
     const limit = Math.max(1, Math.min(query.limit ?? 100, 10_000));
     const rows = (query.scaler
       ? this.db.prepare('SELECT * FROM decisions WHERE scaler = ? ORDER BY id DESC LIMIT ?').all(query.scaler, limit)
@@ -231,14 +225,81 @@ export class SqliteStore implements Store {
     // Serialised first: a value that cannot be stored (a cycle, a BigInt) is the caller's
     // error and must not be mistaken for a disk fault.
     const text = JSON.stringify(value);
-    if (this.state.get(stateKey(address, key)) === text) return;
-    this.state.set(stateKey(address, key), text);
-    this.write('state', () => this.upsertState.run(address, key, text));
+    const k = stateKey(address, key);
+    if (this.state.get(k) === text) return;
+    this.state.set(k, text);
+    if (!this.isOpen) return;
+    this.queuedState.set(k, { address, key, text });
+    this.schedule();
+  }
+
+  /** Writes what is queued at the end of this turn of the event loop: one reconcile, one transaction. */
+  private schedule(): void {
+    if (this.scheduled) return;
+    this.scheduled = setImmediate(() => {
+      this.scheduled = undefined;
+      this.flushNow();
+    });
+  }
+
+  flush(): Promise<void> {
+    this.flushNow();
+    return Promise.resolve();
+  }
+
+  /** Every queued decision and state change, in one transaction; a failure is reported, never thrown. */
+  private flushNow(): void {
+    if (this.scheduled) {
+      clearImmediate(this.scheduled);
+      this.scheduled = undefined;
+    }
+    if (!this.isOpen || (this.queuedDecisions.length === 0 && this.queuedState.size === 0)) return;
+    const decisions = this.queuedDecisions;
+    const state = this.queuedState;
+    this.queuedDecisions = [];
+    this.queuedState = new Map();
+    const kind = decisions.length > 0 ? 'decision' : 'state';
+    const ok = this.write(kind, () => {
+      this.db.exec('BEGIN');
+      try {
+        for (const d of decisions) this.insertDecision(d);
+        for (const { address, key, text } of state.values()) this.upsertState.run(address, key, text);
+        this.db.exec('COMMIT');
+      } catch (error) {
+        try {
+          this.db.exec('ROLLBACK');
+        } catch {}
+        throw error;
+      }
+    });
+    // State that could not be written is written again in full once the disk takes writes.
+    if (!ok && state.size > 0) this.pendingRewrite = true;
+  }
+
+  private insertDecision(decision: Decision): void {
+    this.insert.run(
+      decision.time,
+      decision.scaler,
+      decision.target,
+      decision.sourceEvent,
+      decision.observed,
+      decision.desired,
+      decision.action,
+      decision.outcome,
+      decision.error === null ? null : cut(decision.error),
+      decision.durationMs,
+      cut(decision.reason),
+    );
+    const since = (this.sincePrune.get(decision.scaler) ?? 0) + 1;
+    if (since >= PRUNE_EVERY) {
+      this.sincePrune.set(decision.scaler, 0);
+      this.pruneScaler.run(decision.scaler, decision.scaler, this.retention);
+    } else this.sincePrune.set(decision.scaler, since);
   }
 
   /** Checks the file is still the one opened (rewrites it from memory if not) and checkpoints the WAL. */
   maintain(): void {
-    if (!this.open || this.path === ':memory:') return;
+    if (!this.isOpen || this.path === ':memory:') return;
     if (identityOf(this.path) !== this.fileIdentity) {
       const what = existsSync(this.path) ? 'was replaced' : 'was deleted';
       try {
@@ -273,17 +334,16 @@ export class SqliteStore implements Store {
     }
   }
 
-  private write(kind: string, run: () => unknown): void {
-    if (!this.open) return;
+  /** Runs a write; false (and reported) when it failed. After one that works, state a failure left unwritten is rewritten. */
+  private write(kind: string, run: () => unknown): boolean {
+    if (!this.isOpen) return false;
     try {
       run();
     } catch (error) {
       this.reportWriteError(kind, (error as Error).message);
-      // State that could not be written is written again in full once the disk takes writes.
-      if (kind === 'state') this.pendingRewrite = true;
-      return;
+      return false;
     }
-    if (!this.pendingRewrite) return;
+    if (!this.pendingRewrite) return true;
     this.pendingRewrite = false;
     try {
       this.rewriteState();
@@ -291,6 +351,7 @@ export class SqliteStore implements Store {
       this.pendingRewrite = true;
       this.reportWriteError('state', (error as Error).message);
     }
+    return true;
   }
 
   private reportWriteError(kind: string, message: string): void {
@@ -306,13 +367,15 @@ export class SqliteStore implements Store {
     }
   }
 
-  close(): void {
-    if (!this.open) return;
-    this.open = false;
+  close(): Promise<void> {
+    if (!this.isOpen) return Promise.resolve();
+    this.flushNow();
+    this.isOpen = false;
     if (this.maintenance) clearInterval(this.maintenance);
     try {
       this.db.close();
     } catch {}
+    return Promise.resolve();
   }
 }
 

@@ -110,7 +110,7 @@ describe('targets of one reconciler (property)', () => {
             }
             expect(reconciler.lastObserved()?.count).toBe(sum);
             if (s.kind === 'ask')
-              expect(store.listDecisions({ scaler: 'scaler.asg', limit: 1 })[0]?.target).toBe(s.key);
+              expect((await store.listDecisions({ scaler: 'scaler.asg', limit: 1 }))[0]?.target).toBe(s.key);
           }
         } finally {
           await reconciler.stop(0);
@@ -171,10 +171,10 @@ max_attempts = 1
             r = await runEngine(config(api.endpoint), { clock: new VirtualClock() });
             const engine = r.engine;
             for (const { desired, queue } of asks) {
-              const before = engine.store.listDecisions({ scaler: 'scaler.agents' }).length;
+              const before = (await engine.store.listDecisions({ scaler: 'scaler.agents' })).length;
               await engine.fire('scaler.agents', { desired, asg_name: queue });
               await waitUntil(
-                () => engine.store.listDecisions({ scaler: 'scaler.agents' }).length > before,
+                async () => (await engine.store.listDecisions({ scaler: 'scaler.agents' })).length > before,
                 `the cascade's decision for ${desired} on ${queue}`,
                 10_000,
               );

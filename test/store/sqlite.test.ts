@@ -55,41 +55,44 @@ describe('SqliteStore', () => {
     );
   });
 
-  it('an unchanged state is not written again (a quiet resync does no I/O)', () => {
+  it('an unchanged state is not written again (a quiet resync does no I/O)', async () => {
     const path = tempState();
     const store = newStore(path);
     store.setState('scaler.a', 'desired', { n: 1 });
+    await store.flush();
     const { DatabaseSync } = process.getBuiltinModule('node:sqlite') as typeof import('node:sqlite');
     const reader = new DatabaseSync(path);
     const version = () => (reader.prepare('PRAGMA data_version').get() as { data_version: number }).data_version;
     const before = version();
     for (let i = 0; i < 50; i++) store.setState('scaler.a', 'desired', { n: 1 });
+    await store.flush();
     expect(version()).toBe(before);
     store.setState('scaler.a', 'desired', { n: 2 });
+    await store.flush();
     expect(version()).toBe(before + 1);
     reader.close();
   });
 
-  it('cuts a long reason and error to 1 KiB, saying so', () => {
+  it('cuts a long reason and error to 1 KiB, saying so', async () => {
     const store = newStore(':memory:');
     store.recordDecision({ ...decision('scaler.a', 'x'.repeat(1_000_000)), error: 'e'.repeat(5000) });
-    const [row] = store.listDecisions({ scaler: 'scaler.a' });
+    const [row] = await store.listDecisions({ scaler: 'scaler.a' });
     expect(row?.reason.length).toBe(MAX_TEXT - 12 + '… (cut)'.length);
     expect(row?.reason.endsWith('… (cut)')).toBe(true);
     expect(row?.error?.length).toBe(row?.reason.length);
   });
 
-  it('prunes each scaler to its retention, leaving the others alone', () => {
+  it('prunes each scaler to its retention, leaving the others alone', async () => {
     const store = newStore(':memory:', { retention: 50 });
     for (let i = 0; i < 450; i++) store.recordDecision(decision('scaler.busy', `busy ${i}`));
     for (let i = 0; i < 30; i++) store.recordDecision(decision('scaler.quiet', `quiet ${i}`));
-    const busy = store.listDecisions({ scaler: 'scaler.busy', limit: 10_000 });
+    const busy = await store.listDecisions({ scaler: 'scaler.busy', limit: 10_000 });
     // Pruned every 200 inserts of that scaler: at most 200 - 1 rows over retention remain.
     expect(busy.length).toBeLessThan(50 + 200);
     expect(busy[0]?.reason).toBe('busy 449');
-    expect(store.listDecisions({ scaler: 'scaler.quiet', limit: 10_000 })).toHaveLength(30);
+    expect(await store.listDecisions({ scaler: 'scaler.quiet', limit: 10_000 })).toHaveLength(30);
     store.prune();
-    expect(store.listDecisions({ scaler: 'scaler.busy', limit: 10_000 })).toHaveLength(50);
+    expect(await store.listDecisions({ scaler: 'scaler.busy', limit: 10_000 })).toHaveLength(50);
   });
 
   it('a state file deleted while running is rewritten from memory, and says so', () => {
@@ -115,7 +118,7 @@ describe('SqliteStore', () => {
 const canMount = process.getuid?.() === 0 && spawnSync('mount', ['--version']).status === 0;
 
 describe.skipIf(!canMount && !process.env.CI)('SqliteStore on a full disk', () => {
-  it('never throws on a write; reports once, keeps state in memory, and writes it all once space is back', () => {
+  it('never throws on a write; reports once, keeps state in memory, and writes it all once space is back', async () => {
     const mountPoint = mkdtempSync(join(tmpdir(), 'waymond-full-'));
     execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', mountPoint]);
     try {
@@ -123,7 +126,7 @@ describe.skipIf(!canMount && !process.env.CI)('SqliteStore on a full disk', () =
       mkdirSync(join(mountPoint, 'state'));
       const reported: [string, number][] = [];
       let failures = 0;
-      const store = new SqliteStore(path, {
+      const store = newStore(path, {
         onWriteError: (m, n) => reported.push([m, n]),
         onWriteFailure: () => failures++,
       });
@@ -133,6 +136,7 @@ describe.skipIf(!canMount && !process.env.CI)('SqliteStore on a full disk', () =
       for (let i = 0; i < 200; i++) {
         store.recordDecision(decision('scaler.a', `decision ${i} ${'x'.repeat(900)}`));
         store.setState('scaler.a', 'desired', { '': { desired: i + 2, data: { pad: 'y'.repeat(2000) } } });
+        await store.flush(); // one reconcile, one transaction
       }
       expect(store.errors).toBeGreaterThan(0);
       expect(failures).toBe(store.errors); // every failure counted (waymond_store_errors_total)
@@ -145,12 +149,12 @@ describe.skipIf(!canMount && !process.env.CI)('SqliteStore on a full disk', () =
       rmSync(join(mountPoint, 'filler'));
       store.recordDecision(decision('scaler.a', 'after space came back'));
       store.close();
-      const again = new SqliteStore(path);
+      const again = newStore(path);
       expect(again.getState('scaler.a', 'desired')).toEqual({
         '': { desired: 201, data: { pad: 'y'.repeat(2000) } },
       });
-      again.close();
     } finally {
+      for (const store of open.splice(0)) await store.close();
       execFileSync('umount', [mountPoint]);
       rmSync(mountPoint, { recursive: true, force: true });
     }
