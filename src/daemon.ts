@@ -59,6 +59,7 @@ export function createDaemon(config: LoadedConfig, options: DaemonOptions): Daem
       options.store ??
       new SqliteStore(statePath, {
         retention: config.store.retention,
+        retentionBytes: config.store.retention_bytes,
         onWriteError: (message, count) => options.logger.error({ failed_writes: count }, message),
         onWriteFailure: () => metrics.storeErrors.inc(),
         onRecovered: (message) => options.logger.error(message),

@@ -73,7 +73,20 @@ export const storeSchema = z.strictObject({
     .string()
     .optional()
     .describe('SQLite file for decisions and state (default `<config dir>/.waymond/state.db`).'),
-  retention: z.number().int().positive().default(10_000).describe('Decisions kept per scaler.'),
+  retention: z
+    .number()
+    .int()
+    .positive()
+    .default(10_000)
+    .describe('Decisions kept per scaler (a run of identical decisions is one, with its repeat count).'),
+  retention_bytes: z
+    .number()
+    .int()
+    .min(65_536)
+    .default(268_435_456)
+    .describe(
+      'Bound of the bytes decisions take in the store (SQLite: pages in use; checked every 5 s): past it, the oldest decisions of all scalers are removed.',
+    ),
 });
 
 export interface ComponentConfig {
