@@ -96,3 +96,11 @@ function isNoChange(action: string): boolean {
 export function laneKey(decision: Pick<Decision, 'scaler' | 'target'>): string {
   return `${decision.scaler}\u0000${decision.target}`;
 }
+
+/** A decision's reason and error are cut to this many characters: one webhook cannot grow the store by a megabyte. */
+export const MAX_TEXT = 1024;
+
+/** `text` cut to MAX_TEXT characters, saying so. */
+export function cutText(text: string): string {
+  return text.length <= MAX_TEXT ? text : `${text.slice(0, MAX_TEXT - 12)}… (cut)`;
+}

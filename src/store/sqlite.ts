@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { DatabaseSync as DatabaseSyncType, StatementSync } from 'node:sqlite';
-import { type Decision, type DecisionQuery, isRepeatOf, laneKey, type Store } from '../core/store.js';
+import { cutText, type Decision, type DecisionQuery, isRepeatOf, laneKey, type Store } from '../core/store.js';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS decisions (
@@ -63,8 +63,8 @@ function addColumns(db: DatabaseSyncType): void {
 // place first: a static import of a builtin loads it before any module's code runs.
 const { DatabaseSync } = process.getBuiltinModule('node:sqlite') as typeof import('node:sqlite');
 
-/** A decision's reason and error are cut to this many characters: one webhook cannot grow the file by a megabyte. */
-export const MAX_TEXT = 1024;
+export { MAX_TEXT } from '../core/store.js';
+
 /** How often the file is checked (deleted or replaced), the WAL checkpointed and the byte bound applied, off the write path. */
 const MAINTENANCE_MS = 5_000;
 /**
@@ -228,7 +228,11 @@ export class SqliteStore implements Store {
 
   recordDecision(decision: Decision): void {
     if (!this.isOpen) return;
-    const next = { ...decision, reason: cut(decision.reason), error: decision.error === null ? null : cut(decision.error) };
+    const next = {
+      ...decision,
+      reason: cutText(decision.reason),
+      error: decision.error === null ? null : cutText(decision.error),
+    };
     const lane = laneKey(next);
     const previous = this.last.get(lane);
     if (previous && isRepeatOf(previous.decision, next)) {
@@ -529,10 +533,6 @@ export class SqliteStore implements Store {
 
 function stateKey(address: string, key: string): string {
   return JSON.stringify([address, key]);
-}
-
-function cut(text: string): string {
-  return text.length <= MAX_TEXT ? text : `${text.slice(0, MAX_TEXT - 12)}… (cut)`;
 }
 
 /** Device and inode: a file deleted and created again, or moved over, has another. */
