@@ -102,7 +102,8 @@ export class PostgresStore implements Store {
   private pool?: Pool;
   private opening?: Promise<void>;
   private closed = false;
-  private readonly schema: string;
+  /** The schema holding the tables (for `[cluster]`'s lease rows beside them). */
+  readonly schema: string;
   private readonly retention: number;
   private readonly state = new Map<string, string>();
   private readonly last = new Map<string, LastDecision>();
@@ -170,12 +171,17 @@ export class PostgresStore implements Store {
       const { rows } = await pool.query<{ address: string; key: string; value: string }>(
         `SELECT address, key, value FROM ${this.t('component_state')}`,
       );
-      for (const row of rows) this.state.set(stateKey(row.address, row.key), row.value);
+      for (const row of rows) {
+        // A value set before open() finished is newer than the stored one.
+        const k = stateKey(row.address, row.key);
+        if (!this.queuedState.has(k)) this.state.set(k, row.value);
+      }
     } catch (error) {
       this.pool = undefined;
       await pool.end().catch(() => {});
       throw new Error(`[store] ${this.where}: cannot be used: ${this.redact((error as Error).message)}`);
     }
+    if (this.hasQueued()) this.schedule();
   }
 
   /** Applies the migrations not yet recorded in waymond_schema_migrations, one transaction each, under an advisory lock. */
