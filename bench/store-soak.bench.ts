@@ -7,10 +7,13 @@
  *
  *   npx tsx bench/store-soak.bench.ts            # 180 s soak + 30 s floor
  *   SOAK_SECONDS=60 SOAK_SCALERS=200 npx tsx bench/store-soak.bench.ts
+ *   SOAK_STORE=postgres npx tsx bench/store-soak.bench.ts   # the same on PostgreSQL (127.0.0.1:5432, db test,
+ *                                                            # a schema of its own, dropped after): table bytes
  */
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pg from 'pg';
 import pino from 'pino';
 import { loadConfigText } from '../src/config/load.js';
 import { RealClock } from '../src/core/clock.js';
@@ -23,11 +26,14 @@ const SCALERS = Number(process.env.SOAK_SCALERS ?? 1000);
 const FLOOR_SECONDS = Number(process.env.SOAK_FLOOR_SECONDS ?? 30);
 const WARMUP_SECONDS = 30;
 const SAMPLE_SECONDS = 15;
+const STORE = process.env.SOAK_STORE === 'postgres' ? 'postgres' : 'sqlite';
+const PG_URL = process.env.SOAK_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const PG_SCHEMA = `waymond_soak_${process.pid}`;
 
 const { DatabaseSync } = process.getBuiltinModule('node:sqlite') as typeof import('node:sqlite');
 
-function config(dir: string) {
-  const parts: string[] = [];
+function config(dir: string, store: 'sqlite' | 'postgres' | 'memory') {
+  const parts: string[] = store === 'postgres' ? [`[store]\nurl = "${PG_URL}"\nschema = "${PG_SCHEMA}"\n`] : [];
   for (let i = 0; i < SCALERS; i++) parts.push(`[[scaler]]\ntype = "noop"\nid = "s${i}"\nmax = 10\n`);
   const result = loadConfigText(parts.join('\n'), join(dir, 'waymond.toml'), defaultRegistry(), {});
   if (!result.ok) throw new Error(JSON.stringify(result.issues));
@@ -54,20 +60,21 @@ interface Sample {
 /** Feeds every scaler its unchanged count once a second for `seconds`; samples along the way. */
 async function soak(
   seconds: number,
-  store: 'sqlite' | 'memory',
+  store: 'sqlite' | 'postgres' | 'memory',
   dir: string,
   onSample: (s: Sample) => void,
 ): Promise<number> {
   const path = join(dir, 'state.db');
-  const daemon = createDaemon(config(dir), {
+  const daemon = createDaemon(config(dir, store), {
     logger: pino({ level: 'silent' }),
     clock: new RealClock(),
     http: false,
-    ...(store === 'sqlite' ? { statePath: path } : { store: new MemoryStore() }),
+    ...(store === 'sqlite' ? { statePath: path } : store === 'memory' ? { store: new MemoryStore() } : {}),
   });
   const { engine } = daemon;
   await engine.start();
   const reader = store === 'sqlite' ? new DatabaseSync(path, { readOnly: true }) : undefined;
+  const admin = store === 'postgres' ? new pg.Pool({ connectionString: PG_URL, max: 1 }) : undefined;
   const feed = () => {
     for (let i = 0; i < SCALERS; i++) engine.scaler(`scaler.s${i}`)?.request(3, { queue: 'steady' });
   };
@@ -90,13 +97,24 @@ async function soak(
       cpuTotal += share * wall;
       cpuSeconds += wall;
     }
-    const counts = reader
-      ?.prepare('SELECT count(*) AS rows, coalesce(sum(repeats), 0) AS repeats FROM decisions')
-      .get() as { rows: number; repeats: number } | undefined;
+    const countSql = (table: string) => `SELECT count(*) AS rows, coalesce(sum(repeats), 0) AS repeats FROM ${table}`;
+    const counts = admin
+      ? ((await admin.query(countSql(`"${PG_SCHEMA}".decisions`))).rows[0] as { rows: string; repeats: string })
+      : (reader?.prepare(countSql('decisions')).get() as { rows: number; repeats: number } | undefined);
+    // PostgreSQL: the tables' bytes with their indexes and TOAST (dead row versions until vacuum included).
+    const tableBytes = admin
+      ? Number(
+          (
+            await admin.query(
+              `SELECT pg_total_relation_size('"${PG_SCHEMA}".decisions') + pg_total_relation_size('"${PG_SCHEMA}".component_state') AS n`,
+            )
+          ).rows[0]?.n ?? 0,
+        )
+      : 0;
     onSample({
       t,
-      db: fileBytes(path),
-      wal: fileBytes(`${path}-wal`),
+      db: admin ? tableBytes : fileBytes(path),
+      wal: admin ? 0 : fileBytes(`${path}-wal`),
       rows: Number(counts?.rows ?? 0),
       repeats: Number(counts?.repeats ?? 0),
       cpu: share,
@@ -105,6 +123,10 @@ async function soak(
   clearInterval(timer);
   reader?.close();
   await daemon.stop();
+  if (admin) {
+    await admin.query(`DROP SCHEMA IF EXISTS "${PG_SCHEMA}" CASCADE`);
+    await admin.end();
+  }
   return cpuSeconds > 0 ? cpuTotal / cpuSeconds : 0;
 }
 
@@ -115,12 +137,12 @@ console.log(
     .join(' ')} (shared machine: figures are noisy)`,
 );
 console.log(
-  `steady signal: ${SCALERS} noop scalers, each asked for its unchanged count every 1 s, ${SECONDS} s on SQLite`,
+  `steady signal: ${SCALERS} noop scalers, each asked for its unchanged count every 1 s, ${SECONDS} s on ${STORE === 'postgres' ? 'PostgreSQL (table bytes; no WAL column)' : 'SQLite'}`,
 );
 const dir = mkdtempSync(join(tmpdir(), 'waymond-soak-'));
 const samples: Sample[] = [];
 try {
-  const cpu = await soak(SECONDS, 'sqlite', dir, (s) => {
+  const cpu = await soak(SECONDS, STORE, dir, (s) => {
     samples.push(s);
     console.log(
       `  t=${s.t.toFixed(0).padStart(4)} s  db ${mib(s.db)}  wal ${mib(s.wal)}  rows ${s.rows}  repeats ${s.repeats}  CPU ${(s.cpu * 100).toFixed(1)}%`,
@@ -146,7 +168,7 @@ try {
     rmSync(floorDir, { recursive: true, force: true });
   }
   console.log(
-    `CPU after warm-up: SQLite store ${(cpu * 100).toFixed(1)}% of one core; floor (same feed, in-memory store) ${(floor * 100).toFixed(1)}%; ratio ${(cpu / Math.max(floor, 1e-9)).toFixed(2)}`,
+    `CPU after warm-up: ${STORE === 'postgres' ? 'PostgreSQL' : 'SQLite'} store (waymond's process only) ${(cpu * 100).toFixed(1)}% of one core; floor (same feed, in-memory store) ${(floor * 100).toFixed(1)}%; ratio ${(cpu / Math.max(floor, 1e-9)).toFixed(2)}`,
   );
   const cpus_ = after.map((s) => s.cpu);
   if (cpus_.length >= 2) {

@@ -16,8 +16,13 @@ import { cutText, type Decision, type DecisionQuery, isRepeatOf, laneKey, type S
 
 /** Decisions kept while the server cannot be written to; past this the oldest are dropped (and counted). */
 export const MAX_QUEUED_DECISIONS = 10_000;
-/** Repeats folded into a row already written are written at most this often (or with the next write). */
-const REPEATS_MS = 1_000;
+/**
+ * Repeats folded into a row already written are written at most this often (or with the next
+ * write, read or flush). Longer than SQLite's 1 s: every update leaves a dead row version
+ * behind until it is pruned, and 1,000 steady scalers updated each second grew the table by
+ * 34 KB/s (bench/store-soak.bench.ts).
+ */
+const REPEATS_MS = 5_000;
 /** After a failed batch, the next attempt waits this long, doubling up to RETRY_MAX_MS. */
 const RETRY_MS = 250;
 const RETRY_MAX_MS = 5_000;
@@ -62,7 +67,9 @@ CREATE TABLE decisions (
   reason TEXT NOT NULL,
   repeats INTEGER NOT NULL DEFAULT 0,
   last_seen BIGINT
-);
+) WITH (fillfactor = 70);
+-- Room left in each page: a repeat's update (columns no index covers) stays in its page as a
+-- heap-only tuple, pruned without vacuum, instead of growing the table.
 CREATE INDEX decisions_scaler ON decisions (scaler, id);
 CREATE TABLE component_state (
   address TEXT NOT NULL,
