@@ -52,7 +52,7 @@ export interface Store {
   open(): Promise<void>;
   /** Queues the decision (or folds it into the previous one, see `isRepeatOf`); never throws for a store fault. */
   recordDecision(decision: Decision): void;
-  /** Newest first; sees every write queued before the call. */
+  /** Newest first by when each row was first recorded (id; a folded row's `lastSeen` may be later); sees every write queued before the call. */
   listDecisions(query: DecisionQuery): Promise<Decision[]>;
   /** From memory: never waits and never fails. */
   getState<T>(address: string, key: string): T | undefined;
