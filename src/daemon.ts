@@ -1,5 +1,5 @@
 /**
- * Assembly at the edge: the daemon's store (SQLite), its metrics (Prometheus), its HTTP
+ * Assembly at the edge: the daemon's store (SQLite, or PostgreSQL with `[store] url`), its metrics (Prometheus), its HTTP
  * server (fastify) and the checked component graph, handed to the core's Engine. `waymond
  * run` uses it; so do tests and benchmarks that want the daemon as a person runs it.
  */
@@ -14,13 +14,14 @@ import { buildGraph } from './core/graph.js';
 import type { Store } from './core/store.js';
 import { createHooksServer, createHttpServer, type HttpServer, type ListenOptions } from './server/http.js';
 import { Metrics } from './server/metrics.js';
+import { PostgresStore } from './store/postgres.js';
 import { SqliteStore } from './store/sqlite.js';
 import { acquireStateLock, type StateLock } from './store/state-lock.js';
 
 export interface DaemonOptions {
   logger: Logger;
   clock?: Clock;
-  /** SQLite file; default `[store] path`, else `<config dir>/.waymond/state.db`. ":memory:" for tests. */
+  /** SQLite file; default `[store] path`, else `<config dir>/.waymond/state.db`. ":memory:" for tests. Given, it wins over `[store] url`. */
   statePath?: string;
   /** Another store instead of SQLite (the simulator's in-memory one). */
   store?: Store;
@@ -48,21 +49,37 @@ export interface Daemon {
  */
 export function createDaemon(config: LoadedConfig, options: DaemonOptions): Daemon {
   const configDir = dirname(config.file);
-  const statePath = options.statePath ?? config.store.path ?? join(configDir, '.waymond', 'state.db');
-  const stateDir = statePath === ':memory:' ? join(configDir, '.waymond') : dirname(statePath);
-  const lock: StateLock | undefined =
-    options.store === undefined && statePath !== ':memory:' ? acquireStateLock(statePath) : undefined;
   const metrics = new Metrics({ processMetrics: options.processMetrics });
+  const server = options.store === undefined && options.statePath === undefined ? serverUrlOf(config.store) : undefined;
+  const statePath = options.statePath ?? config.store.path ?? join(configDir, '.waymond', 'state.db');
+  const stateDir = server !== undefined || statePath === ':memory:' ? join(configDir, '.waymond') : dirname(statePath);
+  // The state lock is SQLite's: a server store is shared by design ([cluster] decides who applies).
+  const lock: StateLock | undefined =
+    options.store === undefined && server === undefined && statePath !== ':memory:'
+      ? acquireStateLock(statePath)
+      : undefined;
+  const onWriteError = (message: string, count: number) => options.logger.error({ failed_writes: count }, message);
+  const onWriteFailure = () => metrics.storeErrors.inc();
   let store: Store;
   try {
     store =
       options.store ??
-      new SqliteStore(statePath, {
-        retention: config.store.retention,
-        onWriteError: (message, count) => options.logger.error({ failed_writes: count }, message),
-        onWriteFailure: () => metrics.storeErrors.inc(),
-        onRecovered: (message) => options.logger.error(message),
-      });
+      (server !== undefined
+        ? new PostgresStore({
+            url: server,
+            ...(config.store.schema !== undefined ? { schema: config.store.schema } : {}),
+            retention: config.store.retention,
+            onWriteError,
+            onWriteFailure,
+            onRecovered: (message) => options.logger.warn(message),
+          })
+        : new SqliteStore(statePath, {
+            retention: config.store.retention,
+            retentionBytes: config.store.retention_bytes,
+            onWriteError,
+            onWriteFailure,
+            onRecovered: (message) => options.logger.error(message),
+          }));
   } catch (error) {
     lock?.release();
     throw error;
@@ -81,7 +98,7 @@ export function createDaemon(config: LoadedConfig, options: DaemonOptions): Daem
         : undefined;
   } catch (error) {
     lock?.release();
-    store.close();
+    void store.close();
     throw error;
   }
   const serve = (e: Engine, routes: Parameters<typeof createHttpServer>[1]): Promise<RunningServer> =>
@@ -109,6 +126,18 @@ export function createDaemon(config: LoadedConfig, options: DaemonOptions): Daem
       }
     },
   };
+}
+
+/** The PostgreSQL URL of `[store]` (`url`, or the variable `dsn_env` names), or undefined for SQLite. */
+export function serverUrlOf(store: LoadedConfig['store'], env: NodeJS.ProcessEnv = process.env): string | undefined {
+  if (store.url !== undefined) return store.url;
+  if (store.dsn_env === undefined) return undefined;
+  const value = env[store.dsn_env];
+  if (value === undefined || value.trim() === '')
+    throw new Error(
+      `[store] dsn_env: environment variable ${store.dsn_env} is not set (it should hold the PostgreSQL URL)`,
+    );
+  return value;
 }
 
 /** The [http] section as the server takes it: the token read from the variable it names. */

@@ -68,13 +68,73 @@ export const hooksSchema = z
   })
   .superRefine(bothOrNeither);
 
-export const storeSchema = z.strictObject({
-  path: z
-    .string()
-    .optional()
-    .describe('SQLite file for decisions and state (default `<config dir>/.waymond/state.db`).'),
-  retention: z.number().int().positive().default(10_000).describe('Decisions kept per scaler.'),
-});
+export const storeSchema = z
+  .strictObject({
+    path: z
+      .string()
+      .optional()
+      .describe('SQLite file for decisions and state (default `<config dir>/.waymond/state.db`). SQLite only.'),
+    url: z
+      .string()
+      .regex(/^postgres(ql)?:\/\//, 'expected a postgres:// URL')
+      .optional()
+      .describe(
+        'PostgreSQL to keep decisions and state in instead of SQLite, e.g. `postgres://waymond@db.internal/waymond`; only for URLs without a password. Exactly one of `url` and `dsn_env`, or neither (SQLite).',
+      ),
+    dsn_env: z
+      .string()
+      .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected the name of an environment variable')
+      .optional()
+      .describe('Name of the environment variable holding the PostgreSQL URL (use this when it carries a password).'),
+    schema: z
+      .string()
+      .regex(/^[a-z_][a-z0-9_]{0,62}$/, 'expected a lower-case identifier (a-z, 0-9, _)')
+      .optional()
+      .describe(
+        "PostgreSQL schema holding waymond's tables (default `public`); created, and migrated, at start. PostgreSQL only.",
+      ),
+    retention: z
+      .number()
+      .int()
+      .positive()
+      .default(10_000)
+      .describe('Decisions kept per scaler (a run of identical decisions is one, with its repeat count).'),
+    retention_bytes: z
+      .number()
+      .int()
+      .min(65_536)
+      .default(268_435_456)
+      .describe(
+        'Bound of the bytes decisions take in the SQLite file (pages in use; checked every 5 s): past it, the oldest decisions of all scalers are removed. SQLite only: on PostgreSQL the per-scaler `retention` bounds the table.',
+      ),
+  })
+  .superRefine((value, ctx) => {
+    if (value.url !== undefined && value.dsn_env !== undefined)
+      ctx.addIssue({ code: 'custom', path: ['dsn_env'], message: 'expected one of `url` and `dsn_env`, not both' });
+    if (value.url !== undefined && urlPassword(value.url))
+      ctx.addIssue({
+        code: 'custom',
+        path: ['url'],
+        message: 'this URL carries a password; put it in an environment variable and name it in `dsn_env`',
+      });
+    const server = value.url ?? value.dsn_env;
+    if (server !== undefined && value.path !== undefined)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['path'],
+        message: 'is the SQLite file: not used with `url`/`dsn_env` (PostgreSQL)',
+      });
+    if (server === undefined && value.schema !== undefined)
+      ctx.addIssue({ code: 'custom', path: ['schema'], message: 'is for PostgreSQL: set `url` or `dsn_env` too' });
+  });
+
+function urlPassword(url: string): boolean {
+  try {
+    return new URL(url).password !== '';
+  } catch {
+    return false;
+  }
+}
 
 export interface ComponentConfig {
   kind: ComponentKind;

@@ -226,6 +226,8 @@ export class Engine {
     };
     this.services = services;
     const { graph } = this;
+    // Component state is read from memory from here on: load it before any component asks.
+    await this.store.open();
 
     if (this.options.serve) this.server = await this.options.serve(this, this.routes);
     // Scalers first: connectors and cascades look them up when they are created.
@@ -336,7 +338,7 @@ export class Engine {
       }
     }
     await this.server?.close();
-    this.store.close();
+    await this.store.close();
     this.logger.info('waymond stopped');
   }
 

@@ -295,8 +295,7 @@ export function mountDashboard(
     const since = req.query.since === undefined ? engine.clock.now() - 3600_000 : Number(req.query.since);
     if (!Number.isFinite(since))
       return reply.code(400).send({ error: `since: expected milliseconds since the epoch, found ${req.query.since}` });
-    const decisions = engine.store
-      .listDecisions({ scaler, limit: SERIES_DECISIONS })
+    const decisions = (await engine.store.listDecisions({ scaler, limit: SERIES_DECISIONS }))
       .filter((d) => d.time >= since)
       .reverse()
       .map((d) => ({ time: d.time, observed: d.observed, desired: d.desired, outcome: d.outcome }));

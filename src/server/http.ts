@@ -170,7 +170,7 @@ export async function createHttpServer(
     // `?scaler=workers` and `?scaler=scaler.workers` both work.
     const scaler =
       req.query.scaler && !req.query.scaler.includes('.') ? `scaler.${req.query.scaler}` : req.query.scaler;
-    return { decisions: engine.store.listDecisions({ scaler, limit }) };
+    return { decisions: await engine.store.listDecisions({ scaler, limit }) };
   });
   app.get<{ Querystring: { limit?: string } }>('/api/events', async (req) => ({
     events: engine.recentEvents(Math.min(Number(req.query.limit ?? 50) || 50, 200)),

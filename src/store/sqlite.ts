@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { DatabaseSync as DatabaseSyncType, StatementSync } from 'node:sqlite';
-import type { Decision, DecisionQuery, Store } from '../core/store.js';
+import { cutText, type Decision, type DecisionQuery, isRepeatOf, laneKey, type Store } from '../core/store.js';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS decisions (
@@ -16,7 +16,9 @@ CREATE TABLE IF NOT EXISTS decisions (
   outcome TEXT NOT NULL,
   error TEXT,
   duration_ms REAL NOT NULL,
-  reason TEXT NOT NULL
+  reason TEXT NOT NULL,
+  repeats INTEGER NOT NULL DEFAULT 0,
+  last_seen INTEGER
 );
 CREATE INDEX IF NOT EXISTS decisions_scaler ON decisions (scaler, id);
 CREATE TABLE IF NOT EXISTS component_state (
@@ -31,7 +33,7 @@ interface DecisionRow {
   id: number;
   time: number;
   scaler: string;
-  /** Old files get the column on open (addTargetColumn), '' for their rows. */
+  /** Old files get the column on open (addColumns), '' for their rows. */
   target: string;
   source_event: string | null;
   observed: number | null;
@@ -41,16 +43,19 @@ interface DecisionRow {
   error: string | null;
   duration_ms: number;
   reason: string;
+  repeats: number;
+  last_seen: number | null;
 }
 
 /**
- * State files written before decisions recorded their target have no `target` column: add
- * it, '' for the old rows (a single-target scaler's target), so they stay readable.
+ * State files written before decisions recorded their target, or folded repeats, lack those
+ * columns: add them ('' and 0 for the old rows), so they stay readable.
  */
-function addTargetColumn(db: DatabaseSyncType): void {
-  const columns = db.prepare('PRAGMA table_info(decisions)').all() as { name: string }[];
-  if (!columns.some((c) => c.name === 'target'))
-    db.exec("ALTER TABLE decisions ADD COLUMN target TEXT NOT NULL DEFAULT ''");
+function addColumns(db: DatabaseSyncType): void {
+  const columns = new Set((db.prepare('PRAGMA table_info(decisions)').all() as { name: string }[]).map((c) => c.name));
+  if (!columns.has('target')) db.exec("ALTER TABLE decisions ADD COLUMN target TEXT NOT NULL DEFAULT ''");
+  if (!columns.has('repeats')) db.exec('ALTER TABLE decisions ADD COLUMN repeats INTEGER NOT NULL DEFAULT 0');
+  if (!columns.has('last_seen')) db.exec('ALTER TABLE decisions ADD COLUMN last_seen INTEGER');
 }
 
 // Loaded when this module runs rather than as a static import, so that the CLI's filter of
@@ -58,16 +63,32 @@ function addTargetColumn(db: DatabaseSyncType): void {
 // place first: a static import of a builtin loads it before any module's code runs.
 const { DatabaseSync } = process.getBuiltinModule('node:sqlite') as typeof import('node:sqlite');
 
-/** A decision's reason and error are cut to this many characters: one webhook cannot grow the file by a megabyte. */
-export const MAX_TEXT = 1024;
-/** Each scaler's decisions are pruned after this many new ones. */
-const PRUNE_EVERY = 200;
-/** How often the file is checked (deleted or replaced) and the WAL checkpointed, off the write path. */
+export { MAX_TEXT } from '../core/store.js';
+
+/** How often the file is checked (deleted or replaced), the WAL checkpointed and the byte bound applied, off the write path. */
 const MAINTENANCE_MS = 5_000;
+/**
+ * Repeats folded into a row already written are written at most this often (or with the
+ * next write, read or flush): a steady signal on 1,000 scalers is one small transaction a
+ * second, not one per input.
+ */
+const REPEATS_MS = 1_000;
+/** Default bound of the decisions' share of the file. */
+export const DEFAULT_RETENTION_BYTES = 256 * 1024 * 1024;
+
+/**
+ * The oldest `?` decisions of one scaler, found through the (scaler, id) index: the cost
+ * follows the rows removed, not the table's size nor the scaler's retention.
+ */
+export const PRUNE_SQL = `DELETE FROM decisions WHERE id IN (
+  SELECT id FROM decisions WHERE scaler = ? ORDER BY id LIMIT ?
+)`;
 
 export interface SqliteStoreOptions {
   /** Decisions kept per scaler; older ones are pruned. */
   retention?: number;
+  /** Bound of the bytes the decisions take in the file; the oldest of all scalers go first. */
+  retentionBytes?: number;
   /**
    * Called when a write fails (disk full, read-only, file gone). The store never throws on a
    * write: scaling goes on, the component state stays in memory and is written again with
@@ -78,6 +99,15 @@ export interface SqliteStoreOptions {
   onWriteFailure?: () => void;
   /** Called when the file was deleted or replaced and has been rewritten from memory. */
   onRecovered?: (message: string) => void;
+}
+
+/** A scaler's target's newest decision: new ones equal to it but for time are folded into it. */
+interface LastDecision {
+  decision: Decision;
+  /** Its row, once written. */
+  id?: number;
+  repeats: number;
+  lastSeen: number;
 }
 
 export class StoreOpenError extends Error {
@@ -98,29 +128,49 @@ export class StoreOpenError extends Error {
  * Component state (desired counts, members) is also kept in memory: reads never touch the
  * disk, and when the file is deleted or replaced while the daemon runs it is rewritten from
  * memory instead of silently diverging (a restart would otherwise duplicate every member).
+ *
+ * Writes are queued and written at the end of the event loop's turn, all in one
+ * transaction; a decision that repeats its scaler's target's previous one is folded into
+ * that row (`repeats`, `last_seen`), so a steady signal adds no rows. Retention is kept per
+ * scaler (count) and for the file (bytes), each pruned in O(rows removed).
  */
 export class SqliteStore implements Store {
   private db!: DatabaseSyncType;
   private readonly retention: number;
-  private open = true;
+  private readonly retentionBytes: number;
+  private isOpen = true;
   private fileIdentity?: string;
   private readonly state = new Map<string, string>();
-  private readonly sincePrune = new Map<string, number>();
+  /** Rows of each scaler in the file, counted once per scaler (through the index), then kept up to date. */
+  private readonly rowsOf = new Map<string, number>();
+  private readonly last = new Map<string, LastDecision>();
   private readonly writeErrors = new Map<string, { count: number; lastReported: number }>();
   private insert!: StatementSync;
+  private updateRepeats!: StatementSync;
   private upsertState!: StatementSync;
   private pruneScaler!: StatementSync;
+  private countScaler!: StatementSync;
   private maintenance?: NodeJS.Timeout;
+  private scheduled?: NodeJS.Immediate;
+  private repeatsTimer?: NodeJS.Timeout;
+  private queuedDecisions: LastDecision[] = [];
+  /** Rows already written whose repeat count grew since. */
+  private readonly queuedRepeats = new Set<LastDecision>();
+  /** Only the last value of each key is written. */
+  private queuedState = new Map<string, { address: string; key: string; text: string }>();
   /** Set when a state write failed: all state is written again after the next write that works. */
   private pendingRewrite = false;
   /** Writes that failed since the store opened. */
   errors = 0;
+  /** Rows removed by the per-scaler retention since the store opened (what tests check instead of timing it). */
+  prunedRows = 0;
 
   constructor(
     private readonly path: string,
     private readonly options: SqliteStoreOptions = {},
   ) {
     this.retention = options.retention ?? 10_000;
+    this.retentionBytes = options.retentionBytes ?? DEFAULT_RETENTION_BYTES;
     this.openFile();
     for (const row of this.db.prepare('SELECT address, key, value FROM component_state').all() as {
       address: string;
@@ -146,7 +196,7 @@ export class SqliteStore implements Store {
       this.db.exec('PRAGMA wal_autocheckpoint = 0');
       this.db.exec('PRAGMA journal_size_limit = 4194304');
       this.db.exec(SCHEMA);
-      addTargetColumn(this.db);
+      addColumns(this.db);
       this.db.prepare('SELECT count(*) FROM component_state').get();
     } catch (error) {
       try {
@@ -156,52 +206,64 @@ export class SqliteStore implements Store {
     }
     this.fileIdentity = identityOf(path);
     this.insert = this.db.prepare(
-      `INSERT INTO decisions (time, scaler, target, source_event, observed, desired, action, outcome, error, duration_ms, reason)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO decisions (time, scaler, target, source_event, observed, desired, action, outcome, error, duration_ms, reason, repeats, last_seen)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
+    this.updateRepeats = this.db.prepare('UPDATE decisions SET repeats = ?, last_seen = ? WHERE id = ?');
     this.upsertState = this.db.prepare(
       `INSERT INTO component_state (address, key, value) VALUES (?, ?, ?)
        ON CONFLICT (address, key) DO UPDATE SET value = excluded.value`,
     );
-    // Finds the newest id past retention through the (scaler, id) index, then deletes the
-    // older rows of that scaler only: the cost follows the scaler's rows, not the table.
-    this.pruneScaler = this.db.prepare(
-      `DELETE FROM decisions WHERE scaler = ? AND id <= (
-         SELECT id FROM decisions WHERE scaler = ? ORDER BY id DESC LIMIT 1 OFFSET ?
-       )`,
-    );
+    this.pruneScaler = this.db.prepare(PRUNE_SQL);
+    this.countScaler = this.db.prepare('SELECT count(*) AS n FROM decisions WHERE scaler = ?');
+    // Another file (replaced, deleted): what was known about the old one's rows is void.
+    this.rowsOf.clear();
+    this.last.clear();
+  }
+
+  /** Already loaded by the constructor (a local file opens at once, and a bad one fails there, by name). */
+  open(): Promise<void> {
+    return Promise.resolve();
   }
 
   recordDecision(decision: Decision): void {
-    this.write('decision', () =>
-      this.insert.run(
-        decision.time,
-        decision.scaler,
-        decision.target,
-        decision.sourceEvent,
-        decision.observed,
-        decision.desired,
-        decision.action,
-        decision.outcome,
-        decision.error === null ? null : cut(decision.error),
-        decision.durationMs,
-        cut(decision.reason),
-      ),
-    );
-    const since = (this.sincePrune.get(decision.scaler) ?? 0) + 1;
-    if (since >= PRUNE_EVERY) {
-      this.sincePrune.set(decision.scaler, 0);
-      this.write('prune', () => this.pruneScaler.run(decision.scaler, decision.scaler, this.retention));
-    } else this.sincePrune.set(decision.scaler, since);
+    if (!this.isOpen) return;
+    const next = {
+      ...decision,
+      reason: cutText(decision.reason),
+      error: decision.error === null ? null : cutText(decision.error),
+    };
+    const lane = laneKey(next);
+    const previous = this.last.get(lane);
+    if (previous && isRepeatOf(previous.decision, next)) {
+      previous.repeats++;
+      previous.lastSeen = next.time;
+      // Not written yet: its insert carries the count. Written: an update, batched.
+      if (previous.id !== undefined) {
+        this.queuedRepeats.add(previous);
+        this.repeatsTimer ??= setTimeout(() => {
+          this.repeatsTimer = undefined;
+          this.flushNow();
+        }, REPEATS_MS).unref();
+      }
+      return;
+    }
+    const entry: LastDecision = { decision: next, repeats: 0, lastSeen: next.time };
+    this.last.set(lane, entry);
+    this.queuedDecisions.push(entry);
+    this.schedule();
   }
 
-  /** Keeps the newest `retention` decisions of each scaler. */
-  prune(): void {
-    const scalers = this.db.prepare('SELECT DISTINCT scaler FROM decisions').all() as { scaler: string }[];
-    for (const { scaler } of scalers) this.pruneScaler.run(scaler, scaler, this.retention);
+  /** Prunes every scaler this store has written to, to exactly its retention. Returns the rows removed. */
+  prune(): number {
+    this.flushNow();
+    let removed = 0;
+    for (const scaler of this.rowsOf.keys()) removed += this.pruneToRetention(scaler, 0);
+    return removed;
   }
 
-  listDecisions(query: DecisionQuery): Decision[] {
+  async listDecisions(query: DecisionQuery): Promise<Decision[]> {
+    this.flushNow();
     const limit = Math.max(1, Math.min(query.limit ?? 100, 10_000));
     const rows = (query.scaler
       ? this.db.prepare('SELECT * FROM decisions WHERE scaler = ? ORDER BY id DESC LIMIT ?').all(query.scaler, limit)
@@ -219,6 +281,8 @@ export class SqliteStore implements Store {
       error: r.error,
       durationMs: r.duration_ms,
       reason: r.reason,
+      repeats: r.repeats ?? 0,
+      lastSeen: r.last_seen ?? r.time,
     }));
   }
 
@@ -231,14 +295,162 @@ export class SqliteStore implements Store {
     // Serialised first: a value that cannot be stored (a cycle, a BigInt) is the caller's
     // error and must not be mistaken for a disk fault.
     const text = JSON.stringify(value);
-    if (this.state.get(stateKey(address, key)) === text) return;
-    this.state.set(stateKey(address, key), text);
-    this.write('state', () => this.upsertState.run(address, key, text));
+    const k = stateKey(address, key);
+    if (this.state.get(k) === text) return;
+    this.state.set(k, text);
+    if (!this.isOpen) return;
+    this.queuedState.set(k, { address, key, text });
+    this.schedule();
   }
 
-  /** Checks the file is still the one opened (rewrites it from memory if not) and checkpoints the WAL. */
+  /** Writes what is queued at the end of this turn of the event loop: one reconcile, one transaction. */
+  private schedule(): void {
+    if (this.scheduled) return;
+    this.scheduled = setImmediate(() => {
+      this.scheduled = undefined;
+      this.flushNow();
+    });
+  }
+
+  flush(): Promise<void> {
+    this.flushNow();
+    return Promise.resolve();
+  }
+
+  /** Every queued decision, repeat count and state change, in one transaction; a failure is reported, never thrown. */
+  private flushNow(): void {
+    if (this.scheduled) {
+      clearImmediate(this.scheduled);
+      this.scheduled = undefined;
+    }
+    if (this.repeatsTimer) {
+      clearTimeout(this.repeatsTimer);
+      this.repeatsTimer = undefined;
+    }
+    const decisions = this.queuedDecisions;
+    const state = this.queuedState;
+    const repeats = [...this.queuedRepeats];
+    if (!this.isOpen || (decisions.length === 0 && state.size === 0 && repeats.length === 0)) return;
+    this.queuedDecisions = [];
+    this.queuedState = new Map();
+    this.queuedRepeats.clear();
+    const kind = decisions.length > 0 ? 'decision' : state.size > 0 ? 'state' : 'repeats';
+    const ok = this.write(kind, () => {
+      this.db.exec('BEGIN');
+      try {
+        for (const entry of repeats) this.updateRepeats.run(entry.repeats, entry.lastSeen, entry.id ?? -1);
+        for (const entry of decisions) this.insertDecision(entry);
+        for (const { address, key, text } of state.values()) this.upsertState.run(address, key, text);
+        this.db.exec('COMMIT');
+      } catch (error) {
+        try {
+          this.db.exec('ROLLBACK');
+        } catch {}
+        throw error;
+      }
+    });
+    if (ok) return;
+    // State that could not be written is written again in full once the disk takes writes.
+    if (state.size > 0) this.pendingRewrite = true;
+    // Lost decisions (counted in errors): the next one is not folded into a row that does not exist.
+    for (const entry of decisions) {
+      entry.id = undefined;
+      const lane = laneKey(entry.decision);
+      if (this.last.get(lane) === entry) this.last.delete(lane);
+    }
+    // The counts the rolled-back inserts and prunes had changed are recounted on the next insert.
+    this.rowsOf.clear();
+  }
+
+  private insertDecision(entry: LastDecision): void {
+    const d = entry.decision;
+    const result = this.insert.run(
+      d.time,
+      d.scaler,
+      d.target,
+      d.sourceEvent,
+      d.observed,
+      d.desired,
+      d.action,
+      d.outcome,
+      d.error,
+      d.durationMs,
+      d.reason,
+      entry.repeats,
+      entry.lastSeen,
+    );
+    entry.id = Number(result.lastInsertRowid);
+    const rows = (this.rowsOf.get(d.scaler) ?? this.countRows(d.scaler) - 1) + 1;
+    this.rowsOf.set(d.scaler, rows);
+    // Pruned in steps of 1 % of retention, so a busy scaler deletes a few rows now and then.
+    if (rows > this.retention + Math.max(1, Math.floor(this.retention / 100))) this.pruneToRetention(d.scaler, rows);
+  }
+
+  private countRows(scaler: string): number {
+    return Number((this.countScaler.get(scaler) as { n: number }).n);
+  }
+
+  /** Deletes the scaler's oldest rows past retention through the (scaler, id) index. */
+  private pruneToRetention(scaler: string, known: number): number {
+    const rows = known > 0 ? known : this.countRows(scaler);
+    const excess = rows - this.retention;
+    if (excess <= 0) {
+      this.rowsOf.set(scaler, rows);
+      return 0;
+    }
+    const removed = Number(this.pruneScaler.run(scaler, excess).changes);
+    this.rowsOf.set(scaler, rows - removed);
+    this.prunedRows += removed;
+    return removed;
+  }
+
+  /** Bytes the file's pages in use take (free pages left by deletes are reused, not counted). */
+  usedBytes(): number {
+    const get = (pragma: string) => Number(Object.values(this.db.prepare(`PRAGMA ${pragma}`).get() ?? {})[0] ?? 0);
+    return (get('page_count') - get('freelist_count')) * get('page_size');
+  }
+
+  /**
+   * Keeps the file's pages in use under retentionBytes: removes the oldest decisions of all
+   * scalers by id range (the primary key), as many as the share of bytes over the bound,
+   * plus a tenth so it does not run at every check. Returns the rows removed.
+   */
+  pruneBytes(): number {
+    this.flushNow();
+    let removed = 0;
+    // Rows and pages are not proportional (index pages, partly filled pages): a few passes at most.
+    for (let pass = 0; pass < 4; pass++) {
+      const step = this.pruneBytesOnce();
+      if (step === 0) break;
+      removed += step;
+    }
+    return removed;
+  }
+
+  private pruneBytesOnce(): number {
+    const used = this.usedBytes();
+    if (used <= this.retentionBytes) return 0;
+    const range = this.db.prepare('SELECT min(id) AS lo, max(id) AS hi FROM decisions').get() as {
+      lo: number | null;
+      hi: number | null;
+    };
+    if (range.lo === null || range.hi === null) return 0;
+    const share = Math.min(1, (used - this.retentionBytes * 0.9) / used);
+    const below = range.lo + Math.ceil((range.hi - range.lo + 1) * share);
+    let removed = 0;
+    this.write('prune', () => {
+      removed = Number(this.db.prepare('DELETE FROM decisions WHERE id < ?').run(below).changes);
+    });
+    // Which scalers lost how many is not known: each is counted again on its next insert.
+    this.rowsOf.clear();
+    // A repeat of a removed row starts a new one.
+    for (const [lane, entry] of this.last) if (entry.id !== undefined && entry.id < below) this.last.delete(lane);
+    return removed;
+  }
+
+  /** Checks the file is still the one opened (rewrites it from memory if not), bounds its bytes and checkpoints the WAL. */
   maintain(): void {
-    if (!this.open || this.path === ':memory:') return;
+    if (!this.isOpen || this.path === ':memory:') return;
     if (identityOf(this.path) !== this.fileIdentity) {
       const what = existsSync(this.path) ? 'was replaced' : 'was deleted';
       try {
@@ -255,6 +467,7 @@ export class SqliteStore implements Store {
       }
       return;
     }
+    this.pruneBytes();
     this.write('checkpoint', () => this.db.exec('PRAGMA wal_checkpoint(PASSIVE)'));
   }
 
@@ -273,17 +486,16 @@ export class SqliteStore implements Store {
     }
   }
 
-  private write(kind: string, run: () => unknown): void {
-    if (!this.open) return;
+  /** Runs a write; false (and reported) when it failed. After one that works, state a failure left unwritten is rewritten. */
+  private write(kind: string, run: () => unknown): boolean {
+    if (!this.isOpen) return false;
     try {
       run();
     } catch (error) {
       this.reportWriteError(kind, (error as Error).message);
-      // State that could not be written is written again in full once the disk takes writes.
-      if (kind === 'state') this.pendingRewrite = true;
-      return;
+      return false;
     }
-    if (!this.pendingRewrite) return;
+    if (!this.pendingRewrite) return true;
     this.pendingRewrite = false;
     try {
       this.rewriteState();
@@ -291,6 +503,7 @@ export class SqliteStore implements Store {
       this.pendingRewrite = true;
       this.reportWriteError('state', (error as Error).message);
     }
+    return true;
   }
 
   private reportWriteError(kind: string, message: string): void {
@@ -306,22 +519,20 @@ export class SqliteStore implements Store {
     }
   }
 
-  close(): void {
-    if (!this.open) return;
-    this.open = false;
+  close(): Promise<void> {
+    if (!this.isOpen) return Promise.resolve();
+    this.flushNow();
+    this.isOpen = false;
     if (this.maintenance) clearInterval(this.maintenance);
     try {
       this.db.close();
     } catch {}
+    return Promise.resolve();
   }
 }
 
 function stateKey(address: string, key: string): string {
   return JSON.stringify([address, key]);
-}
-
-function cut(text: string): string {
-  return text.length <= MAX_TEXT ? text : `${text.slice(0, MAX_TEXT - 12)}… (cut)`;
 }
 
 /** Device and inode: a file deleted and created again, or moved over, has another. */

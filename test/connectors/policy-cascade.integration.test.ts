@@ -76,13 +76,13 @@ describe('policy → cascade of two real process scalers', () => {
     };
     // 12 jobs / 3 per agent = 4 agents: tier 1 is full at 2, the other 2 overflow.
     await queue(12, [2, 2]);
-    const decision = engine.store.listDecisions({ scaler: 'scaler.agents' })[0];
+    const decision = (await engine.store.listDecisions({ scaler: 'scaler.agents' }))[0];
     expect(decision?.reason).toBe('queue 12 / 3 per replica = 4; target not observed yet, current taken as 0');
     // 9 jobs = 3 agents: tier 2 gives one up; tier 1 keeps both.
     await queue(9, [2, 1]);
     // 3 jobs = 1 agent: tier 2 empties before tier 1 loses any, then tier 1 gives one up.
     await queue(3, [1, 0]);
-    const tier2 = engine.store.listDecisions({ scaler: `scaler.${overflow}` }).map((d) => d.desired);
+    const tier2 = (await engine.store.listDecisions({ scaler: `scaler.${overflow}` })).map((d) => d.desired);
     expect(tier2.reverse()).toEqual([2, 1, 0]);
     const status = engine.listComponents().find((s) => s.address === 'scaler.agents');
     expect(status?.observed).toBe(1);

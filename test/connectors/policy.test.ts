@@ -42,7 +42,7 @@ describe('policy connector through the engine', () => {
       'queue 42 / 3 per replica = 14, capped by max 10; target not observed yet, current taken as 0',
     ]);
     expect(p.on('scaler.agents.input')[0]).toMatchObject({ desired: 10, metric: 42 });
-    const [decision] = p.engine.store.listDecisions({ scaler: 'scaler.agents' });
+    const [decision] = await p.engine.store.listDecisions({ scaler: 'scaler.agents' });
     expect(decision).toMatchObject({ desired: 10, reason: p.reasons()[0] });
   });
 

@@ -31,16 +31,16 @@ const decision = (target: string): Decision => ({
 });
 
 describe('decisions record their target', () => {
-  it('SQLite and the in-memory store give back the target of each decision', () => {
+  it('SQLite and the in-memory store give back the target of each decision', async () => {
     for (const store of [new SqliteStore(':memory:'), new MemoryStore()]) {
       store.recordDecision(decision('linux'));
       store.recordDecision(decision('arm'));
-      expect(store.listDecisions({ scaler: 'scaler.asg' }).map((d) => d.target)).toEqual(['arm', 'linux']);
-      store.close();
+      expect((await store.listDecisions({ scaler: 'scaler.asg' })).map((d) => d.target)).toEqual(['arm', 'linux']);
+      await store.close();
     }
   });
 
-  it('reads a state file from before targets were stored, and records targets in it from then on', () => {
+  it('reads a state file from before targets were stored, and records targets in it from then on', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'waymond-old-state-'));
     dirs.push(dir);
     const path = join(dir, 'state.db');
@@ -59,7 +59,7 @@ describe('decisions record their target', () => {
 
     const store = new SqliteStore(path);
     store.recordDecision(decision('linux'));
-    expect(store.listDecisions({}).map((d) => [d.scaler, d.target, d.reason])).toEqual([
+    expect((await store.listDecisions({})).map((d) => [d.scaler, d.target, d.reason])).toEqual([
       ['scaler.asg', 'linux', 'asked'],
       ['scaler.workers', '', 'from before'],
     ]);

@@ -44,7 +44,7 @@ describe('Reconciler', () => {
     const result = await reconciler.reconcileNow(3, {}, 'e1', 'queue 9 / 3 per agent = 3');
     expect(result).toMatchObject({ outcome: 'ok', observed: 0, desired: 3, action: 'scale_up +3 (0 -> 3)' });
     expect(target.count).toBe(3);
-    const [decision] = store.listDecisions({ scaler: 'scaler.t' });
+    const [decision] = await store.listDecisions({ scaler: 'scaler.t' });
     expect(decision).toMatchObject({
       scaler: 'scaler.t',
       sourceEvent: 'e1',
@@ -112,7 +112,7 @@ describe('Reconciler', () => {
     expect(target.count).toBe(3);
     const error = events.find((e) => e.topic === 'scaler.t.error');
     expect(error?.data.error).toBe(message);
-    expect(store.listDecisions({ limit: 1 })[0]).toMatchObject({ outcome: 'rejected', error: message });
+    expect((await store.listDecisions({ limit: 1 }))[0]).toMatchObject({ outcome: 'rejected', error: message });
   });
 
   it("reads the original's desired_count, and a static count when the event has none", async () => {
@@ -156,12 +156,12 @@ describe('Reconciler', () => {
     await reconciler.reconcileNow(3, {});
     reconciler.start();
     await clock.advance(30_000);
-    expect(store.listDecisions({})).toHaveLength(1);
+    expect(await store.listDecisions({})).toHaveLength(1);
     target.count = 1; // a member crashed
     await clock.advance(30_000);
     await reconciler.idle();
     expect(target.count).toBe(3);
-    const latest = store.listDecisions({ limit: 1 })[0];
+    const latest = (await store.listDecisions({ limit: 1 }))[0];
     expect(latest).toMatchObject({ action: 'scale_up +2 (1 -> 3)', reason: 'resync of desired 3' });
     await reconciler.stop();
   });
@@ -182,7 +182,7 @@ describe('Reconciler', () => {
     const result = await reconciler.reconcileNow(5, {});
     expect(result.outcome).toBe('dry_run');
     expect(target.applies).toHaveLength(0);
-    expect(store.listDecisions({})[0]).toMatchObject({ outcome: 'dry_run', desired: 5 });
+    expect((await store.listDecisions({}))[0]).toMatchObject({ outcome: 'dry_run', desired: 5 });
   });
 
   it('publishes every reconcile on <address>.result', async () => {
@@ -225,10 +225,10 @@ describe('Reconciler', () => {
       2, 7, 7,
     ]);
     expect(reconciler.targetOf({ asg_name: 'b' })).toBe('b');
-    expect(store.listDecisions({ scaler: 'scaler.asg' }).map((d) => d.target)).toEqual(['b', 'a']);
+    expect((await store.listDecisions({ scaler: 'scaler.asg' })).map((d) => d.target)).toEqual(['b', 'a']);
     // A rejected input is filed under the target its data names, and touches nothing.
     reconciler.handleInput(bus.emit('scaler.asg.input', 'connector.c', { desired: -1, asg_name: 'a' }));
-    expect(store.listDecisions({ scaler: 'scaler.asg', limit: 1 })[0]).toMatchObject({
+    expect((await store.listDecisions({ scaler: 'scaler.asg', limit: 1 }))[0]).toMatchObject({
       target: 'a',
       outcome: 'rejected',
     });
@@ -264,7 +264,7 @@ describe('Reconciler notes and repeated resyncs', () => {
     reconciler.start();
     await clock.advance(5000);
     await reconciler.stop();
-    const reasons = store.listDecisions({ scaler: 'scaler.capped' }).map((d) => d.reason);
+    const reasons = (await store.listDecisions({ scaler: 'scaler.capped' })).map((d) => d.reason);
     expect(reasons).toEqual([
       "resync of desired 8; moved to the group's MaxSize 5",
       "asked 8; moved to the group's MaxSize 5",

@@ -43,6 +43,11 @@ endpoint = "${endpoint}"
 resync_interval = "1h"
 `;
 
+/** Decisions made, counting those folded into a row as repeats of the one before. */
+function decided(decisions: { repeats?: number }[]): number {
+  return decisions.reduce((n, d) => n + 1 + (d.repeats ?? 0), 0);
+}
+
 describe('cascade over a process tier and a keyed aws_ec2_asg tier (targets are first-class)', () => {
   let api: AwsApi;
   let restoreEnv: () => void;
@@ -66,10 +71,10 @@ describe('cascade over a process tier and a keyed aws_ec2_asg tier (targets are 
 
   /** Asks the cascade for `desired` on `queue` and waits until its decision is stored. */
   async function ask(desired: number, queue = QUEUE): Promise<void> {
-    const before = r.engine.store.listDecisions({ scaler: 'scaler.agents' }).length;
+    const before = decided(await r.engine.store.listDecisions({ scaler: 'scaler.agents' }));
     await r.engine.fire('scaler.agents', { desired, asg_name: queue, reason: `asked ${desired}` });
     await waitUntil(
-      () => r.engine.store.listDecisions({ scaler: 'scaler.agents' }).length > before,
+      async () => decided(await r.engine.store.listDecisions({ scaler: 'scaler.agents' })) > before,
       `the cascade's decision for ${desired}`,
       20_000,
     );
@@ -116,7 +121,7 @@ describe('cascade over a process tier and a keyed aws_ec2_asg tier (targets are 
     const targets = Object.fromEntries((asg?.targets ?? []).map((t) => [t.target, t.observed]));
     expect(targets).toEqual({ [QUEUE]: groupDesired(QUEUE), windows: groupDesired('windows') });
     expect(asg?.observed).toBe(groupDesired(QUEUE) + groupDesired('windows'));
-    const decision = r.engine.store.listDecisions({ scaler: 'scaler.asg' })[0];
+    const decision = (await r.engine.store.listDecisions({ scaler: 'scaler.asg' }))[0];
     expect(decision?.target).toBe('windows');
     const metrics = await r.metrics.text();
     expect(metrics).toContain(
@@ -173,10 +178,10 @@ resync_interval = "1h"
     const decisions = () => engine.store.listDecisions({ scaler: 'scaler.asg' });
     // Another queue's group, asked for directly: the scaler now serves two targets.
     await engine.fire('scaler.asg', { desired: 4, asg_name: 'windows' });
-    await waitUntil(() => decisions().length === 1, 'the windows decision');
+    await waitUntil(async () => (await decisions()).length === 1, 'the windows decision');
     await engine.fire('trigger.queue', { value: 6 });
-    await waitUntil(() => decisions().length === 2, 'the policy decision');
-    const [policyDecision] = decisions();
+    await waitUntil(async () => (await decisions()).length === 2, 'the policy decision');
+    const [policyDecision] = await decisions();
     expect(policyDecision?.target).toBe('linux');
     // Its current came from the linux group (not observed yet), not from windows' 4.
     expect(policyDecision?.reason).toBe('queue 6 / 3 per replica = 2; target not observed yet, current taken as 0');

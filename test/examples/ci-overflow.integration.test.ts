@@ -125,7 +125,8 @@ describe('examples/ci-overflow.toml end to end', () => {
           !((j.status ?? {}) as { conditions?: { type: string }[] }).conditions?.some((c) => c.type === 'Complete'),
       );
     const state = () => `units ${units()}, group ${desired()}, Jobs ${unfinished().length}/${jobs().length}`;
-    const until = (check: () => boolean, what: string) => waitUntil(check, `${what} (now ${state()})`, 45_000);
+    const until = (check: () => boolean | Promise<boolean>, what: string) =>
+      waitUntil(check, `${what} (now ${state()})`, 45_000);
 
     buildkite.metrics = metrics(7, 2);
     await until(() => units() === 4 && desired() === 3 && unfinished().length === 2, '4 units, group 3, 2 Jobs');
@@ -153,20 +154,16 @@ describe('examples/ci-overflow.toml end to end', () => {
     expect(units()).toBe(2);
 
     buildkite.metrics = metrics(0, 0);
-    const lastDecision = (scaler: string) => run?.engine.store.listDecisions({ scaler })[0]?.desired;
+    const lastDecision = async (scaler: string) => (await run?.engine.store.listDecisions({ scaler }))?.[0]?.desired;
     await until(
-      () => units() === 0 && desired() === 0 && lastDecision('scaler.big_vm') === 0,
+      async () => units() === 0 && desired() === 0 && (await lastDecision('scaler.big_vm')) === 0,
       'everything at 0, and decided',
     );
     // The order it happened in, as the decisions record it: tier 2 emptied first.
-    const group = run.engine.store
-      .listDecisions({ scaler: 'scaler.overflow_vms' })
+    const group = (await run.engine.store.listDecisions({ scaler: 'scaler.overflow_vms' }))
       .map((d) => d.desired)
       .reverse();
-    const vm = run.engine.store
-      .listDecisions({ scaler: 'scaler.big_vm' })
-      .map((d) => d.desired)
-      .reverse();
+    const vm = (await run.engine.store.listDecisions({ scaler: 'scaler.big_vm' })).map((d) => d.desired).reverse();
     // (A first 0 is there when the first poll came before the burst.)
     const changes = (ds: (number | null)[]) => ds.filter((d, i) => d !== ds[i - 1]).join(' → ');
     expect(changes(group)).toMatch(/^(0 → )?3 → 1 → 0$/);

@@ -33,11 +33,8 @@ async function start(text: string) {
     await r.engine.fire('scaler.ci', { desired, reason: `asked ${desired}` });
     await r.settle();
   };
-  const tierReasons = (address: string) =>
-    r.engine.store
-      .listDecisions({ scaler: address })
-      .map((d) => d.reason)
-      .reverse();
+  const tierReasons = async (address: string) =>
+    (await r.engine.store.listDecisions({ scaler: address })).map((d) => d.reason).reverse();
   return { ...r, clock, count, ask, tierReasons };
 }
 
@@ -46,7 +43,7 @@ describe('cascade scaler through the engine', () => {
     const c = await start(`${cascadeOf(twoTiers)}${noop('vm')}${noop('cloud')}`);
     await c.ask(6);
     expect([c.count('scaler.vm'), c.count('scaler.cloud'), c.count('scaler.ci')]).toEqual([4, 2, 6]);
-    expect(c.tierReasons('scaler.vm')).toEqual([
+    expect(await c.tierReasons('scaler.vm')).toEqual([
       'scaler.ci tier 1: 6 over 2 tiers: scaler.vm 0 → 4 (full), scaler.cloud 0 → 2',
     ]);
   });
@@ -58,7 +55,7 @@ describe('cascade scaler through the engine', () => {
     expect([c.count('scaler.vm'), c.count('scaler.cloud')]).toEqual([4, 1]);
     await c.ask(2);
     expect([c.count('scaler.vm'), c.count('scaler.cloud')]).toEqual([2, 0]);
-    expect(c.tierReasons('scaler.cloud').at(-1)).toBe(
+    expect((await c.tierReasons('scaler.cloud')).at(-1)).toBe(
       'scaler.ci tier 2: 2 over 2 tiers: scaler.vm 4 → 2, scaler.cloud 1 → 0',
     );
   });
@@ -112,7 +109,7 @@ describe('cascade scaler through the engine', () => {
       await c.settle();
     }
     await until(() => c.count('scaler.cloud') === 3, 'the shortfall to overflow to tier 2');
-    const reasons = c.tierReasons('scaler.cloud');
+    const reasons = await c.tierReasons('scaler.cloud');
     expect(reasons.at(-1)).toBe(
       'scaler.ci tier 2: 4 over 2 tiers: scaler.vm 1 (full), scaler.cloud 0 → 3; scaler.vm has 1 of 4 asked for 2m ≥ overflow_after 2m: treated as full at 1',
     );
