@@ -49,9 +49,12 @@ function parseJsonBody(body: unknown): { ok: true; data: Record<string, unknown>
  * timeouts, JSON errors and, when given a certificate, HTTPS.
  */
 function baseApp(listen: ListenOptions): FastifyInstance {
+  // Node checks the request and header timeouts only every connectionsCheckingInterval
+  // (30 s by default), so a slow client was held up to a minute; check every second.
+  const checking = { connectionsCheckingInterval: 1_000 };
   const app = Fastify({
     logger: false,
-    ...(listen.tls ? { https: { cert: listen.tls.cert, key: listen.tls.key } } : {}),
+    ...(listen.tls ? { https: { cert: listen.tls.cert, key: listen.tls.key, ...checking } } : { http: checking }),
     // A little over the hook limit so the hook itself answers 413 with its own message.
     bodyLimit: MAX_HOOK_BODY_BYTES + 1,
     // A client that sends its request slowly, or idles on a kept-alive connection, is not
