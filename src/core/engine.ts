@@ -14,6 +14,7 @@ import type { Logger } from 'pino';
 import { EventBus } from './bus.js';
 import { type Clock, RealClock } from './clock.js';
 import { type ContextServices, createComponentContext, errorMessage } from './context.js';
+import { capEventData } from './event-cap.js';
 import type { Connection, Graph, GraphComponent } from './graph.js';
 import { type MetricsSink, noMetrics } from './metrics.js';
 import type { ReconcilerSettings } from './reconciler.js';
@@ -637,7 +638,9 @@ export class Engine {
   private observeEvent(event: WaymondEvent): void {
     this.metrics.countEvent(event.topic);
     if (event.topic.endsWith('.error')) this.metrics.countComponentError(event.source);
-    this.recent.push(event);
+    // Kept for /api/events: a megabyte-sized webhook must not be held 200 times.
+    const data = capEventData(event.data);
+    this.recent.push(data === event.data ? event : { ...event, data });
     if (this.recent.length > RECENT_EVENTS * 2) this.recent.splice(0, this.recent.length - RECENT_EVENTS);
   }
 }

@@ -28,6 +28,7 @@ import type { Logger } from 'pino';
 import type { Clock, TimerHandle } from './clock.js';
 import { errorMessage } from './context.js';
 import { classifyError } from './errors.js';
+import { capEventData } from './event-cap.js';
 import type { MetricsSink } from './metrics.js';
 import {
   backoffDelay,
@@ -497,7 +498,9 @@ export class Reconciler {
   private saveDesired(): void {
     const saved: Record<string, { desired: number; data: EventData }> = {};
     for (const lane of this.lanes.values()) {
-      if (lane.lastDesired !== undefined) saved[lane.key] = { desired: lane.lastDesired, data: lane.lastData };
+      // The data is kept for a restart's resync; a huge payload field is not (event-cap.ts).
+      if (lane.lastDesired !== undefined)
+        saved[lane.key] = { desired: lane.lastDesired, data: capEventData(lane.lastData) };
     }
     this.o.store.setState(this.o.address, DESIRED_KEY, saved);
   }

@@ -8,6 +8,7 @@ import { errorMessage } from '../core/context.js';
 import type { Engine, MountedRoute } from '../core/engine.js';
 import { MAX_HOOK_BODY_BYTES } from '../triggers/webhook.js';
 import { mountDashboard } from './dashboard.js';
+import { watchFileDescriptors } from './fd-watch.js';
 import { bearerMatches, jsonDepth, MAX_JSON_DEPTH, needsToken } from './guard.js';
 import type { Metrics } from './metrics.js';
 
@@ -216,5 +217,13 @@ export async function createHttpServer(
   mountDashboard(app, engine, { registry: metrics.registry });
 
   if (listen.serveHooks !== false) mountHooks(app, routes);
-  return listenOn(app, listen);
+  const server = await listenOn(app, listen);
+  const unwatch = watchFileDescriptors(engine.logger, () => metrics.fdExhausted.inc());
+  return {
+    ...server,
+    close: async () => {
+      unwatch();
+      await server.close();
+    },
+  };
 }

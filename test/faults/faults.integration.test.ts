@@ -16,7 +16,7 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { type Daemon, runCli, startDaemon, waitUntil } from '../helpers/daemon.js';
+import { type Daemon, ROOT, runCli, startDaemon, waitUntil } from '../helpers/daemon.js';
 import { pidsWithEnv } from '../helpers/procs.js';
 import { canConnect } from '../helpers/services.js';
 import { dockerFleet, type Figures, type Fleet, processFleet, sshFleet } from './fleets.js';
@@ -503,6 +503,13 @@ max = 100000
     }, 'decisions with a cut reason');
     expect(longest).toBeLessThan(2048);
     const grewKiB = (stateBytes() - sizeBefore) / 1024;
+    // Recent events keep at most 16 KiB of data each, saying what was cut.
+    const { events } = (await (await api(d, '/api/events?limit=200', {}, token)).json()) as {
+      events: { data: Record<string, unknown> }[];
+    };
+    const biggestEvent = Math.max(...events.map((e) => Buffer.byteLength(JSON.stringify(e.data))));
+    expect(biggestEvent).toBeLessThan(17 * 1024);
+    expect(events.some((e) => typeof e.data._truncated === 'string')).toBe(true);
     // A tap client that never reads: dropped, not buffered.
     const rssBefore = rss();
     const tap = connect({ port, host: '127.0.0.1' });
@@ -549,12 +556,91 @@ max = 100000
       'JSON nested 20,000 deep (hook, API)': `${deepHook.status}, ${deepApi.status}`,
       'longest stored reason after 20 reasons of 1 MB': `${longest} characters`,
       'state file and WAL growth for those 20 requests': `${grewKiB.toFixed(0)} KiB`,
+      'largest event data kept in /api/events': `${biggestEvent} bytes`,
       'tap client that never reads': `dropped; it got ${(received / 1024 / 1024).toFixed(1)} MiB of the ${posted} webhooks of 200 kB; daemon RSS ${rssBefore.toFixed(0)} -> ${rssAfter.toFixed(0)} MiB`,
       'slow headers closed after': `${slowHeadersMs} ms`,
       'slow body closed after': `${slowBodyMs} ms`,
     });
     await d.stop();
   }, 180_000);
+});
+
+describe('file descriptors', () => {
+  it('running out is logged once a minute with a clear message and counted', async () => {
+    const { config, state } = writeConfig('fds', '[[scaler]]\ntype = "noop"\nid = "s"\n');
+    const port = 27_000 + (process.pid % 1000);
+    // sh lowers its own limit, then becomes node ("$0") with the rest as arguments.
+    const d = spawn(
+      'sh',
+      [
+        '-c',
+        'ulimit -n 128; exec "$0" "$@"',
+        process.execPath,
+        '--import',
+        'tsx',
+        'src/cli/main.ts',
+        'run',
+        '-c',
+        config,
+        '--state',
+        state,
+        '--http-port',
+        String(port),
+      ],
+      {
+        cwd: ROOT,
+        env: { ...process.env, ...SECRET_ENV, WAYMOND_LOG_FORMAT: 'json' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    const logs: string[] = [];
+    d.stdout?.on('data', (c: Buffer) => logs.push(c.toString()));
+    d.stderr?.on('data', (c: Buffer) => logs.push(c.toString()));
+    outputs.push({ where: 'fd daemon', text: () => logs.join('') });
+    const sockets: ReturnType<typeof connect>[] = [];
+    try {
+      await waitUntil(() => logs.join('').includes('waymond started'), 'the daemon to start', 30_000);
+      const began = Date.now();
+      for (let i = 0; i < 200; i++) {
+        const socket = connect({ port, host: '127.0.0.1' });
+        socket.on('error', () => undefined);
+        sockets.push(socket);
+      }
+      await waitUntil(() => logs.join('').includes('out of file descriptors'), 'the log line', 30_000);
+      const loggedMs = Date.now() - began;
+      const line =
+        logs
+          .join('')
+          .split('\n')
+          .find((l) => l.includes('out of file descriptors')) ?? '';
+      for (const socket of sockets) socket.destroy();
+      let counted = 0;
+      await waitUntil(async () => {
+        try {
+          const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+          counted = Number(/^waymond_fd_exhausted_total (\d+)/m.exec(text)?.[1] ?? 0);
+          return counted > 0;
+        } catch {
+          return false;
+        }
+      }, 'waymond_fd_exhausted_total > 0');
+      const lines = logs
+        .join('')
+        .split('\n')
+        .filter((l) => l.includes('out of file descriptors')).length;
+      expect(lines).toBe(1);
+      recordFigures('file descriptors exhausted (ulimit -n 128, 200 idle connections)', {
+        'first connection to the log line': `${loggedMs} ms`,
+        'log lines (once a minute)': lines,
+        waymond_fd_exhausted_total: counted,
+        'named error': (JSON.parse(line) as { msg?: string }).msg ?? line,
+      });
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      d.kill('SIGKILL');
+      await new Promise((resolve) => (d.exitCode === null ? d.once('exit', resolve) : resolve(undefined)));
+    }
+  }, 120_000);
 });
 
 describe('secrets', () => {
