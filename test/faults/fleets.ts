@@ -173,7 +173,7 @@ export async function sshFleet(): Promise<Fleet | undefined> {
     kind: 'ssh',
     scalerId,
     size: 6,
-    jitterMs: 800,
+    jitterMs: 3000,
     convergeMs: 60_000,
     env: {},
     toml: `[[scaler]]
