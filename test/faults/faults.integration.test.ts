@@ -335,10 +335,23 @@ describe('store faults', () => {
     } finally {
       if (d) await kill9(d);
       await fleet.cleanup();
-      execFileSync('umount', [mount]);
+      // Members keep their log files (in the state's directory) open until the kernel has reaped them.
+      await waitUntil(() => pidsWithEnv('WAYMOND_SCALER', fleet.scalerId).length === 0, 'members gone', 10_000).catch(
+        () => undefined,
+      );
+      unmount(mount);
     }
   }, 120_000);
 });
+
+/** Unmounts the test's tmpfs; lazily if something still holds it, so the directory can go. */
+function unmount(mount: string): void {
+  try {
+    execFileSync('umount', [mount], { stdio: 'pipe' });
+  } catch {
+    execFileSync('umount', ['-l', mount], { stdio: 'pipe' });
+  }
+}
 
 /** Reads the state file with node:sqlite in a child process (the daemon holds it open). */
 function runSqlite(file: string, sql: string): string {
