@@ -128,6 +128,8 @@ async function killRounds(fleet: Fleet, rounds: number): Promise<void> {
       for (const desired of [fleet.size, 0]) {
         const d = await daemon(config, state, fleet.env);
         await post(d, desired);
+        if (fleet.fromFirstMember && desired > 0)
+          await waitUntil(async () => (await fleet.live()) > 0, 'a first member', 30_000);
         await pause(fleet.jitterMs);
         await kill9(d);
         atKill.push(await fleet.live());

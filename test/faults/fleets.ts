@@ -28,6 +28,11 @@ export interface Fleet {
   size: number;
   /** Largest random delay between the webhook and the kill. */
   jitterMs: number;
+  /**
+   * In a scale-up, count the delay from the first member seen running rather than from the
+   * webhook (an ssh member starts seconds after it: connecting comes first).
+   */
+  fromFirstMember?: boolean;
   /** Longest a restart may take to converge (the daemon's own start included). */
   convergeMs: number;
   /** The [[scaler]] block. */
@@ -173,7 +178,8 @@ export async function sshFleet(): Promise<Fleet | undefined> {
     kind: 'ssh',
     scalerId,
     size: 6,
-    jitterMs: 3000,
+    jitterMs: 1500,
+    fromFirstMember: true,
     convergeMs: 60_000,
     env: {},
     toml: `[[scaler]]
