@@ -14,6 +14,7 @@ import type { Logger } from 'pino';
 import { EventBus } from './bus.js';
 import { type Clock, RealClock } from './clock.js';
 import { type ContextServices, createComponentContext, errorMessage } from './context.js';
+import { capEventData } from './event-cap.js';
 import type { Connection, Graph, GraphComponent } from './graph.js';
 import { type MetricsSink, noMetrics } from './metrics.js';
 import type { ReconcilerSettings } from './reconciler.js';
@@ -123,7 +124,7 @@ export interface ComponentStatus {
   max?: number;
   /** Each target on its own (a single one, keyed '', for most scalers). */
   targets?: TargetView[];
-  /** The scaler's own health (`Scaler.status`): 'ok', or 'crash_looping' with a reason. */
+  /** 'ok', 'crash_looping' (`Scaler.status`) or 'failing' (a permanent API error), with a reason. */
   health?: string;
   reason?: string;
   lastExitCode?: number | null;
@@ -192,13 +193,19 @@ export class Engine {
   /**
    * What keeps the daemon from being ready once started: the triggers that could not start
    * (a secret variable unset, a bad URL: they never retry, so they stay until a restart),
-   * and those that started but say they can never work (`Trigger.problem`).
+   * those that started but say they can never work (`Trigger.problem`, a permanent API
+   * error included), and scalers failing with a permanent error (retried once per resync).
    */
   failing(): { address: Address; reason: string }[] {
     const failing = [...this.notStarted].map(([address, reason]) => ({ address, reason }));
     for (const [address, trigger] of this.triggers) {
       const reason = this.notStarted.has(address) ? undefined : trigger.problem?.();
       if (reason) failing.push({ address, reason });
+    }
+    // Scalers whose last reconcile failed with a permanent error (401/403, not found…).
+    for (const [address, running] of this.scalers) {
+      for (const f of running.reconciler.failing())
+        failing.push({ address, reason: f.target ? `[${f.target}] ${f.reason}` : f.reason });
     }
     return failing;
   }
@@ -280,7 +287,15 @@ export class Engine {
       if (!running) return base;
       const { handle } = running;
       const observed = handle.lastObserved();
-      const status = running.inner.status?.();
+      const failing = running.reconciler.failing();
+      // A permanent API failure outranks the members' own health: nothing can change meanwhile.
+      const status: { health: string; reason?: string; lastExitCode?: number | null } | undefined =
+        failing.length > 0
+          ? {
+              health: 'failing',
+              reason: failing.map((f) => (f.target ? `[${f.target}] ${f.reason}` : f.reason)).join('; '),
+            }
+          : running.inner.status?.();
       return {
         ...base,
         ...(status
@@ -625,7 +640,9 @@ export class Engine {
   private observeEvent(event: WaymondEvent): void {
     this.metrics.countEvent(event.topic);
     if (event.topic.endsWith('.error')) this.metrics.countComponentError(event.source);
-    this.recent.push(event);
+    // Kept for /api/events: a megabyte-sized webhook must not be held 200 times.
+    const data = capEventData(event.data);
+    this.recent.push(data === event.data ? event : { ...event, data });
     if (this.recent.length > RECENT_EVENTS * 2) this.recent.splice(0, this.recent.length - RECENT_EVENTS);
   }
 }

@@ -12,6 +12,12 @@
  *        └── retry fires ────│ backoff │┘ and runs at once
  *                            └─────────┘  delay = retry_initial·2^(n-1), equal jitter, ≤ retry_max
  *
+ * A failure is classed (core/errors.ts). A transient one (network, 5xx, throttling, timeout)
+ * takes the backoff above. A permanent one (401/403, not found, validation) makes the lane
+ * `failing` with the reason (/readyz, /api/components): it is retried once per
+ * resync_interval, and a new request waits for that retry instead of asking an API that
+ * said no again at once (latest wins meanwhile). The first run that succeeds clears it.
+ *
  * Scalers that serve several targets (one ASG per queue) get one lane per `targetKey`;
  * each lane is single-flight on its own. A lane is a target: its status, its decisions
  * (`target`), its metrics (label `target`) are its own, and the one number asked of the
@@ -21,6 +27,8 @@
 import type { Logger } from 'pino';
 import type { Clock, TimerHandle } from './clock.js';
 import { errorMessage } from './context.js';
+import { classifyError } from './errors.js';
+import { capEventData } from './event-cap.js';
 import type { MetricsSink } from './metrics.js';
 import {
   backoffDelay,
@@ -95,6 +103,17 @@ interface Lane {
   lastObserved?: Observation;
   /** The last finished reconcile, to recognise a resync that repeats it. */
   lastSignature?: string;
+  /** Set while the last run failed with a permanent error: why, and since when. */
+  failing?: { reason: string; since: number };
+  /** The class of the last run's error (read by drain to pick the retry delay). */
+  lastErrorClass?: 'transient' | 'permanent';
+}
+
+/** A target whose last reconcile failed with an error that retrying soon cannot fix. */
+export interface FailingTarget {
+  target: string;
+  reason: string;
+  since: number;
 }
 
 const DESIRED_KEY = 'desired';
@@ -185,6 +204,14 @@ export class Reconciler {
     return known.length === 0 ? undefined : known.reduce((sum, t) => sum + (t.desired as number), 0);
   }
 
+  /** Targets failing with a permanent error (empty when none): /readyz and /api/components name them. */
+  failing(): FailingTarget[] {
+    return [...this.lanes.values()]
+      .filter((lane) => lane.failing !== undefined)
+      .sort((a, b) => a.key.localeCompare(b.key))
+      .map((lane) => ({ target: lane.key, ...(lane.failing as { reason: string; since: number }) }));
+  }
+
   /** Resolves when no lane is running or waiting to run (retries excepted). */
   async idle(): Promise<void> {
     for (;;) {
@@ -242,8 +269,11 @@ export class Reconciler {
       reason: clamp.note ? `${reason}, ${clamp.note}` : reason,
       waiters,
     };
-    // A fresh request should not sit out an earlier failure's backoff.
     if (lane.retryTimer) {
+      // A permanent failure is asked again once per resync interval, however many requests
+      // arrive (a waiter, e.g. a cascade, is answered at once); a transient one's backoff is
+      // not sat out by a fresh request.
+      if (lane.failing && !waiter) return;
       lane.retryTimer.cancel();
       lane.retryTimer = null;
     }
@@ -269,9 +299,15 @@ export class Reconciler {
           // Keep the failed job for the retry unless something newer arrived meanwhile.
           lane.pending = { ...job, waiters: [], reason: `retry of: ${job.reason}` };
         }
-        lane.attempt++;
-        const delay = backoffDelay(lane.attempt, this.o.settings.retry_initial, this.o.settings.retry_max, this.random);
-        this.o.logger.info({ attempt: lane.attempt, delay_ms: delay }, 'reconcile failed, retrying after backoff');
+        let delay: number;
+        if (lane.lastErrorClass === 'permanent') {
+          delay = this.o.settings.resync_interval;
+          this.o.logger.info({ delay_ms: delay }, 'reconcile failed permanently, retrying once per resync interval');
+        } else {
+          lane.attempt++;
+          delay = backoffDelay(lane.attempt, this.o.settings.retry_initial, this.o.settings.retry_max, this.random);
+          this.o.logger.info({ attempt: lane.attempt, delay_ms: delay }, 'reconcile failed, retrying after backoff');
+        }
         lane.retryTimer = this.o.clock.setTimeout(() => {
           lane.retryTimer = null;
           this.kick(lane);
@@ -316,7 +352,10 @@ export class Reconciler {
       return this.finish(lane, job, started, { outcome: 'ok', observed: observedCount, action, note });
     } catch (error) {
       const message = errorMessage(error);
-      this.o.logger.warn({ err: message }, 'reconcile failed');
+      const kind = classifyError(error);
+      lane.lastErrorClass = kind;
+      this.noteFailure(lane, kind === 'permanent' ? message : undefined);
+      this.o.logger.warn({ err: message, error_class: kind }, 'reconcile failed');
       this.o.bus.emit(`${address}.error`, address, { error: message, desired: job.desired, stage: 'reconcile' });
       return this.finish(lane, job, started, { outcome: 'error', observed: observedCount, action, error: message });
     }
@@ -360,6 +399,10 @@ export class Reconciler {
     r: { outcome: ReconcileResult['outcome']; observed: number | null; action: string; error?: string; note?: string },
   ): ReconcileResult {
     const durationMs = performance.now() - started;
+    if (r.outcome !== 'error') {
+      lane.lastErrorClass = undefined;
+      this.noteFailure(lane, undefined);
+    }
     const result: ReconcileResult = {
       scaler: this.o.address,
       target: lane.key,
@@ -382,6 +425,22 @@ export class Reconciler {
     else this.o.metrics?.countReconcile(this.o.address, lane.key, r.outcome);
     this.o.metrics?.reconcileSeconds(this.o.address, durationMs / 1000);
     return result;
+  }
+
+  /** Sets or clears the lane's permanent failure, logging each change once. */
+  private noteFailure(lane: Lane, reason: string | undefined): void {
+    const target = lane.key ? { target: lane.key } : {};
+    if (reason === undefined) {
+      if (lane.failing) this.o.logger.info(target, 'scaler recovered: no longer failing');
+      lane.failing = undefined;
+      return;
+    }
+    if (lane.failing?.reason !== reason)
+      this.o.logger.warn(
+        { ...target, reason, retry_ms: this.o.settings.resync_interval },
+        `scaler is failing: ${reason} (a permanent error: retried once per resync interval)`,
+      );
+    lane.failing = { reason, since: lane.failing?.since ?? this.o.clock.now() };
   }
 
   private reject(event: WaymondEvent, error: string): void {
@@ -439,7 +498,9 @@ export class Reconciler {
   private saveDesired(): void {
     const saved: Record<string, { desired: number; data: EventData }> = {};
     for (const lane of this.lanes.values()) {
-      if (lane.lastDesired !== undefined) saved[lane.key] = { desired: lane.lastDesired, data: lane.lastData };
+      // The data is kept for a restart's resync; a huge payload field is not (event-cap.ts).
+      if (lane.lastDesired !== undefined)
+        saved[lane.key] = { desired: lane.lastDesired, data: capEventData(lane.lastData) };
     }
     this.o.store.setState(this.o.address, DESIRED_KEY, saved);
   }

@@ -149,7 +149,7 @@ function daemonSections(): string[] {
     [
       'http',
       daemonSchema,
-      'The admin HTTP listener: health, readiness, metrics, the admin API, the dashboard, and the webhooks unless `[hooks]` is set. `/readyz` answers 503 with `{ status: "not ready", failing: [{ address, reason }] }` while a trigger could not start or cannot work (a secret variable unset), 200 otherwise.',
+      'The admin HTTP listener: health, readiness, metrics, the admin API, the dashboard, and the webhooks unless `[hooks]` is set. `/readyz` answers 503 with `{ status: "not ready", failing: [{ address, reason }] }` while a trigger could not start or cannot work (a secret variable unset), or a scaler or polling trigger is failing with a permanent error (401/403, not found, validation: retried once per resync interval, `health = "failing"` in `/api/components`), 200 otherwise.',
     ],
     [
       'hooks',

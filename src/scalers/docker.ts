@@ -9,6 +9,14 @@
  * count. A scale-up that would push the
  * containers on the engine above `max` first waits for those stops, so `max` holds on
  * the engine itself, not only in waymond's arithmetic.
+ *
+ * Crash safety (write the record, start, confirm): the record is the container itself.
+ * It is created with the `waymond.scaler` label (the record), then started, then counted
+ * by the next list (the confirmation). waymond keeps no member list of its own, so a
+ * kill -9 at any moment leaves only labelled containers: running ones are adopted as they
+ * are, one created but never started is a leftover that the next housekeep removes and the
+ * same reconcile replaces, and a stop the engine was carrying out finishes on the engine
+ * (the exited container is removed by housekeep). No labelled container is left untracked.
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';

@@ -6,6 +6,7 @@
 import jsonata from 'jsonata';
 import { z } from 'zod';
 import { duration } from '../core/duration.js';
+import { httpError } from '../core/errors.js';
 import { scalerSchema } from '../core/schema.js';
 import type { Plan, ScalerDefinition } from '../core/types.js';
 
@@ -35,7 +36,7 @@ const schema = scalerSchema(
 
 async function readJson(response: Response, what: string): Promise<unknown> {
   const text = await response.text();
-  if (!response.ok) throw new Error(`${what} answered ${response.status}: ${text.slice(0, 200)}`);
+  if (!response.ok) throw httpError(`${what} answered ${response.status}: ${text.slice(0, 200)}`, response.status);
   try {
     return text === '' ? {} : JSON.parse(text);
   } catch {

@@ -16,6 +16,7 @@ import { request as httpsRequest } from 'node:https';
 import { isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
 import { duration } from '../core/duration.js';
+import { httpError, PermanentError } from '../core/errors.js';
 import { scalerSchema } from '../core/schema.js';
 import type { ApplyNote, ComponentContext, Observation, Plan, Scaler, ScalerDefinition } from '../core/types.js';
 import { secretFromEnv } from '../triggers/poller.js';
@@ -154,7 +155,7 @@ class NomadScaler implements Scaler {
     const group = status.TaskGroups?.[this.config.group];
     if (!group) {
       const known = Object.keys(status.TaskGroups ?? {}).join(', ') || 'none';
-      throw new Error(
+      throw new PermanentError(
         `${this.ctx.address}: job "${this.config.job}" has no task group "${this.config.group}" (groups: ${known})`,
       );
     }
@@ -206,7 +207,7 @@ class NomadScaler implements Scaler {
           const text = Buffer.concat(chunks).toString('utf8');
           const status = res.statusCode ?? 0;
           if (status < 200 || status >= 300) {
-            reject(new Error(`${this.ctx.address}: ${what} answered ${status}: ${text.trim().slice(0, 300)}`));
+            reject(httpError(`${this.ctx.address}: ${what} answered ${status}: ${text.trim().slice(0, 300)}`, status));
             return;
           }
           try {
@@ -217,7 +218,9 @@ class NomadScaler implements Scaler {
         });
       });
       req.on('timeout', () => req.destroy(new Error(`timed out after ${this.config.timeout} ms`)));
-      req.on('error', (error) => reject(new Error(`${this.ctx.address}: ${what} failed: ${error.message}`)));
+      req.on('error', (error) =>
+        reject(new Error(`${this.ctx.address}: ${what} failed: ${error.message}`, { cause: error })),
+      );
       req.end(payload);
     });
   }

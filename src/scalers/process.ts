@@ -12,14 +12,9 @@
  * markers is never adopted nor signalled.
  *
  * Crash loops: a member that exits on its own within `min_uptime` of starting puts its
- * slot in backoff (1 s, doubling to 5 min); `apply` does not restart that slot before the
- * backoff ends and says so in its note, and `status()` reports `crash_looping` with the
- * last exit code. The backoff is per slot, not per scaler: a slot that crashes must not
- * hold back healthy ones (a port clash, a corrupt per-slot work dir), and when every
- * member fails alike (a bad agent token) every slot backs off alike anyway. A slot in
- * backoff stays reserved: starting the next free slot instead would make a fresh slot,
- * with a fresh 1 s backoff, each time, which is the hot loop again. A member that stays up
- * past `min_uptime` clears its slot's backoff.
+ * slot in backoff (1 s, doubling to 5 min; see process-backoff.ts); `apply` does not
+ * restart that slot before the backoff ends and says so in its note, and `status()` reports
+ * `crash_looping` with the last exit code until the slot stays up or is no longer wanted.
  *
  * Members get a minimal environment (MINIMAL_ENV, LC_*), not the daemon's secrets, unless
  * `inherit_env` says otherwise.
@@ -41,6 +36,9 @@ import type { ComponentContext, Member, MemberCommandResult, ScalerDefinition } 
 import { runLocalShell } from './member-command.js';
 import { isSameLiveProcess, procUnavailableHere, readProcStat } from './proc.js';
 import { assignSlots, bootId, findMarkedProcesses, readEnviron, type SlotClaim } from './proc-scan.js';
+import { CrashLoops } from './process-backoff.js';
+
+export { BACKOFF_INITIAL_MS, BACKOFF_MAX_MS, crashBackoff } from './process-backoff.js';
 
 const SIGNALS = ['SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGHUP', 'SIGUSR1', 'SIGUSR2', 'SIGKILL'] as const;
 
@@ -84,32 +82,6 @@ interface Tracked {
   /** Exit code of a member we spawned (null when killed by a signal); unknown for adopted ones. */
   exitCode?: number | null;
   child?: ChildProcess;
-}
-
-/** A slot whose members keep exiting within min_uptime. */
-export interface SlotBackoff {
-  /** Consecutive early exits. */
-  crashes: number;
-  lastExitCode: number | null;
-  /** Clock time before which the slot is not restarted. */
-  nextStartAt: number;
-}
-
-export const BACKOFF_INITIAL_MS = 1_000;
-export const BACKOFF_MAX_MS = 300_000;
-
-/** The wait after the n-th consecutive early exit (n >= 1): 1 s doubling, capped at 5 min. */
-export function crashBackoff(crashes: number): number {
-  return Math.min(BACKOFF_MAX_MS, BACKOFF_INITIAL_MS * 2 ** Math.max(0, crashes - 1));
-}
-
-function seconds(ms: number): string {
-  return ms % 1000 === 0 ? `${ms / 1000}s` : `${(ms / 1000).toFixed(1)}s`;
-}
-
-/** A wait still to come, in whole seconds rounded up (never "0s" while it is not over). */
-function secondsLeft(ms: number): string {
-  return `${Math.ceil(ms / 1000)}s`;
 }
 
 interface SavedMember {
@@ -174,12 +146,8 @@ class ProcessScaler {
   private readonly cwd: string;
   private readonly logDir: string;
   private readonly memberOf: string;
-  /** Slots in crash-loop backoff (see the header). */
-  private readonly backoff = new Map<number, SlotBackoff>();
-  /** Slots whose last member exited on its own: the next start there is a restart. */
-  private readonly exitedSlots = new Set<number>();
-  /** Members restarted after exiting on their own, since start (waymond_member_restarts_total). */
-  private restarts = 0;
+  /** Slots in crash-loop backoff, and the restarts count (process-backoff.ts). */
+  private readonly crashLoops: CrashLoops;
 
   constructor(
     private readonly config: Config,
@@ -187,6 +155,7 @@ class ProcessScaler {
   ) {
     this.cwd = config.cwd ? (isAbsolute(config.cwd) ? config.cwd : resolve(ctx.configDir, config.cwd)) : ctx.configDir;
     this.logDir = ctx.dataDir;
+    this.crashLoops = new CrashLoops(config.min_uptime);
     this.memberOf = ctx.state.get<string>('member_of') ?? randomUUID();
     ctx.state.set('member_of', this.memberOf);
     this.adopt();
@@ -264,9 +233,12 @@ class ProcessScaler {
   async housekeep(): Promise<void> {
     let changed = false;
     const now = this.ctx.clock.now();
+    const held = new Set([...this.members].filter(([, m]) => !m.stopping && this.alive(m)).map(([slot]) => slot));
+    for (const slot of this.crashLoops.beginRound(held))
+      this.ctx.logger.info({ slot }, 'crash-looping slot no longer wanted; its backoff is forgotten');
     for (const [slot, m] of this.members) {
       if (this.alive(m)) {
-        if (!m.stopping && now - m.startedAt >= this.config.min_uptime && this.backoff.delete(slot))
+        if (!m.stopping && now - m.startedAt >= this.config.min_uptime && this.crashLoops.stayedUp(slot))
           this.ctx.logger.info({ slot, pid: m.pid }, 'member stayed up past min_uptime; backoff cleared');
         continue;
       }
@@ -275,16 +247,11 @@ class ProcessScaler {
       if (m.stopping) continue;
       await this.reaped(m);
       const code = m.exitCode ?? null;
-      this.exitedSlots.add(slot);
-      if (now - m.startedAt < this.config.min_uptime) {
-        const crashes = (this.backoff.get(slot)?.crashes ?? 0) + 1;
-        const wait = crashBackoff(crashes);
-        this.backoff.set(slot, { crashes, lastExitCode: code, nextStartAt: now + wait });
-        this.ctx.logger.warn({ slot, pid: m.pid, code, crashes, backoffMs: wait }, 'member exited early; backing off');
-      } else {
-        this.backoff.delete(slot);
-        this.ctx.logger.warn({ slot, pid: m.pid, code }, 'member exited; it will be replaced');
-      }
+      const b = this.crashLoops.exited(slot, m.startedAt, now, code);
+      if (b) {
+        const fields = { slot, pid: m.pid, code, crashes: b.crashes, backoffMs: b.nextStartAt - now };
+        this.ctx.logger.warn(fields, 'member exited early; backing off');
+      } else this.ctx.logger.warn({ slot, pid: m.pid, code }, 'member exited; it will be replaced');
     }
     if (changed) this.save();
   }
@@ -302,24 +269,9 @@ class ProcessScaler {
     done.abort();
   }
 
-  /** Health for /api/components: crash_looping while any slot is backing off. */
+  /** Health for /api/components: crash_looping while any wanted slot is backing off. */
   status() {
-    const looping = [...this.backoff.entries()].sort((a, b) => b[1].crashes - a[1].crashes);
-    const worst = looping[0];
-    if (!worst) return { health: 'ok' as const, restarts: this.restarts };
-    const [slot, b] = worst;
-    const others = looping.length > 1 ? ` (${looping.length} slots backing off)` : '';
-    return {
-      health: 'crash_looping' as const,
-      reason: `${this.crashText(slot, b)}${others}`,
-      lastExitCode: b.lastExitCode,
-      restarts: this.restarts,
-    };
-  }
-
-  private crashText(slot: number, b: SlotBackoff): string {
-    const how = b.lastExitCode === null ? 'exited (killed or code unknown)' : `exited with code ${b.lastExitCode}`;
-    return `slot ${slot} ${how} within ${seconds(this.config.min_uptime)}, ${b.crashes} time${b.crashes === 1 ? '' : 's'}`;
+    return this.crashLoops.status();
   }
 
   /** The live members, changing nothing (an exited one is not counted; housekeep forgets it). */
@@ -349,15 +301,19 @@ class ProcessScaler {
     const room = Math.max(0, this.config.max - this.liveCount());
     const add = Math.min(plan.add, room);
     const slots = lowestFreeSlots(this.members.keys(), add);
+    // Wanted: the slots of members that stay, and those this apply would fill without max.
+    const wanted = new Set([...this.members].filter(([, m]) => !m.stopping).map(([slot]) => slot));
+    for (const slot of lowestFreeSlots(this.members.keys(), plan.add)) wanted.add(slot);
+    for (const slot of this.crashLoops.keepOnly(wanted))
+      this.ctx.logger.info({ slot }, 'crash-looping slot no longer wanted; its backoff is forgotten');
     const now = this.ctx.clock.now();
     const notes: string[] = [];
     for (const slot of slots) {
-      const b = this.backoff.get(slot);
-      if (b && now < b.nextStartAt) {
-        notes.push(`crash looping: ${this.crashText(slot, b)}; next start in ${secondsLeft(b.nextStartAt - now)}`);
+      const blocked = this.crashLoops.tryStart(slot, now);
+      if (blocked) {
+        notes.push(blocked);
         continue;
       }
-      if (this.exitedSlots.delete(slot)) this.restarts++;
       await this.start(slot);
     }
     this.save();

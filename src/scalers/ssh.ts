@@ -6,6 +6,12 @@
  * Pid files are what make a restarted waymond adopt the members; the files of members that
  * are gone are removed by housekeep (never in a dry run), so observe changes nothing.
  *
+ * Crash safety (write the record, start, confirm): the member writes its own pid file
+ * before it runs the command, so a kill -9 of waymond (or a dropped SSH session) at any
+ * moment leaves either no member or a member with its pid file, which the next waymond
+ * lists and adopts; there is no state of its own to lose. A slot's file is written by one
+ * member only (lowest free slot among live and stopping ones), so no slot has two members.
+ *
  * A host that cannot be reached is "down": it contributes no members, so its share is
  * placed on the others, and it is tried again on every later observe. When it comes back
  * its members count again and the surplus is scaled in as usual.
@@ -226,9 +232,14 @@ class SshScaler {
     const exports = Object.entries(env)
       .map(([k, v]) => `${k}=${shellQuote(v)}`)
       .join(' ');
-    const script = `D=${shellQuote(h.dir)}; mkdir -p "$D" || exit 1; cd || exit 1
-${exports} setsid sh -c ${shellQuote(this.config.command)} >"$D/slot-${slot}.log" 2>&1 </dev/null &
-p=$!; s=$(cut -d' ' -f22 /proc/$p/stat); echo "$p $s $(($(date +%s) * 1000))" > "$D/slot-${slot}.pid"; echo "$p"`;
+    // Write the record, start, confirm: the member itself writes its pid file (atomically,
+    // by rename) before it execs the command, so the command never runs without a record,
+    // whenever waymond or this SSH session dies; the session only confirms it appeared.
+    const record = `echo "$$ $(cut -d' ' -f22 /proc/$$/stat) $(($(date +%s) * 1000))" >"$1.tmp" && mv "$1.tmp" "$1" && exec sh -c "$2"`;
+    const script = `D=${shellQuote(h.dir)}; mkdir -p "$D" || exit 1; cd || exit 1; f="$D/slot-${slot}.pid"; rm -f "$f"
+${exports} setsid sh -c ${shellQuote(record)} waymond-member "$f" ${shellQuote(this.config.command)} >"$D/slot-${slot}.log" 2>&1 </dev/null &
+i=0; until [ -s "$f" ]; do [ $i -lt 100 ] || { echo "the member wrote no pid file in 10 s"; exit 3; }; sleep 0.1; i=$((i+1)); done
+cut -d' ' -f1 "$f"`;
     const r = await this.run(h, script, this.config.connect_timeout).catch((error: unknown) => {
       throw new Error(`${this.ctx.address}: starting a member on ${h.name} failed: ${errorMessage(error)}`);
     });

@@ -8,6 +8,7 @@ import { errorMessage } from '../core/context.js';
 import type { Engine, MountedRoute } from '../core/engine.js';
 import { MAX_HOOK_BODY_BYTES } from '../triggers/webhook.js';
 import { mountDashboard } from './dashboard.js';
+import { watchFileDescriptors } from './fd-watch.js';
 import { bearerMatches, jsonDepth, MAX_JSON_DEPTH, needsToken } from './guard.js';
 import type { Metrics } from './metrics.js';
 
@@ -49,9 +50,12 @@ function parseJsonBody(body: unknown): { ok: true; data: Record<string, unknown>
  * timeouts, JSON errors and, when given a certificate, HTTPS.
  */
 function baseApp(listen: ListenOptions): FastifyInstance {
+  // Node checks the request and header timeouts only every connectionsCheckingInterval
+  // (30 s by default), so a slow client was held up to a minute; check every second.
+  const checking = { connectionsCheckingInterval: 1_000 };
   const app = Fastify({
     logger: false,
-    ...(listen.tls ? { https: { cert: listen.tls.cert, key: listen.tls.key } } : {}),
+    ...(listen.tls ? { https: { cert: listen.tls.cert, key: listen.tls.key, ...checking } } : { http: checking }),
     // A little over the hook limit so the hook itself answers 413 with its own message.
     bodyLimit: MAX_HOOK_BODY_BYTES + 1,
     // A client that sends its request slowly, or idles on a kept-alive connection, is not
@@ -213,5 +217,13 @@ export async function createHttpServer(
   mountDashboard(app, engine, { registry: metrics.registry });
 
   if (listen.serveHooks !== false) mountHooks(app, routes);
-  return listenOn(app, listen);
+  const server = await listenOn(app, listen);
+  const unwatch = watchFileDescriptors(engine.logger, () => metrics.fdExhausted.inc());
+  return {
+    ...server,
+    close: async () => {
+      unwatch();
+      await server.close();
+    },
+  };
 }

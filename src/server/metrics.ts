@@ -43,6 +43,11 @@ export class Metrics implements MetricsSink {
     help: 'Writes to the state store that failed (disk full, read-only, file gone); scaling goes on and the state is written again once it can be.',
     registers: [this.registry],
   });
+  readonly fdExhausted = new Counter({
+    name: 'waymond_fd_exhausted_total',
+    help: 'Checks (every 5 s) that found waymond at 90 % or more of its open file limit; connections and member starts then fail with EMFILE.',
+    registers: [this.registry],
+  });
   readonly memberRestarts = new Counter({
     name: 'waymond_member_restarts_total',
     help: 'Members a scaler restarted after they exited on their own (crash loops show here first).',

@@ -8,6 +8,7 @@
 import { z } from 'zod';
 import { compileJsonata, requireObject } from '../connectors/transforms/jsonata.js';
 import { errorMessage } from '../core/context.js';
+import { httpError } from '../core/errors.js';
 import { triggerSchema } from '../core/schema.js';
 import type { EventData, TriggerDefinition } from '../core/types.js';
 import { checkMetricValue, createPoller, pollingFields } from './poller.js';
@@ -107,7 +108,10 @@ extract = '{ "value": jobs.pending, "queue": name }'`,
     // Errors from fetch may quote the URL; only the printable form may leave this trigger.
     const scrub = (message: string) =>
       message.split(config.url).join(printableUrl(config.url)).split(request.url).join(printableUrl(config.url));
-    const fail = (message: string) => new Error(`${ctx.address}: ${target} ${scrub(message)}`);
+    const fail = (message: string, status?: number) =>
+      status === undefined
+        ? new Error(`${ctx.address}: ${target} ${scrub(message)}`)
+        : httpError(`${ctx.address}: ${target} ${scrub(message)}`, status);
 
     return createPoller(ctx, config, {
       // Checked below only when the data carries a `value`: a generic JSON answer need not.
@@ -132,7 +136,7 @@ extract = '{ "value": jobs.pending, "queue": name }'`,
         }
         const text = await response.text();
         if (!response.ok) {
-          throw fail(`answered ${response.status} ${response.statusText}: ${excerpt(text)}`);
+          throw fail(`answered ${response.status} ${response.statusText}: ${excerpt(text)}`, response.status);
         }
         if (Buffer.byteLength(text) > MAX_RESPONSE_BYTES) {
           throw fail(`answered ${Buffer.byteLength(text)} bytes, over the ${MAX_RESPONSE_BYTES} byte limit`);

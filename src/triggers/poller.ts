@@ -8,6 +8,7 @@ import { z } from 'zod';
 import type { TimerHandle } from '../core/clock.js';
 import { errorMessage } from '../core/context.js';
 import { duration } from '../core/duration.js';
+import { isPermanent } from '../core/errors.js';
 import type { ComponentContext, EventData, Trigger, WaymondEvent } from '../core/types.js';
 
 export const pollingFields = {
@@ -38,6 +39,12 @@ export interface PollerHooks {
   requireValue?: boolean;
 }
 
+/**
+ * After a permanent error (401/403, not found, validation) a source is asked again no more
+ * often than this (the default resync_interval), whatever its interval or input rate.
+ */
+export const PERMANENT_RETRY_MS = 30_000;
+
 /** Largest value accepted as a metric; anything above is treated as a broken source. */
 export const MAX_METRIC_VALUE = 1e12;
 
@@ -56,6 +63,8 @@ export function createPoller(ctx: ComponentContext, config: PollingConfig, hooks
   let inFlight: Promise<void> | undefined;
   let notBefore = 0;
   let stopped = false;
+  /** Why the last poll failed permanently; /readyz reports it until a poll succeeds. */
+  let permanentFailure: string | undefined;
 
   const runOnce = async (input?: WaymondEvent): Promise<void> => {
     if (stopped) return;
@@ -83,6 +92,8 @@ export function createPoller(ctx: ComponentContext, config: PollingConfig, hooks
             abort.signal.addEventListener('abort', () => reject(abort.signal.reason), { once: true });
           }),
         ]);
+        if (permanentFailure) ctx.logger.info('source recovered: no longer failing');
+        permanentFailure = undefined;
         const list = Array.isArray(result) ? result : [result];
         for (const data of list) {
           const problem = hooks.requireValue === false ? undefined : checkMetricValue(data.value);
@@ -90,7 +101,12 @@ export function createPoller(ctx: ComponentContext, config: PollingConfig, hooks
           else ctx.emit(data);
         }
       } catch (error) {
-        ctx.emitError(new Error(`poll failed: ${errorMessage(error)}`));
+        const failure = new Error(`poll failed: ${errorMessage(error)}`, { cause: error });
+        // A transient failure after a permanent one (a 503 after the 403) is no longer "never works".
+        permanentFailure = isPermanent(error) ? failure.message : undefined;
+        if (permanentFailure)
+          notBefore = Math.max(notBefore, ctx.clock.now() + Math.max(config.interval, PERMANENT_RETRY_MS));
+        ctx.emitError(failure);
       } finally {
         timeout.cancel();
         ctx.signal.removeEventListener('abort', onStop);
@@ -116,6 +132,9 @@ export function createPoller(ctx: ComponentContext, config: PollingConfig, hooks
     fire(input) {
       return runOnce(input);
     },
+    problem() {
+      return permanentFailure;
+    },
   };
 }
 
@@ -134,7 +153,7 @@ export function requireEnvToken(
   ctx: ComponentContext,
   tokenEnv: string,
   missingToken: () => Error,
-): Required<Pick<Trigger, 'start' | 'stop' | 'fire'>> {
+): Required<Pick<Trigger, 'start' | 'stop' | 'fire' | 'problem'>> {
   let tokenMissing = false;
   return {
     start() {
@@ -154,6 +173,9 @@ export function requireEnvToken(
         return;
       }
       return poller.fire?.(input);
+    },
+    problem() {
+      return poller.problem?.();
     },
   };
 }

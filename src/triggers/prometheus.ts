@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { errorMessage } from '../core/context.js';
+import { httpError } from '../core/errors.js';
 import { triggerSchema } from '../core/schema.js';
 import type { EventData, TriggerDefinition } from '../core/types.js';
 import { createPoller, pollingFields, secretFromEnv } from './poller.js';
@@ -191,19 +192,23 @@ bearer_token_env = "PROMETHEUS_TOKEN"`,
         } catch (error) {
           const cause = (error as { cause?: unknown }).cause;
           const detail = cause ? `${errorMessage(error)} (${errorMessage(cause)})` : errorMessage(error);
-          throw new Error(`GET ${where} failed: ${detail}`);
+          throw new Error(`GET ${where} failed: ${detail}`, { cause: error });
         }
         let body: { status?: string; data?: unknown; error?: string; errorType?: string; warnings?: string[] };
         try {
           body = JSON.parse(text);
         } catch {
-          throw new Error(
+          throw httpError(
             `GET ${where} answered HTTP ${response.status} with a body that is not JSON: ${text.slice(0, 120)}`,
+            response.status,
           );
         }
         if (body.status !== 'success') {
           const kind = body.errorType ? `${body.errorType}: ` : '';
-          throw new Error(`Prometheus answered HTTP ${response.status}: ${kind}${body.error ?? 'no error message'}`);
+          throw httpError(
+            `Prometheus answered HTTP ${response.status}: ${kind}${body.error ?? 'no error message'}`,
+            response.status,
+          );
         }
         const { resultType, samples } = samplesOf(body.data);
         const value = combineSamples(samples, config);

@@ -25,6 +25,7 @@
  */
 import type { AutoScalingClient, AutoScalingGroup, Instance } from '@aws-sdk/client-auto-scaling';
 import type { EC2Client } from '@aws-sdk/client-ec2';
+import { PermanentError } from '../../core/errors.js';
 import type {
   ApplyNote,
   ComponentContext,
@@ -134,7 +135,7 @@ class AsgScaler implements Scaler {
     this.seen.set(name, group);
     if (!group) {
       if (!this.config.allow_create) {
-        throw new Error(
+        throw new PermanentError(
           `${this.ctx.address}: Auto Scaling group "${name}" not found; set allow_create = true to let waymond create it`,
         );
       }
@@ -302,7 +303,9 @@ class AsgScaler implements Scaler {
       this.ctx.logger.info({ group: name, desired: plan.input.DesiredCapacity }, 'created Auto Scaling group');
     } catch (error) {
       if (awsCode(error) !== 'AlreadyExists') {
-        throw new Error(`${this.ctx.address}: CreateAutoScalingGroup "${name}" failed: ${describeAwsError(error)}`);
+        throw new Error(`${this.ctx.address}: CreateAutoScalingGroup "${name}" failed: ${describeAwsError(error)}`, {
+          cause: error,
+        });
       }
       // Created meanwhile (by a retried request or someone else): set the capacity instead.
       const capacity = plan.input.DesiredCapacity ?? 0;
@@ -318,7 +321,7 @@ class AsgScaler implements Scaler {
     try {
       return await fn();
     } catch (error) {
-      throw new Error(`${this.ctx.address}: ${what} failed: ${describeAwsError(error)}`);
+      throw new Error(`${this.ctx.address}: ${what} failed: ${describeAwsError(error)}`, { cause: error });
     }
   }
 }

@@ -8,6 +8,7 @@
  * are kept per URL for the APIs that support them, so an unchanged listing is free.
  */
 import { errorMessage } from '../../core/context.js';
+import { httpError } from '../../core/errors.js';
 import type { ComponentContext } from '../../core/types.js';
 import type { PollControl } from '../poller.js';
 
@@ -100,6 +101,7 @@ export function ciApiClient(ctx: ComponentContext, api: CiApi, missingToken: () 
       const cause = (error as { cause?: unknown }).cause;
       throw new Error(
         `${ctx.address}: GET ${url} failed: ${errorMessage(error)}${cause ? ` (${errorMessage(cause)})` : ''}`,
+        { cause: error },
       );
     }
     api.onResponse?.(response, control);
@@ -113,12 +115,16 @@ export function ciApiClient(ctx: ComponentContext, api: CiApi, missingToken: () 
       throw new Error(`${ctx.address}: ${limited.message}`);
     }
     if (response.status === 401) {
-      throw new Error(
+      throw httpError(
         `${ctx.address}: ${api.name} rejected the ${api.tokenKind ?? 'token'} (401${await apiErrorDetail(response)}); check ${api.tokenEnv}`,
+        401,
       );
     }
     if (!response.ok) {
-      throw new Error(`${ctx.address}: GET ${url} answered ${response.status}${await apiErrorDetail(response)}`);
+      throw httpError(
+        `${ctx.address}: GET ${url} answered ${response.status}${await apiErrorDetail(response)}`,
+        response.status,
+      );
     }
     let body: unknown;
     try {

@@ -184,5 +184,8 @@ export function jobQueueTrigger(ctx: ComponentContext, lifecycle: JobQueueLifecy
       }
       return polling.fire(input);
     },
+    problem() {
+      return polling?.problem();
+    },
   };
 }
