@@ -19,6 +19,10 @@
  *   shortfall to the next tier. Its observation is refreshed only by its own runs, so
  *   overflow_after should be longer than the tier's resync_interval.
  *
+ * The cascade does not rebalance: at an unchanged total it moves nothing between tiers, so
+ * a member is never stopped only to start one on an earlier tier that has room again (that
+ * room is used by the next scale-up; a scale-down still empties the last tier first).
+ *
  * observe() reports one member per tier (id = the tier's address, info: its count,
  * capacity, what it was asked) so /api/components shows where capacity sits.
  */

@@ -198,7 +198,13 @@ max_attempts = 1
               const tier2 = asg?.lastObserved(asg.targetOf({ asg_name: queue }));
               if (real > 0) expect(tier2).toBeDefined();
               expect(tier2?.count ?? 0).toBe(real);
-              expect(real).toBe(Math.max(0, desired - 2));
+              // The tiers hold the asked count, tier 1 within its capacity. Not necessarily
+              // tier 1 first: at an unchanged total the cascade moves nothing between tiers
+              // (asked 3 on linux, then 0 on arm drains the shared VM, then 1 on linux is
+              // already met by linux's one ASG instance).
+              const onVm = vm?.lastObserved('')?.count ?? 0;
+              expect(onVm + real).toBe(desired);
+              expect(onVm).toBeLessThanOrEqual(2);
               const members = (engine.scaler('scaler.agents')?.lastObserved()?.members ?? []) as Member[];
               expect(members.map((m) => m.info?.count)).toEqual([vm?.lastObserved('')?.count ?? 0, real]);
               for (const name of QUEUES) {
