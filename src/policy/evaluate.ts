@@ -54,7 +54,21 @@ import {
   type TimedRecommendation,
 } from './behaviour.js';
 import type { PolicyConfig } from './config.js';
-import { type JobsEstimate, type JobsSettings, jobsHold, jobsStrategy, updateJobsEstimate } from './jobs.js';
+import {
+  type ArrivalProfile,
+  type ForecastSettings,
+  forecastAt,
+  learnArrivals,
+  profileJobDuration,
+} from './forecast.js';
+import {
+  type JobsEstimate,
+  type JobsForecast,
+  type JobsSettings,
+  jobsHold,
+  jobsStrategy,
+  updateJobsEstimate,
+} from './jobs.js';
 import { type ActiveBounds, activeBounds } from './schedules.js';
 import {
   formatNumber as fmt,
@@ -81,6 +95,8 @@ export interface PolicyState {
   withinBounds: number;
   /** jobs strategy: arrival rate and running-jobs estimates (absent in older states). */
   jobs?: JobsEstimate | null;
+  /** jobs strategy with `forecast`: the learned arrival profile (absent until learned). */
+  profile?: ArrivalProfile | null;
 }
 
 export function initialPolicyState(): PolicyState {
@@ -138,6 +154,7 @@ function runStrategy(
   current: number,
   withinBounds: number,
   estimate: JobsEstimate | null,
+  forecast: JobsForecast | undefined,
 ): StrategyResult & { withinBounds: number } {
   switch (config.strategy) {
     case 'jobs': {
@@ -150,6 +167,7 @@ function runStrategy(
           current,
           jobsSettings(config),
           estimate ?? updateJobsEstimate(null, reading.waiting, reading.running, 0),
+          forecast,
         ),
         withinBounds,
       };
@@ -223,6 +241,42 @@ function jobsReading(
 
 function jobsSettings(config: PolicyConfig): JobsSettings {
   return { startup: config.startup ?? 0, targetWait: config.target_wait ?? 0, jobDuration: config.job_duration };
+}
+
+function forecastSettings(forecast: NonNullable<PolicyConfig['forecast']>): ForecastSettings {
+  return { bucketMs: forecast.bucket, minHistoryMs: forecast.min_history };
+}
+
+/**
+ * Learns the reading interval since the last one into the arrival profile, and reads the
+ * forecast one look-ahead from now. The arrivals are the rise in jobs in the system, as
+ * the rate estimate counts them.
+ */
+function forecastStep(
+  config: PolicyConfig,
+  previous: JobsEstimate | null | undefined,
+  profile: ArrivalProfile | null | undefined,
+  total: number,
+  running: number,
+  now: number,
+): { profile: ArrivalProfile; forecast: JobsForecast } | undefined {
+  const block = config.forecast;
+  if (config.strategy !== 'jobs' || !block) return undefined;
+  const settings = forecastSettings(block);
+  const learned =
+    previous && now > previous.lastAt
+      ? learnArrivals(
+          profile,
+          settings,
+          { arrivals: Math.max(0, total - previous.lastTotal), jobs: total, running },
+          previous.lastAt,
+          now,
+        )
+      : learnArrivals(profile, settings, { arrivals: 0, jobs: total, running }, now, now);
+  const lookahead = block.lookahead === 'startup' ? jobsSettings(config).startup : block.lookahead;
+  const at = forecastAt(learned, settings, now + lookahead);
+  const duration = config.job_duration ?? profileJobDuration(learned);
+  return { profile: learned, forecast: 'none' in at ? at : { ...at, lookahead, duration } };
 }
 
 /** The scale-down window in force: a jobs policy chooses its own (the hold). */
@@ -329,10 +383,23 @@ export function evaluatePolicy(
   const idleSince = idle ? (state.idleSince ?? now) : null;
   let next: PolicyState = { ...state, failures: 0, idleSince };
   let estimate: JobsEstimate | null = null;
+  let forecast: JobsForecast | undefined;
   if (config.strategy === 'jobs') {
     const reading = jobsReading(config, metric, input.include, current);
     estimate = updateJobsEstimate(state.jobs, reading.waiting, reading.running, now);
     next = { ...next, jobs: estimate };
+    const step = forecastStep(
+      config,
+      state.jobs,
+      state.profile,
+      reading.waiting + reading.running,
+      reading.running,
+      now,
+    );
+    if (step) {
+      forecast = step.forecast;
+      next = { ...next, profile: step.profile };
+    }
   }
   const bounds = boundsFor(config, now);
   const down = config.scale_down;
@@ -349,7 +416,7 @@ export function evaluatePolicy(
         ? `${label} ${fmt(metric)} ≤ activation ${fmt(config.activation)}, stays at zero`
         : `${label} ${fmt(metric)} ≤ activation ${fmt(config.activation)}: inactive, to zero`;
   } else {
-    const result = runStrategy(config, label, metric, input.include, current, state.withinBounds, estimate);
+    const result = runStrategy(config, label, metric, input.include, current, state.withinBounds, estimate, forecast);
     next = { ...next, withinBounds: result.withinBounds };
     recommendation = result.recommendation ?? current;
     reason = result.reason;

@@ -187,7 +187,26 @@ export function arrivalRate(settings: JobsSettings, estimate: JobsEstimate, dura
   return Math.max(estimate.arrivalRate, little);
 }
 
-/** See the top of this file. `running` undefined: the running share of `total` is taken as min(total, current). */
+/** What the arrival profile says for one look-ahead from now (src/policy/forecast.ts), or why it says nothing. */
+export type JobsForecast =
+  | {
+      rate: number;
+      /** Jobs in the system the profile expects then (mean waiting + running). */
+      jobs: number;
+      bucket: string;
+      match: number;
+      lookahead: number;
+      /** The job duration the forecast sizes by: job_duration, else the profile's day-long Little's law. */
+      duration: number | undefined;
+    }
+  | { none: string };
+
+/**
+ * See the top of this file. `running` undefined: the running share of `total` is taken as
+ * min(total, current). With a forecast, the count is at least what the forecast rate will
+ * keep busy one look-ahead from now (λf × D, Little's law) plus the spare for λf: members
+ * started now are ready when that load arrives.
+ */
 export function jobsStrategy(
   label: string,
   total: number,
@@ -195,6 +214,7 @@ export function jobsStrategy(
   current: number,
   settings: JobsSettings,
   estimate: JobsEstimate,
+  forecast?: JobsForecast,
 ): StrategyResult {
   const r = Math.min(total, running ?? Math.min(total, current));
   const w = Math.max(0, total - r);
@@ -209,7 +229,7 @@ export function jobsStrategy(
   const spare = Math.ceil(
     Math.max(poissonQuantile(expected, 0.95), burstQuantile(estimate, blind)) * perArrival - 1e-9,
   );
-  const desired = r + queueMembers + spare;
+  let desired = r + queueMembers + spare;
   const parts = [`${label}: ${fmt(w)} waiting + ${fmt(r)} running`];
   if (f < 1 && w > 0) {
     const seconds = formatDuration(Math.max(1, Math.round((duration ?? 0) / 1000)) * 1000);
@@ -219,5 +239,37 @@ export function jobsStrategy(
     parts.push(
       `spare ${spare} for ${fmt(expected)} arrivals expected in the ${formatDuration(blind)} a new member cannot cover`,
     );
+  if (forecast) {
+    // With a target at or above a start-up, a job can wait for a member started when it
+    // arrives: warming members ahead would only cost more.
+    const warm = blind > 0 ? forecastMembers(forecast, blind, spare) : { none: 'target_wait ≥ startup, not needed' };
+    if ('none' in warm) parts.push(`no forecast: ${warm.none}`);
+    else {
+      const perMinute = fmt(Math.round(warm.rate * 60_000 * 100) / 100);
+      const matched =
+        warm.match < 1 ? ` (× ${fmt(Math.round(warm.match * 100) / 100)}, as the last hour matched it)` : '';
+      const says = `forecast ${warm.bucket} in ${formatDuration(warm.lookahead)}: ${fmt(Math.round(warm.jobs * 10) / 10)} jobs, ${perMinute} arriving/min${matched} → ${warm.busy} busy + ${warm.spare} spare = ${warm.members}`;
+      parts.push(warm.members > desired ? `${says}, adds ${warm.members - desired}` : `${says}, adds nothing`);
+      desired = Math.max(desired, warm.members);
+    }
+  }
   return { recommendation: desired, reason: `${parts.join(', ')}: ${desired}` };
+}
+
+/**
+ * The members the forecast asks for: the jobs the profile expects in the system then (its
+ * mean waiting + running, measured), plus the spare for its arrival rate's arrivals in the
+ * blind time (at least the reactive spare).
+ */
+function forecastMembers(
+  forecast: JobsForecast,
+  blind: number,
+  reactiveSpare: number,
+): { none: string } | (Exclude<JobsForecast, { none: string }> & { busy: number; spare: number; members: number }) {
+  if ('none' in forecast) return forecast;
+  // A job shorter than the blind time needs only D / blind of a spare; not known: a whole one.
+  const perArrival = forecast.duration === undefined ? 1 : Math.min(1, forecast.duration / blind);
+  const busy = Math.ceil(forecast.jobs - 1e-9);
+  const spare = Math.max(reactiveSpare, Math.ceil(poissonQuantile(forecast.rate * blind, 0.95) * perArrival - 1e-9));
+  return { ...forecast, busy, spare, members: busy + spare };
 }
