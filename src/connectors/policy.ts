@@ -173,8 +173,11 @@ class PolicyConnector {
     // input under its targetKey of the data sent ({ desired, reason, metric }: no target field,
     // so a keyed scaler's configured one), not the sum over all of a keyed scaler's targets.
     const key = target.targetOf({});
-    const current = currentOf(target.lastObserved(key)?.count, target.lastDesired(key));
-    const input: PolicyInput = { current: current.count, label: this.label, ...reading, include };
+    const observed = target.lastObserved(key);
+    const current = currentOf(observed?.count, target.lastDesired(key));
+    // Members with startedAt/ready: a jobs policy measures their start-up (src/policy/startup.ts).
+    const members = observed?.members;
+    const input: PolicyInput = { current: current.count, label: this.label, ...reading, include, members };
     const state = ctx.state.get<PolicyState>(STATE_KEY) ?? initialPolicyState();
     const decision = evaluatePolicy(config, state, input, ctx.clock.now());
     ctx.state.set(STATE_KEY, decision.state);

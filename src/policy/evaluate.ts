@@ -42,6 +42,7 @@
  * `policySchemaShape` and `refinePolicy` (config.ts) are the config fields.
  */
 import { formatDuration } from '../core/duration.js';
+import type { Member } from '../core/types.js';
 import {
   cooldownLeft,
   pruneEvents,
@@ -70,6 +71,7 @@ import {
   updateJobsEstimate,
 } from './jobs.js';
 import { type ActiveBounds, activeBounds } from './schedules.js';
+import { observeStartups, type StartupEstimate } from './startup.js';
 import {
   formatNumber as fmt,
   perReplica,
@@ -97,6 +99,8 @@ export interface PolicyState {
   jobs?: JobsEstimate | null;
   /** jobs strategy with `forecast`: the learned arrival profile (absent until learned). */
   profile?: ArrivalProfile | null;
+  /** jobs strategy: the observed start-up time of new members (absent until observed). */
+  startup?: StartupEstimate | null;
 }
 
 export function initialPolicyState(): PolicyState {
@@ -117,6 +121,11 @@ export type PolicyInput = {
   current: number;
   /** How reasons name the metric ("queue"); default "metric". */
   label?: string;
+  /**
+   * The target's members as last observed (with `startedAt` and `ready`): a jobs policy
+   * measures their start-up from them (src/policy/startup.ts).
+   */
+  members?: readonly Member[] | undefined;
 } & ({ metric: number; include?: number | undefined } | { error: string });
 
 export interface PolicyDecision {
@@ -155,6 +164,7 @@ function runStrategy(
   withinBounds: number,
   estimate: JobsEstimate | null,
   forecast: JobsForecast | undefined,
+  state: PolicyState,
 ): StrategyResult & { withinBounds: number } {
   switch (config.strategy) {
     case 'jobs': {
@@ -165,7 +175,7 @@ function runStrategy(
           reading.waiting + reading.running,
           reading.running,
           current,
-          jobsSettings(config),
+          jobsSettings(config, state),
           estimate ?? updateJobsEstimate(null, reading.waiting, reading.running, 0),
           forecast,
         ),
@@ -239,8 +249,17 @@ function jobsReading(
   return { waiting: metric - running, running };
 }
 
-function jobsSettings(config: PolicyConfig): JobsSettings {
-  return { startup: config.startup ?? 0, targetWait: config.target_wait ?? 0, jobDuration: config.job_duration };
+/** The jobs settings in force: the observed start-up once there is a sample, else the setting. */
+function jobsSettings(config: PolicyConfig, state: PolicyState): JobsSettings {
+  const setting = config.startup ?? 0;
+  const observed = state.startup && state.startup.samples > 0 ? state.startup : undefined;
+  return {
+    // Whole seconds: the estimate moves by the reading interval anyway, and reasons print it.
+    startup: observed ? Math.round(observed.estimate / 1000) * 1000 : setting,
+    observed: observed ? { samples: observed.samples, setting } : undefined,
+    targetWait: config.target_wait ?? 0,
+    jobDuration: config.job_duration,
+  };
 }
 
 function forecastSettings(forecast: NonNullable<PolicyConfig['forecast']>): ForecastSettings {
@@ -254,6 +273,7 @@ function forecastSettings(forecast: NonNullable<PolicyConfig['forecast']>): Fore
  */
 function forecastStep(
   config: PolicyConfig,
+  state: PolicyState,
   previous: JobsEstimate | null | undefined,
   profile: ArrivalProfile | null | undefined,
   total: number,
@@ -273,15 +293,15 @@ function forecastStep(
           now,
         )
       : learnArrivals(profile, settings, { arrivals: 0, jobs: total, running }, now, now);
-  const lookahead = block.lookahead === 'startup' ? jobsSettings(config).startup : block.lookahead;
+  const lookahead = block.lookahead === 'startup' ? jobsSettings(config, state).startup : block.lookahead;
   const at = forecastAt(learned, settings, now + lookahead);
   const duration = config.job_duration ?? profileJobDuration(learned);
   return { profile: learned, forecast: 'none' in at ? at : { ...at, lookahead, duration } };
 }
 
 /** The scale-down window in force: a jobs policy chooses its own (the hold). */
-function downWindowOf(config: PolicyConfig): number {
-  return config.strategy === 'jobs' ? jobsHold(jobsSettings(config)) : config.scale_down.stabilization_window;
+function downWindowOf(config: PolicyConfig, state: PolicyState): number {
+  return config.strategy === 'jobs' ? jobsHold(jobsSettings(config, state)) : config.scale_down.stabilization_window;
 }
 
 function boundsFor(config: PolicyConfig, now: number): ActiveBounds {
@@ -387,9 +407,11 @@ export function evaluatePolicy(
   if (config.strategy === 'jobs') {
     const reading = jobsReading(config, metric, input.include, current);
     estimate = updateJobsEstimate(state.jobs, reading.waiting, reading.running, now);
-    next = { ...next, jobs: estimate };
+    const startup = observeStartups(state.startup, config.startup ?? 0, input.members, now);
+    next = { ...next, jobs: estimate, startup };
     const step = forecastStep(
       config,
+      next,
       state.jobs,
       state.profile,
       reading.waiting + reading.running,
@@ -416,7 +438,17 @@ export function evaluatePolicy(
         ? `${label} ${fmt(metric)} ≤ activation ${fmt(config.activation)}, stays at zero`
         : `${label} ${fmt(metric)} ≤ activation ${fmt(config.activation)}: inactive, to zero`;
   } else {
-    const result = runStrategy(config, label, metric, input.include, current, state.withinBounds, estimate, forecast);
+    const result = runStrategy(
+      config,
+      label,
+      metric,
+      input.include,
+      current,
+      state.withinBounds,
+      estimate,
+      forecast,
+      next,
+    );
     next = { ...next, withinBounds: result.withinBounds };
     recommendation = result.recommendation ?? current;
     reason = result.reason;
@@ -448,7 +480,7 @@ export function evaluatePolicy(
 
   const notes: string[] = [];
   const up = config.scale_up;
-  const downWindow = downWindowOf(config);
+  const downWindow = downWindowOf(config, next);
   const stabilized = stabilize(current, recommendation, history, up.stabilization_window, downWindow, now);
   next = {
     ...next,

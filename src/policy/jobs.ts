@@ -54,8 +54,10 @@ export interface JobsEstimate {
 }
 
 export interface JobsSettings {
-  /** Milliseconds. */
+  /** Milliseconds: the start-up in force (observed, else the setting). */
   startup: number;
+  /** When `startup` is observed: from how many members, and the setting it replaced. */
+  observed?: { samples: number; setting: number } | undefined;
   /** Milliseconds; the p95 queue wait to meet. */
   targetWait: number;
   /** Milliseconds; known job duration, else estimated. */
@@ -231,6 +233,10 @@ export function jobsStrategy(
   );
   let desired = r + queueMembers + spare;
   const parts = [`${label}: ${fmt(w)} waiting + ${fmt(r)} running`];
+  if (settings.observed)
+    parts.push(
+      `start-up ${formatDuration(settings.startup)} observed over ${settings.observed.samples} member${settings.observed.samples === 1 ? '' : 's'} (setting ${formatDuration(settings.observed.setting)})`,
+    );
   if (f < 1 && w > 0) {
     const seconds = formatDuration(Math.max(1, Math.round((duration ?? 0) / 1000)) * 1000);
     parts.push(`waiting sized by work × ${fmt(f)} (jobs of ~${seconds}, start-up ${formatDuration(settings.startup)})`);
