@@ -133,6 +133,13 @@ const forecastBlock = z
       .describe(
         'How far ahead the forecast is read: `startup` (default: the start-up time in force, observed or configured, so members are ready when the load comes) or a duration.',
       ),
+    upcoming: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        'Structural look-ahead: an event field counting jobs of started builds that are not runnable yet (Buildkite `waiting_jobs_count`: jobs behind a wait step or a dependency). With a target tighter than a start-up, members start for them now, sized like waiting jobs, so they are ready when the build reaches them.',
+      ),
     bucket: duration(
       'Width of the profile buckets (default 15m; from 1m to 1h, dividing a day). A changed width starts a new profile.',
     )

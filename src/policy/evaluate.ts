@@ -126,6 +126,8 @@ export type PolicyInput = {
    * measures their start-up from them (src/policy/startup.ts).
    */
   members?: readonly Member[] | undefined;
+  /** `forecast.upcoming`: jobs of started builds not runnable yet (undefined: not in the event). */
+  upcoming?: number | undefined;
 } & ({ metric: number; include?: number | undefined } | { error: string });
 
 export interface PolicyDecision {
@@ -165,6 +167,7 @@ function runStrategy(
   estimate: JobsEstimate | null,
   forecast: JobsForecast | undefined,
   state: PolicyState,
+  upcoming: { field: string; count: number } | undefined,
 ): StrategyResult & { withinBounds: number } {
   switch (config.strategy) {
     case 'jobs': {
@@ -178,6 +181,7 @@ function runStrategy(
           jobsSettings(config, state),
           estimate ?? updateJobsEstimate(null, reading.waiting, reading.running, 0),
           forecast,
+          upcoming,
         ),
         withinBounds,
       };
@@ -297,6 +301,14 @@ function forecastStep(
   const at = forecastAt(learned, settings, now + lookahead);
   const duration = config.job_duration ?? profileJobDuration(learned);
   return { profile: learned, forecast: 'none' in at ? at : { ...at, lookahead, duration } };
+}
+
+/** The jobs not runnable yet that `forecast.upcoming` names, when the event carries a usable count. */
+function upcomingOf(config: PolicyConfig, input: PolicyInput): { field: string; count: number } | undefined {
+  const field = config.forecast?.upcoming;
+  const count = input.upcoming;
+  if (field === undefined || count === undefined || !Number.isFinite(count) || count <= 0) return undefined;
+  return { field, count };
 }
 
 /** The scale-down window in force: a jobs policy chooses its own (the hold). */
@@ -448,6 +460,7 @@ export function evaluatePolicy(
       estimate,
       forecast,
       next,
+      upcomingOf(config, input),
     );
     next = { ...next, withinBounds: result.withinBounds };
     recommendation = result.recommendation ?? current;

@@ -217,6 +217,7 @@ export function jobsStrategy(
   settings: JobsSettings,
   estimate: JobsEstimate,
   forecast?: JobsForecast,
+  upcoming?: { field: string; count: number },
 ): StrategyResult {
   const r = Math.min(total, running ?? Math.min(total, current));
   const w = Math.max(0, total - r);
@@ -245,6 +246,13 @@ export function jobsStrategy(
     parts.push(
       `spare ${spare} for ${fmt(expected)} arrivals expected in the ${formatDuration(blind)} a new member cannot cover`,
     );
+  if (upcoming && blind > 0) {
+    // Jobs of started builds behind a wait step: members started now are ready when the
+    // build reaches them, sized like waiting jobs (a short job needs D / S of one).
+    const add = Math.ceil(upcoming.count * f - 1e-9);
+    parts.push(`${fmt(upcoming.count)} not runnable yet (${upcoming.field}) → +${add}`);
+    desired += add;
+  }
   if (forecast) {
     // With a target at or above a start-up, a job can wait for a member started when it
     // arrives: warming members ahead would only cost more.
@@ -275,7 +283,8 @@ function forecastMembers(
   if ('none' in forecast) return forecast;
   // A job shorter than the blind time needs only D / blind of a spare; not known: a whole one.
   const perArrival = forecast.duration === undefined ? 1 : Math.min(1, forecast.duration / blind);
-  const busy = Math.ceil(forecast.jobs - 1e-9);
+  // A hundredth of a job expected (a profile the last hour did not match) asks for none.
+  const busy = Math.ceil(forecast.jobs - 0.01);
   const spare = Math.max(reactiveSpare, Math.ceil(poissonQuantile(forecast.rate * blind, 0.95) * perArrival - 1e-9));
   return { ...forecast, busy, spare, members: busy + spare };
 }

@@ -11,9 +11,10 @@
  * started and ready between two readings) give no sample. Scalers that do not report
  * `ready` give none either: the setting stays in force.
  *
- *   estimate ← estimate + 0.3 × (sample − estimate)   seeded by `startup`
+ *   estimate ← estimate + 0.1 × (sample − estimate)   seeded by `startup`
  *
- * so the last few start-ups weigh most (a new image, a slower region shows within about five).
+ * so the last twenty or so start-ups weigh most (a slower image or region shows within about
+ * ten: 65 % of the way), while one sample is off by up to a reading interval.
  * Plain JSON in the policy's state: it survives a restart.
  */
 import type { Member } from '../core/types.js';
@@ -27,7 +28,7 @@ export interface StartupEstimate {
 }
 
 /** Weight of each new sample. */
-const SAMPLE_WEIGHT = 0.3;
+const SAMPLE_WEIGHT = 0.1;
 /** A fleet starting more members than this at once is followed through its first ones only. */
 const MAX_PENDING = 1000;
 

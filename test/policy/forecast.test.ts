@@ -146,4 +146,25 @@ describe('strategy = "jobs" with forecast', () => {
     expect(config().forecast).toEqual({ mode: 'arrivals', min_history: DAY, lookahead: 'startup', bucket: 15 * MIN });
     expect(config({ forecast: { lookahead: '5m' } }).forecast?.lookahead).toBe(5 * MIN);
   });
+
+  it('upcoming: jobs of started builds not runnable yet get members now when the target is tighter than a start-up', () => {
+    const c = config({ forecast: { upcoming: 'waiting_jobs_count' } });
+    const d = evaluatePolicy(
+      c,
+      initialPolicyState(),
+      { current: 2, metric: 0, include: 2, upcoming: 3, label: 'ci' },
+      MONDAY,
+    );
+    expect(d.desired).toBe(5);
+    expect(d.reason).toContain('3 not runnable yet (waiting_jobs_count) → +3');
+    // A target a new member can meet: they can wait for members started when they become runnable.
+    const loose = config({ target_wait: '2m', forecast: { upcoming: 'waiting_jobs_count' } });
+    const held = evaluatePolicy(
+      loose,
+      initialPolicyState(),
+      { current: 2, metric: 0, include: 2, upcoming: 3, label: 'ci' },
+      MONDAY,
+    );
+    expect(held.desired).toBeNull();
+  });
 });
