@@ -10,10 +10,11 @@
  * time-of-week bucket once that bucket has been seen, else of its time-of-day bucket: after
  * one day, Tuesday is forecast from Monday; after a week, each day from its own last weeks.
  *
- *   learn:    each reading interval (dt, arrivals = the rise in jobs in the system) is added
- *             to the buckets of its midpoint; a bucket visited again after more than one
- *             bucket's time (a day or a week later) first decays its sums × 0.7, so recent
- *             days and weeks weigh most (about the last three visits)
+ *   learn:    each reading interval (dt, arrivals = the rise in jobs in the system, jobs in
+ *             the system) is summed into the bucket of its midpoint; when the next bucket
+ *             starts, that visit is folded into the time-of-week and time-of-day buckets,
+ *             whose earlier visits (a day or a week before) are first decayed × 0.7, so
+ *             recent days and weeks weigh most (about the last three visits)
  *   forecast: nothing before `min_history` of readings has been learned (AWS predictive
  *             scaling likewise needs 24 h of data); then the rate at now + lookahead,
  *             times how well the profile matched the last hour: min(1, arrivals seen /
@@ -55,6 +56,18 @@ export interface ArrivalProfile {
   /** Job-milliseconds run and arrivals, decayed over a day: the job duration by Little's law. */
   busyMs: number;
   arrivals: number;
+  /** The bucket being learned now, folded into `week` and `day` when the next one starts. */
+  open?: OpenBucket;
+}
+
+export interface OpenBucket {
+  week: number;
+  day: number;
+  arrivals: number;
+  jobsMs: number;
+  ms: number;
+  /** Epoch ms of the last reading learned into it. */
+  at: number;
 }
 
 export interface ForecastSettings {
@@ -89,12 +102,13 @@ export function emptyProfile(bucketMs: number): ArrivalProfile {
   return { learnedMs: 0, bucketMs, week: {}, day: {}, recentSeen: 0, recentExpected: 0, busyMs: 0, arrivals: 0 };
 }
 
+/** One visit of a bucket folded in: earlier visits (a day or a week ago) decayed first. */
 function learnInto(
   buckets: Record<string, ProfileBucket>,
   key: number,
   arrivals: number,
-  jobs: number,
-  dt: number,
+  jobsMs: number,
+  ms: number,
   now: number,
   bucketMs: number,
 ): Record<string, ProfileBucket> {
@@ -104,8 +118,8 @@ function learnInto(
     ...buckets,
     [key]: {
       arrivals: (old?.arrivals ?? 0) * keep + arrivals,
-      jobsMs: (old?.jobsMs ?? 0) * keep + jobs * dt,
-      ms: (old?.ms ?? 0) * keep + dt,
+      jobsMs: (old?.jobsMs ?? 0) * keep + jobsMs,
+      ms: (old?.ms ?? 0) * keep + ms,
       at: now,
     },
   };
@@ -132,6 +146,22 @@ export function learnArrivals(
   const before = rawRateAt(base, bucketMs, middle);
   const keep = Math.exp(-dt / MATCH_TIME_CONSTANT_MS);
   const keepDay = Math.exp(-dt / DAY_MS);
+  // The bucket being learned is summed apart and folded into the maps when the next one
+  // starts: one visit, one fold (and copying the maps once a bucket, not once a reading,
+  // keeps an evaluation cheap).
+  const week = weekBucket(middle, bucketMs);
+  const open = base.open;
+  const same = open !== undefined && open.week === week;
+  let folded: Pick<ArrivalProfile, 'week' | 'day'> = base;
+  if (open && !same) {
+    folded = {
+      week: learnInto(base.week, open.week, open.arrivals, open.jobsMs, open.ms, open.at, bucketMs),
+      day: learnInto(base.day, open.day, open.arrivals, open.jobsMs, open.ms, open.at, bucketMs),
+    };
+  }
+  const next: OpenBucket = same
+    ? { ...open, arrivals: open.arrivals + arrivals, jobsMs: open.jobsMs + jobs * dt, ms: open.ms + dt, at: to }
+    : { week, day: dayBucket(middle, bucketMs), arrivals, jobsMs: jobs * dt, ms: dt, at: to };
   return {
     busyMs: (base.busyMs ?? 0) * keepDay + Math.max(0, running) * dt,
     arrivals: (base.arrivals ?? 0) * keepDay + arrivals,
@@ -139,8 +169,9 @@ export function learnArrivals(
     bucketMs,
     recentSeen: (base.recentSeen ?? 0) * keep + arrivals,
     recentExpected: (base.recentExpected ?? 0) * keep + (before?.rate ?? 0) * dt,
-    week: learnInto(base.week, weekBucket(middle, bucketMs), arrivals, jobs, dt, to, bucketMs),
-    day: learnInto(base.day, dayBucket(middle, bucketMs), arrivals, jobs, dt, to, bucketMs),
+    week: folded.week,
+    day: folded.day,
+    open: next,
   };
 }
 

@@ -14,8 +14,8 @@
  *   f = min(1, D / S)                        a job shorter than a start-up needs only D / S of
  *                                            one new member over that start-up (its busy
  *                                            agent-seconds), not a whole one
- *   hold = S / 4 × (1 + max(0, 1 − T / S))   the scale-down window: a quarter of a start-up,
- *                                            up to half when the target is tighter than one
+ *   hold = S / 2 × max(0, 1 − T / S)         the scale-down window: none when a job may wait
+ *                                            a start-up, up to half a start-up for T → 0
  *
  * The spare covers the arrivals of the "blind" part of a start-up: a job arriving now that
  * finds no free member waits about S for a new one; when S ≤ T that wait is within the
@@ -141,16 +141,18 @@ export function poissonQuantile(mean: number, p: number): number {
 }
 
 /**
- * The scale-down window of a jobs policy: a quarter of a start-up time, up to half when the
- * target is tighter than a start-up. The spare already keeps members for the arrivals of
- * the next start-up, so the hold only bridges the gaps between the bursts of one pipeline;
- * on the repository's traces a whole start-up (ski rental's break-even) cost 3-26 % more
- * agent time for the same p95 wait (bench/README.md).
+ * The scale-down window of a jobs policy: half a start-up time scaled by how much of a
+ * start-up the target cannot cover, so none when a job may wait a whole start-up (T ≥ S: a
+ * new member started when the job arrives is in time) and up to S / 2 for a zero-wait
+ * target. The spare already keeps members for the arrivals of the next start-up, so the
+ * hold only bridges the gaps inside a burst. On the repository's traces a whole start-up
+ * (ski rental's break-even) cost 3-26 % more agent time for the same p95 wait, and a
+ * quarter of one (the previous rule) 2.5 % more on the CI traces at 90 s (bench/README.md).
  */
 export function jobsHold(settings: JobsSettings): number {
   const { startup, targetWait } = settings;
   if (startup <= 0) return 0;
-  const hold = (startup / 4) * (1 + Math.max(0, 1 - targetWait / startup));
+  const hold = (startup / 2) * Math.max(0, 1 - targetWait / startup);
   // Whole seconds: reasons print it, and "23s" reads better than "22500ms".
   return Math.round(hold / 1000) * 1000;
 }

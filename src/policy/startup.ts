@@ -41,6 +41,8 @@ export function observeStartups(
 ): StartupEstimate {
   const base: StartupEstimate = previous ?? { pending: {}, estimate: seed, samples: 0 };
   if (!members) return base;
+  // The usual reading: every member ready and none followed: nothing to do, nothing to copy.
+  if (isEmpty(base.pending) && !members.some((m) => m.ready === false)) return base;
   const pending: Record<string, [number, number]> = {};
   let { estimate, samples } = base;
   let tracked = 0;
@@ -62,4 +64,9 @@ export function observeStartups(
     }
   }
   return { pending, estimate: Math.round(estimate), samples };
+}
+
+function isEmpty(record: Record<string, unknown>): boolean {
+  for (const _ in record) return false;
+  return true;
 }

@@ -78,15 +78,17 @@ describe('strategy = "jobs": sizing', () => {
 });
 
 describe('strategy = "jobs": the hold replaces the scale-down window', () => {
-  it('a quarter of a start-up when the target is looser than a start-up, up to half when tighter', () => {
-    expect(jobsHold({ startup: 90_000, targetWait: 120_000 })).toBe(23_000);
-    expect(jobsHold({ startup: 90_000, targetWait: 30_000 })).toBe(38_000);
+  it('none when a job may wait a start-up; half a start-up × the share of it the target cannot cover', () => {
+    expect(jobsHold({ startup: 90_000, targetWait: 120_000 })).toBe(0);
+    expect(jobsHold({ startup: 90_000, targetWait: 90_000 })).toBe(0);
+    expect(jobsHold({ startup: 90_000, targetWait: 30_000 })).toBe(30_000);
     expect(jobsHold({ startup: 90_000, targetWait: 0 })).toBe(45_000);
   });
 
   it('idle members leave after the hold (23 s here), not the default 5 m window', () => {
+    // Target 44 s against a 90 s start-up: 45 × (1 − 44/90) = 23 s.
     const run = replay(
-      jobs(),
+      jobs({ target_wait: '44s' }),
       [
         { at: 0, waiting: 0, running: 6 },
         { at: 15_000, waiting: 0, running: 0 },
