@@ -190,7 +190,7 @@ export const policySchemaShape = {
     'jobs: the queue wait to meet (p95), e.g. "30s"; from it and `startup` the policy chooses its spare members and how long it keeps idle ones (the scale-down window).',
   ),
   startup: optionalDuration(
-    'jobs: how long a new member takes from start to taking work (boot, register), e.g. "90s".',
+    'jobs: how long a new member takes from start to taking work (boot, register), e.g. "90s". It seeds the start-up the policy then measures on the target\'s members (start to ready, when the scaler reports `ready`) and uses instead.',
   ),
   forecast: forecastBlock
     .optional()
