@@ -21,7 +21,9 @@
  * finds no free member waits about S for a new one; when S ≤ T that wait is within the
  * target and no spare is kept. q95 is the larger of the Poisson 95th percentile of the
  * arrivals expected in that time and the one the observed burstiness gives (mean + 1.645
- * standard deviations of the rises per reading): real queues arrive in bursts.
+ * standard deviations of the rises per reading): real queues arrive in bursts. The
+ * burstiness above the Poisson quantile is capped by the recent peak of jobs in the system
+ * (a maximum decaying over about ten minutes) less what is already asked for.
  *
  * Estimates: λ from the rises in jobs in the system (waiting + running) between readings,
  * and D = mean running / λ (Little's law) over the intervals when nothing waited (while jobs
@@ -51,6 +53,8 @@ export interface JobsEstimate {
   freeBusy: number;
   /** Intervals with nothing waiting folded in. */
   freeIntervals: number;
+  /** The most jobs in the system lately: a maximum that decays over about ten minutes. */
+  peak?: number;
 }
 
 export interface JobsSettings {
@@ -89,6 +93,7 @@ export function updateJobsEstimate(
       freeRate: previous?.freeRate ?? 0,
       freeBusy: previous?.freeBusy ?? 0,
       freeIntervals: previous?.freeIntervals ?? 0,
+      peak: Math.max(total, previous?.peak ?? 0),
     };
   }
   const dt = now - previous.lastAt;
@@ -105,6 +110,7 @@ export function updateJobsEstimate(
     riseMean: seeded ? previous.riseMean + alpha * (rise - previous.riseMean) : rise,
     riseSquare: seeded ? previous.riseSquare + alpha * (rise * rise - previous.riseSquare) : rise * rise,
     interval: seeded ? previous.interval + alpha * (dt - previous.interval) : dt,
+    peak: Math.max(total, (previous.peak ?? total) * (1 - alpha)),
   };
   // While jobs queue, running is capped by the members there are, not set by the load:
   // R / λ would read the shortage as short jobs. Only queue-free intervals estimate D.
@@ -231,9 +237,15 @@ export function jobsStrategy(
   // Arrivals in the blind time must find a member already there; a job shorter than that
   // time needs only D / blind of one (a member serves several in turn).
   const perArrival = duration === undefined || blind <= 0 ? 1 : Math.min(1, duration / blind);
-  const spare = Math.ceil(
-    Math.max(poissonQuantile(expected, 0.95), burstQuantile(estimate, blind)) * perArrival - 1e-9,
-  );
+  // The Poisson quantile is the floor: what independent arrivals need. Burstiness above it
+  // is capped by what the system held lately (the recent peak of jobs in the system, less
+  // what is asked for already): a burst larger than the recent peak is rare, and for jobs
+  // shorter than the blind time a burst's arrivals do not each need a member. Without the
+  // cap, bursts of hundreds of requests of seconds asked for 3 × the zero-wait bound.
+  const poisson = Math.ceil(poissonQuantile(expected, 0.95) * perArrival - 1e-9);
+  const bursty = Math.ceil(burstQuantile(estimate, blind) * perArrival - 1e-9);
+  const recent = Math.max(0, Math.ceil((estimate.peak ?? 0) - 1e-9) - r - queueMembers);
+  const spare = Math.max(poisson, Math.min(bursty, recent));
   let desired = r + queueMembers + spare;
   const parts = [`${label}: ${fmt(w)} waiting + ${fmt(r)} running`];
   if (settings.observed)
