@@ -6,6 +6,7 @@
 import { writeFileSync } from 'node:fs';
 import { type Command, Option } from 'commander';
 import type { Logger } from 'pino';
+import type { Baseline } from '../sim/compare.js';
 import type { SimResult } from '../sim/run.js';
 import type { Trace } from '../sim/trace.js';
 import { LOG_LEVELS } from './choices.js';
@@ -17,6 +18,8 @@ export interface SimulateOptions {
   startup: string;
   speed: string;
   json?: boolean;
+  /** False with --no-baseline: no HPA default replay (the bound is still computed). */
+  baseline?: boolean;
   input?: string;
   tick?: string;
   duration?: string;
@@ -67,7 +70,7 @@ export async function simulateCommand(options: SimulateOptions): Promise<number>
     if (value instanceof Error) return fail(value.message);
   if (tick === 0) return fail('--tick: must be longer than 0');
 
-  const [{ default: pino }, { loadConfigFile }, { defaultRegistry }, sim, trace_, report, { printIssues }] =
+  const [{ default: pino }, { loadConfigFile }, { defaultRegistry }, sim, trace_, report, { printIssues }, compare] =
     await Promise.all([
       import('pino'),
       import('../config/load.js'),
@@ -76,6 +79,7 @@ export async function simulateCommand(options: SimulateOptions): Promise<number>
       import('../sim/trace.js'),
       import('../sim/report.js'),
       import('./report.js'),
+      import('../sim/compare.js'),
     ]);
   const { SimulationError, simulateConfig } = sim;
   const { readTraceFile, TraceError } = trace_;
@@ -98,6 +102,7 @@ export async function simulateCommand(options: SimulateOptions): Promise<number>
   const logger: Logger = pino({ level: options.logLevel, base: undefined }, pino.destination(2));
   const registry = defaultRegistry();
   const results: SimResult[] = [];
+  let baseline: Baseline | undefined;
   for (const file of options.config) {
     const loaded = loadConfigFile(file, registry);
     if (!loaded.ok) {
@@ -105,6 +110,14 @@ export async function simulateCommand(options: SimulateOptions): Promise<number>
       return 1;
     }
     try {
+      // The bound and the HPA default once, beside the first config, before any is replayed.
+      baseline ??= await compare.baselineFor(trace, registry, {
+        startupMs: startup as number,
+        memberCapacity: capacity as number,
+        logger,
+        nextTo: loaded.config.file,
+        hpa: options.baseline !== false,
+      });
       const result = await simulateConfig(loaded.config, trace, {
         startupMs: startup as number,
         ...(tick !== undefined ? { tickMs: tick as number } : {}),
@@ -114,14 +127,15 @@ export async function simulateCommand(options: SimulateOptions): Promise<number>
         logger,
       });
       results.push({ ...result, config: file });
-      if (options.json) process.stdout.write(`${JSON.stringify(jsonSummary({ ...result, config: file }))}\n`);
+      if (options.json) process.stdout.write(`${JSON.stringify(jsonSummary({ ...result, config: file }, baseline))}\n`);
     } catch (error) {
       if (error instanceof SimulationError) return fail(`${file}: ${error.message}`);
       throw error;
     }
   }
 
-  if (!options.json) process.stdout.write(summaryTable(results, trace.attribution));
+  if (!baseline) return 0;
+  if (!options.json) process.stdout.write(summaryTable(results, baseline, trace.attribution));
   else if (trace.attribution) process.stderr.write(`Trace: ${trace.attribution}\n`);
   if (options.out) {
     const { htmlReport } = await import('../sim/html.js');
@@ -129,6 +143,7 @@ export async function simulateCommand(options: SimulateOptions): Promise<number>
       options.out,
       htmlReport({
         results,
+        baseline,
         traceFile: options.trace,
         traceKind: trace.kind,
         originMs: trace.originMs,
@@ -152,6 +167,7 @@ export function registerSimulate(program: Command): void {
     .option('--startup <duration>', 'time from a member starting to serving', '60s')
     .option('--speed <speed>', '"max", or a multiple of real time', 'max')
     .option('--json', 'one JSON object per config per line')
+    .option('--no-baseline', 'do not replay the HPA default beside the configs (the zero-wait bound is still shown)')
     .option('--input <trigger>', 'trigger the trace feeds (default: the only one reaching a scaler)')
     .option('--tick <duration>', "how often demand is emitted (default: the trigger's interval, else 15s)")
     .option('--duration <duration>', 'simulate only the first part of the trace')

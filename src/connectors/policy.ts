@@ -126,8 +126,10 @@ class PolicyConnector {
       reading = { error: error instanceof JsonataError ? error.message : errorMessage(error) };
     }
     const include = this.includeOf(event.data);
+    const upcoming = this.config.forecast?.upcoming;
+    const ahead = upcoming === undefined ? undefined : event.data[upcoming];
     const upstream = typeof event.data.reason === 'string' ? event.data.reason : undefined;
-    return this.decide(reading, include, event, upstream, true);
+    return this.decide(reading, include, event, upstream, true, typeof ahead === 'number' ? ahead : undefined);
   }
 
   /** An error event of the source is a failed reading: the policy's on_error decides. */
@@ -162,6 +164,8 @@ class PolicyConnector {
     upstream: string | undefined,
     /** False for a source's own error event: it was reported once already, by the source. */
     reportError: boolean,
+    /** forecast.upcoming's count in the event, if any. */
+    upcoming?: number,
   ): EventData[] {
     const { ctx, config } = this;
     const target = ctx.scalers.get(config.to);
@@ -173,8 +177,11 @@ class PolicyConnector {
     // input under its targetKey of the data sent ({ desired, reason, metric }: no target field,
     // so a keyed scaler's configured one), not the sum over all of a keyed scaler's targets.
     const key = target.targetOf({});
-    const current = currentOf(target.lastObserved(key)?.count, target.lastDesired(key));
-    const input: PolicyInput = { current: current.count, label: this.label, ...reading, include };
+    const observed = target.lastObserved(key);
+    const current = currentOf(observed?.count, target.lastDesired(key));
+    // Members with startedAt/ready: a jobs policy measures their start-up (src/policy/startup.ts).
+    const members = observed?.members;
+    const input: PolicyInput = { current: current.count, label: this.label, ...reading, include, members, upcoming };
     const state = ctx.state.get<PolicyState>(STATE_KEY) ?? initialPolicyState();
     const decision = evaluatePolicy(config, state, input, ctx.clock.now());
     ctx.state.set(STATE_KEY, decision.state);

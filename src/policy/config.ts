@@ -114,6 +114,44 @@ const scheduleWindow = z
     message: "a schedule's `min` is greater than its `max`",
   });
 
+const DAY_MS = 86_400_000;
+
+const forecastBlock = z
+  .strictObject({
+    mode: z
+      .literal('arrivals')
+      .default('arrivals')
+      .describe(
+        'What is forecast: `arrivals`, the arrival rate learned per time of week and time of day from the readings (the only mode).',
+      ),
+    min_history: duration(
+      'No forecast until this much history has been learned (default 24h: one of each time of day; AWS predictive scaling also needs 24 h).',
+    ).default(DAY_MS),
+    lookahead: z
+      .union([z.literal('startup'), duration('A fixed look-ahead.')])
+      .default('startup')
+      .describe(
+        'How far ahead the forecast is read: `startup` (default: the start-up time in force, observed or configured, so members are ready when the load comes) or a duration.',
+      ),
+    upcoming: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        'Structural look-ahead: an event field counting jobs of started builds that are not runnable yet (Buildkite `waiting_jobs_count`: jobs behind a wait step or a dependency). With a target tighter than a start-up, members start for them now, sized like waiting jobs, so they are ready when the build reaches them.',
+      ),
+    bucket: duration(
+      'Width of the profile buckets (default 15m; from 1m to 1h, dividing a day). A changed width starts a new profile.',
+    )
+      .default(900_000)
+      .refine((ms) => ms >= 60_000 && ms <= 3_600_000 && DAY_MS % ms === 0, {
+        message: 'a bucket from 1m to 1h that divides a day (e.g. "5m", "15m", "1h")',
+      }),
+  })
+  .describe(
+    'jobs: warm capacity ahead of demand. Learns the arrival rate per time of week (and of day) from the readings, kept in the component state, and from `min_history` on asks, one look-ahead early, for the members that rate will keep busy plus their spare.',
+  );
+
 /** `.optional()` makes a new schema without the description, so it is described again. */
 export function optionalDuration(description: string) {
   return duration(description).optional().describe(description);
@@ -152,8 +190,13 @@ export const policySchemaShape = {
     'jobs: the queue wait to meet (p95), e.g. "30s"; from it and `startup` the policy chooses its spare members and how long it keeps idle ones (the scale-down window).',
   ),
   startup: optionalDuration(
-    'jobs: how long a new member takes from start to taking work (boot, register), e.g. "90s".',
+    'jobs: how long a new member takes from start to taking work (boot, register), e.g. "90s". It seeds the start-up the policy then measures on the target\'s members (start to ready, when the scaler reports `ready`) and uses instead.',
   ),
+  forecast: forecastBlock
+    .optional()
+    .describe(
+      'jobs: warm capacity ahead of demand, e.g. `{ mode = "arrivals", min_history = "24h", lookahead = "startup" }`: a learned arrival profile (time of week × time of day) read one start-up ahead; no forecast before `min_history`.',
+    ),
   job_duration: optionalDuration(
     "jobs: the typical job duration when it is known; default: estimated from the readings (arrival rate and running jobs, by Little's law).",
   ),
@@ -250,7 +293,7 @@ type FieldName = keyof typeof policySchemaShape;
 const STRATEGY_FIELDS: Record<StrategyName, FieldName[]> = {
   target_value: ['target', 'tolerance'],
   per_replica: ['per_replica', 'include', 'tolerance'],
-  jobs: ['include', 'target_wait', 'startup', 'job_duration'],
+  jobs: ['include', 'target_wait', 'startup', 'job_duration', 'forecast'],
   steps: ['steps', 'threshold', 'min_adjustment'],
   threshold: ['lower_bound', 'upper_bound', 'within_bounds_trigger', 'delta', 'percentage', 'value'],
   fixed: ['value'],

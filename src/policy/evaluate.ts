@@ -42,6 +42,7 @@
  * `policySchemaShape` and `refinePolicy` (config.ts) are the config fields.
  */
 import { formatDuration } from '../core/duration.js';
+import type { Member } from '../core/types.js';
 import {
   cooldownLeft,
   pruneEvents,
@@ -54,8 +55,23 @@ import {
   type TimedRecommendation,
 } from './behaviour.js';
 import type { PolicyConfig } from './config.js';
-import { type JobsEstimate, type JobsSettings, jobsHold, jobsStrategy, updateJobsEstimate } from './jobs.js';
+import {
+  type ArrivalProfile,
+  type ForecastSettings,
+  forecastAt,
+  learnArrivals,
+  profileJobDuration,
+} from './forecast.js';
+import {
+  type JobsEstimate,
+  type JobsForecast,
+  type JobsSettings,
+  jobsHold,
+  jobsStrategy,
+  updateJobsEstimate,
+} from './jobs.js';
 import { type ActiveBounds, activeBounds } from './schedules.js';
+import { observeStartups, type StartupEstimate } from './startup.js';
 import {
   formatNumber as fmt,
   perReplica,
@@ -81,6 +97,10 @@ export interface PolicyState {
   withinBounds: number;
   /** jobs strategy: arrival rate and running-jobs estimates (absent in older states). */
   jobs?: JobsEstimate | null;
+  /** jobs strategy with `forecast`: the learned arrival profile (absent until learned). */
+  profile?: ArrivalProfile | null;
+  /** jobs strategy: the observed start-up time of new members (absent until observed). */
+  startup?: StartupEstimate | null;
 }
 
 export function initialPolicyState(): PolicyState {
@@ -101,6 +121,13 @@ export type PolicyInput = {
   current: number;
   /** How reasons name the metric ("queue"); default "metric". */
   label?: string;
+  /**
+   * The target's members as last observed (with `startedAt` and `ready`): a jobs policy
+   * measures their start-up from them (src/policy/startup.ts).
+   */
+  members?: readonly Member[] | undefined;
+  /** `forecast.upcoming`: jobs of started builds not runnable yet (undefined: not in the event). */
+  upcoming?: number | undefined;
 } & ({ metric: number; include?: number | undefined } | { error: string });
 
 export interface PolicyDecision {
@@ -138,6 +165,9 @@ function runStrategy(
   current: number,
   withinBounds: number,
   estimate: JobsEstimate | null,
+  forecast: JobsForecast | undefined,
+  state: PolicyState,
+  upcoming: { field: string; count: number } | undefined,
 ): StrategyResult & { withinBounds: number } {
   switch (config.strategy) {
     case 'jobs': {
@@ -148,8 +178,10 @@ function runStrategy(
           reading.waiting + reading.running,
           reading.running,
           current,
-          jobsSettings(config),
+          jobsSettings(config, state),
           estimate ?? updateJobsEstimate(null, reading.waiting, reading.running, 0),
+          forecast,
+          upcoming,
         ),
         withinBounds,
       };
@@ -221,13 +253,67 @@ function jobsReading(
   return { waiting: metric - running, running };
 }
 
-function jobsSettings(config: PolicyConfig): JobsSettings {
-  return { startup: config.startup ?? 0, targetWait: config.target_wait ?? 0, jobDuration: config.job_duration };
+/** The jobs settings in force: the observed start-up once there is a sample, else the setting. */
+function jobsSettings(config: PolicyConfig, state: PolicyState): JobsSettings {
+  const setting = config.startup ?? 0;
+  const observed = state.startup && state.startup.samples > 0 ? state.startup : undefined;
+  return {
+    // Whole seconds: the estimate moves by the reading interval anyway, and reasons print it.
+    startup: observed ? Math.round(observed.estimate / 1000) * 1000 : setting,
+    observed: observed ? { samples: observed.samples, setting } : undefined,
+    targetWait: config.target_wait ?? 0,
+    jobDuration: config.job_duration,
+  };
+}
+
+function forecastSettings(forecast: NonNullable<PolicyConfig['forecast']>): ForecastSettings {
+  return { bucketMs: forecast.bucket, minHistoryMs: forecast.min_history };
+}
+
+/**
+ * Learns the reading interval since the last one into the arrival profile, and reads the
+ * forecast one look-ahead from now. The arrivals are the rise in jobs in the system, as
+ * the rate estimate counts them.
+ */
+function forecastStep(
+  config: PolicyConfig,
+  state: PolicyState,
+  previous: JobsEstimate | null | undefined,
+  profile: ArrivalProfile | null | undefined,
+  total: number,
+  running: number,
+  now: number,
+): { profile: ArrivalProfile; forecast: JobsForecast } | undefined {
+  const block = config.forecast;
+  if (config.strategy !== 'jobs' || !block) return undefined;
+  const settings = forecastSettings(block);
+  const learned =
+    previous && now > previous.lastAt
+      ? learnArrivals(
+          profile,
+          settings,
+          { arrivals: Math.max(0, total - previous.lastTotal), jobs: total, running },
+          previous.lastAt,
+          now,
+        )
+      : learnArrivals(profile, settings, { arrivals: 0, jobs: total, running }, now, now);
+  const lookahead = block.lookahead === 'startup' ? jobsSettings(config, state).startup : block.lookahead;
+  const at = forecastAt(learned, settings, now + lookahead);
+  const duration = config.job_duration ?? profileJobDuration(learned);
+  return { profile: learned, forecast: 'none' in at ? at : { ...at, lookahead, duration } };
+}
+
+/** The jobs not runnable yet that `forecast.upcoming` names, when the event carries a usable count. */
+function upcomingOf(config: PolicyConfig, input: PolicyInput): { field: string; count: number } | undefined {
+  const field = config.forecast?.upcoming;
+  const count = input.upcoming;
+  if (field === undefined || count === undefined || !Number.isFinite(count) || count <= 0) return undefined;
+  return { field, count };
 }
 
 /** The scale-down window in force: a jobs policy chooses its own (the hold). */
-function downWindowOf(config: PolicyConfig): number {
-  return config.strategy === 'jobs' ? jobsHold(jobsSettings(config)) : config.scale_down.stabilization_window;
+function downWindowOf(config: PolicyConfig, state: PolicyState): number {
+  return config.strategy === 'jobs' ? jobsHold(jobsSettings(config, state)) : config.scale_down.stabilization_window;
 }
 
 function boundsFor(config: PolicyConfig, now: number): ActiveBounds {
@@ -329,10 +415,25 @@ export function evaluatePolicy(
   const idleSince = idle ? (state.idleSince ?? now) : null;
   let next: PolicyState = { ...state, failures: 0, idleSince };
   let estimate: JobsEstimate | null = null;
+  let forecast: JobsForecast | undefined;
   if (config.strategy === 'jobs') {
     const reading = jobsReading(config, metric, input.include, current);
     estimate = updateJobsEstimate(state.jobs, reading.waiting, reading.running, now);
-    next = { ...next, jobs: estimate };
+    const startup = observeStartups(state.startup, config.startup ?? 0, input.members, now);
+    next = { ...next, jobs: estimate, startup };
+    const step = forecastStep(
+      config,
+      next,
+      state.jobs,
+      state.profile,
+      reading.waiting + reading.running,
+      reading.running,
+      now,
+    );
+    if (step) {
+      forecast = step.forecast;
+      next = { ...next, profile: step.profile };
+    }
   }
   const bounds = boundsFor(config, now);
   const down = config.scale_down;
@@ -349,7 +450,18 @@ export function evaluatePolicy(
         ? `${label} ${fmt(metric)} ≤ activation ${fmt(config.activation)}, stays at zero`
         : `${label} ${fmt(metric)} ≤ activation ${fmt(config.activation)}: inactive, to zero`;
   } else {
-    const result = runStrategy(config, label, metric, input.include, current, state.withinBounds, estimate);
+    const result = runStrategy(
+      config,
+      label,
+      metric,
+      input.include,
+      current,
+      state.withinBounds,
+      estimate,
+      forecast,
+      next,
+      upcomingOf(config, input),
+    );
     next = { ...next, withinBounds: result.withinBounds };
     recommendation = result.recommendation ?? current;
     reason = result.reason;
@@ -381,7 +493,7 @@ export function evaluatePolicy(
 
   const notes: string[] = [];
   const up = config.scale_up;
-  const downWindow = downWindowOf(config);
+  const downWindow = downWindowOf(config, next);
   const stabilized = stabilize(current, recommendation, history, up.stabilization_window, downWindow, now);
   next = {
     ...next,

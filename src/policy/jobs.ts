@@ -14,14 +14,16 @@
  *   f = min(1, D / S)                        a job shorter than a start-up needs only D / S of
  *                                            one new member over that start-up (its busy
  *                                            agent-seconds), not a whole one
- *   hold = S / 4 × (1 + max(0, 1 − T / S))   the scale-down window: a quarter of a start-up,
- *                                            up to half when the target is tighter than one
+ *   hold = S / 2 × max(0, 1 − T / S)         the scale-down window: none when a job may wait
+ *                                            a start-up, up to half a start-up for T → 0
  *
  * The spare covers the arrivals of the "blind" part of a start-up: a job arriving now that
  * finds no free member waits about S for a new one; when S ≤ T that wait is within the
  * target and no spare is kept. q95 is the larger of the Poisson 95th percentile of the
  * arrivals expected in that time and the one the observed burstiness gives (mean + 1.645
- * standard deviations of the rises per reading): real queues arrive in bursts.
+ * standard deviations of the rises per reading): real queues arrive in bursts. The
+ * burstiness above the Poisson quantile is capped by the recent peak of jobs in the system
+ * (a maximum decaying over about ten minutes) less what is already asked for.
  *
  * Estimates: λ from the rises in jobs in the system (waiting + running) between readings,
  * and D = mean running / λ (Little's law) over the intervals when nothing waited (while jobs
@@ -51,11 +53,15 @@ export interface JobsEstimate {
   freeBusy: number;
   /** Intervals with nothing waiting folded in. */
   freeIntervals: number;
+  /** The most jobs in the system lately: a maximum that decays over about ten minutes. */
+  peak?: number;
 }
 
 export interface JobsSettings {
-  /** Milliseconds. */
+  /** Milliseconds: the start-up in force (observed, else the setting). */
   startup: number;
+  /** When `startup` is observed: from how many members, and the setting it replaced. */
+  observed?: { samples: number; setting: number } | undefined;
   /** Milliseconds; the p95 queue wait to meet. */
   targetWait: number;
   /** Milliseconds; known job duration, else estimated. */
@@ -87,6 +93,7 @@ export function updateJobsEstimate(
       freeRate: previous?.freeRate ?? 0,
       freeBusy: previous?.freeBusy ?? 0,
       freeIntervals: previous?.freeIntervals ?? 0,
+      peak: Math.max(total, previous?.peak ?? 0),
     };
   }
   const dt = now - previous.lastAt;
@@ -103,6 +110,7 @@ export function updateJobsEstimate(
     riseMean: seeded ? previous.riseMean + alpha * (rise - previous.riseMean) : rise,
     riseSquare: seeded ? previous.riseSquare + alpha * (rise * rise - previous.riseSquare) : rise * rise,
     interval: seeded ? previous.interval + alpha * (dt - previous.interval) : dt,
+    peak: Math.max(total, (previous.peak ?? total) * (1 - alpha)),
   };
   // While jobs queue, running is capped by the members there are, not set by the load:
   // R / λ would read the shortage as short jobs. Only queue-free intervals estimate D.
@@ -139,16 +147,18 @@ export function poissonQuantile(mean: number, p: number): number {
 }
 
 /**
- * The scale-down window of a jobs policy: a quarter of a start-up time, up to half when the
- * target is tighter than a start-up. The spare already keeps members for the arrivals of
- * the next start-up, so the hold only bridges the gaps between the bursts of one pipeline;
- * on the repository's traces a whole start-up (ski rental's break-even) cost 3-26 % more
- * agent time for the same p95 wait (bench/README.md).
+ * The scale-down window of a jobs policy: half a start-up time scaled by how much of a
+ * start-up the target cannot cover, so none when a job may wait a whole start-up (T ≥ S: a
+ * new member started when the job arrives is in time) and up to S / 2 for a zero-wait
+ * target. The spare already keeps members for the arrivals of the next start-up, so the
+ * hold only bridges the gaps inside a burst. On the repository's traces a whole start-up
+ * (ski rental's break-even) cost 3-26 % more agent time for the same p95 wait, and a
+ * quarter of one (the previous rule) 2.5 % more on the CI traces at 90 s (bench/README.md).
  */
 export function jobsHold(settings: JobsSettings): number {
   const { startup, targetWait } = settings;
   if (startup <= 0) return 0;
-  const hold = (startup / 4) * (1 + Math.max(0, 1 - targetWait / startup));
+  const hold = (startup / 2) * Math.max(0, 1 - targetWait / startup);
   // Whole seconds: reasons print it, and "23s" reads better than "22500ms".
   return Math.round(hold / 1000) * 1000;
 }
@@ -187,7 +197,26 @@ export function arrivalRate(settings: JobsSettings, estimate: JobsEstimate, dura
   return Math.max(estimate.arrivalRate, little);
 }
 
-/** See the top of this file. `running` undefined: the running share of `total` is taken as min(total, current). */
+/** What the arrival profile says for one look-ahead from now (src/policy/forecast.ts), or why it says nothing. */
+export type JobsForecast =
+  | {
+      rate: number;
+      /** Jobs in the system the profile expects then (mean waiting + running). */
+      jobs: number;
+      bucket: string;
+      match: number;
+      lookahead: number;
+      /** The job duration the forecast sizes by: job_duration, else the profile's day-long Little's law. */
+      duration: number | undefined;
+    }
+  | { none: string };
+
+/**
+ * See the top of this file. `running` undefined: the running share of `total` is taken as
+ * min(total, current). With a forecast, the count is at least what the forecast rate will
+ * keep busy one look-ahead from now (λf × D, Little's law) plus the spare for λf: members
+ * started now are ready when that load arrives.
+ */
 export function jobsStrategy(
   label: string,
   total: number,
@@ -195,6 +224,8 @@ export function jobsStrategy(
   current: number,
   settings: JobsSettings,
   estimate: JobsEstimate,
+  forecast?: JobsForecast,
+  upcoming?: { field: string; count: number },
 ): StrategyResult {
   const r = Math.min(total, running ?? Math.min(total, current));
   const w = Math.max(0, total - r);
@@ -206,11 +237,21 @@ export function jobsStrategy(
   // Arrivals in the blind time must find a member already there; a job shorter than that
   // time needs only D / blind of one (a member serves several in turn).
   const perArrival = duration === undefined || blind <= 0 ? 1 : Math.min(1, duration / blind);
-  const spare = Math.ceil(
-    Math.max(poissonQuantile(expected, 0.95), burstQuantile(estimate, blind)) * perArrival - 1e-9,
-  );
-  const desired = r + queueMembers + spare;
+  // The Poisson quantile is the floor: what independent arrivals need. Burstiness above it
+  // is capped by what the system held lately (the recent peak of jobs in the system, less
+  // what is asked for already): a burst larger than the recent peak is rare, and for jobs
+  // shorter than the blind time a burst's arrivals do not each need a member. Without the
+  // cap, bursts of hundreds of requests of seconds asked for 3 × the zero-wait bound.
+  const poisson = Math.ceil(poissonQuantile(expected, 0.95) * perArrival - 1e-9);
+  const bursty = Math.ceil(burstQuantile(estimate, blind) * perArrival - 1e-9);
+  const recent = Math.max(0, Math.ceil((estimate.peak ?? 0) - 1e-9) - r - queueMembers);
+  const spare = Math.max(poisson, Math.min(bursty, recent));
+  let desired = r + queueMembers + spare;
   const parts = [`${label}: ${fmt(w)} waiting + ${fmt(r)} running`];
+  if (settings.observed)
+    parts.push(
+      `start-up ${formatDuration(settings.startup)} observed over ${settings.observed.samples} member${settings.observed.samples === 1 ? '' : 's'} (setting ${formatDuration(settings.observed.setting)})`,
+    );
   if (f < 1 && w > 0) {
     const seconds = formatDuration(Math.max(1, Math.round((duration ?? 0) / 1000)) * 1000);
     parts.push(`waiting sized by work × ${fmt(f)} (jobs of ~${seconds}, start-up ${formatDuration(settings.startup)})`);
@@ -219,5 +260,45 @@ export function jobsStrategy(
     parts.push(
       `spare ${spare} for ${fmt(expected)} arrivals expected in the ${formatDuration(blind)} a new member cannot cover`,
     );
+  if (upcoming && blind > 0) {
+    // Jobs of started builds behind a wait step: members started now are ready when the
+    // build reaches them, sized like waiting jobs (a short job needs D / S of one).
+    const add = Math.ceil(upcoming.count * f - 1e-9);
+    parts.push(`${fmt(upcoming.count)} not runnable yet (${upcoming.field}) → +${add}`);
+    desired += add;
+  }
+  if (forecast) {
+    // With a target at or above a start-up, a job can wait for a member started when it
+    // arrives: warming members ahead would only cost more.
+    const warm = blind > 0 ? forecastMembers(forecast, blind, spare) : { none: 'target_wait ≥ startup, not needed' };
+    if ('none' in warm) parts.push(`no forecast: ${warm.none}`);
+    else {
+      const perMinute = fmt(Math.round(warm.rate * 60_000 * 100) / 100);
+      const matched =
+        warm.match < 1 ? ` (× ${fmt(Math.round(warm.match * 100) / 100)}, as the last hour matched it)` : '';
+      const says = `forecast ${warm.bucket} in ${formatDuration(warm.lookahead)}: ${fmt(Math.round(warm.jobs * 10) / 10)} jobs, ${perMinute} arriving/min${matched} → ${warm.busy} busy + ${warm.spare} spare = ${warm.members}`;
+      parts.push(warm.members > desired ? `${says}, adds ${warm.members - desired}` : `${says}, adds nothing`);
+      desired = Math.max(desired, warm.members);
+    }
+  }
   return { recommendation: desired, reason: `${parts.join(', ')}: ${desired}` };
+}
+
+/**
+ * The members the forecast asks for: the jobs the profile expects in the system then (its
+ * mean waiting + running, measured), plus the spare for its arrival rate's arrivals in the
+ * blind time (at least the reactive spare).
+ */
+function forecastMembers(
+  forecast: JobsForecast,
+  blind: number,
+  reactiveSpare: number,
+): { none: string } | (Exclude<JobsForecast, { none: string }> & { busy: number; spare: number; members: number }) {
+  if ('none' in forecast) return forecast;
+  // A job shorter than the blind time needs only D / blind of a spare; not known: a whole one.
+  const perArrival = forecast.duration === undefined ? 1 : Math.min(1, forecast.duration / blind);
+  // A hundredth of a job expected (a profile the last hour did not match) asks for none.
+  const busy = Math.ceil(forecast.jobs - 0.01);
+  const spare = Math.max(reactiveSpare, Math.ceil(poissonQuantile(forecast.rate * blind, 0.95) * perArrival - 1e-9));
+  return { ...forecast, busy, spare, members: busy + spare };
 }

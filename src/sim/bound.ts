@@ -15,7 +15,7 @@
  * costs more than any other pairing (for ends e1 < e2 ≤ a < b, f(a − e2) + f(b − e1) ≤
  * f(a − e1) + f(b − e2): the extremes of equal sums), so this greedy choice is exact.
  */
-import type { Job } from './trace.js';
+import type { Job, MetricPoint, Trace } from './trace.js';
 import { MinHeap } from './workload.js';
 
 /** Agent-milliseconds of the zero-wait bound for `jobs` (any order) with start-up `startupMs`. */
@@ -36,4 +36,32 @@ export function zeroWaitBoundMs(jobs: readonly Job[], startupMs: number): number
     pending.push(end, end);
   }
   return total;
+}
+
+/**
+ * A metric trace as unit jobs: where ceil(value / capacity) members are needed, each
+ * level k of that need (the time spans with need ≥ k) is one job. Zero wait in the fluid
+ * model means ready capacity ≥ the arrival rate at every moment, so these jobs are exactly
+ * what must be covered; which level a member serves does not change the bound (the starts
+ * and ends are the need's up and down steps whatever the decomposition).
+ */
+export function metricNeedJobs(points: readonly MetricPoint[], endMs: number, capacity: number): Job[] {
+  const jobs: Job[] = [];
+  const openedAt: number[] = [];
+  const stepTo = (need: number, t: number) => {
+    while (openedAt.length > need) {
+      const start = openedAt.pop() as number;
+      if (t > start) jobs.push({ arrival: start, duration: t - start });
+    }
+    while (openedAt.length < need) openedAt.push(t);
+  };
+  for (const point of points) stepTo(Math.ceil(Math.max(0, point.value) / capacity - 1e-9), point.t);
+  stepTo(0, endMs);
+  return jobs;
+}
+
+/** Agent-seconds of the zero-wait bound of a trace (jobs or metric) with start-up `startupMs`. */
+export function zeroWaitBoundSeconds(trace: Trace, startupMs: number, memberCapacity: number): number {
+  const jobs = trace.kind === 'jobs' ? trace.jobs : metricNeedJobs(trace.points, trace.endMs, memberCapacity);
+  return zeroWaitBoundMs(jobs, startupMs) / 1000;
 }

@@ -11,7 +11,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { formatSeconds, jsonSummary } from './report.js';
+import type { Baseline } from './compare.js';
+import { formatSeconds, summaryRows } from './report.js';
 import type { SeriesPoint, SimResult } from './run.js';
 
 const CHART_BUCKETS = 1200;
@@ -143,6 +144,8 @@ function legend(): string {
 
 export interface HtmlReportInput {
   results: SimResult[];
+  /** The zero-wait bound and the HPA default's replay, shown beside the configs. */
+  baseline: Baseline;
   traceFile: string;
   traceKind: 'jobs' | 'metric';
   originMs: number;
@@ -151,21 +154,16 @@ export interface HtmlReportInput {
 }
 
 export function htmlReport(input: HtmlReportInput): string {
-  const { results } = input;
-  const header = `<tr><th></th>${results.map((r) => `<th>${escapeHtml(basename(r.config))}</th>`).join('')}</tr>`;
-  const row = (label: string, cell: (r: SimResult) => string) =>
-    `<tr><th>${escapeHtml(label)}</th>${results.map((r) => `<td>${escapeHtml(cell(r))}</td>`).join('')}</tr>`;
+  // The bound and the HPA default first, then each config: the same rows as the text table.
+  const [head, ...body] = summaryRows(input.results, input.baseline);
+  const cells = (tag: 'th' | 'td', row: string[]) =>
+    row.map((cell, i) => `<${i === 0 ? 'th' : tag}>${escapeHtml(cell)}</${i === 0 ? 'th' : tag}>`).join('');
   const table = [
-    header,
-    row('member-seconds (cost)', (r) => String(jsonSummary(r).member_seconds)),
-    row('wait p50', (r) => formatSeconds(r.waitP50S)),
-    row('wait p95', (r) => formatSeconds(r.waitP95S)),
-    row('wait max', (r) => formatSeconds(r.waitMaxS)),
-    row('over capacity', (r) => formatSeconds(r.overCapacityS)),
-    row('scale actions', (r) => String(r.actions)),
-    row('input', (r) => `${r.input}, every ${r.tickMs / 1000}s`),
-    row('errors', (r) => (r.errors > 0 ? `${r.errors} (first: ${r.firstError ?? ''})` : '0')),
+    `<tr>${cells('th', head as string[])}</tr>`,
+    ...body.map((row) => `<tr>${cells('td', row)}</tr>`),
   ].join('\n');
+  // The HPA default gets a chart too, last, so its fleet can be set against the configs'.
+  const results = input.baseline.hpa ? [...input.results, input.baseline.hpa] : input.results;
   const charts = results
     .map(
       (r, i) =>
@@ -197,7 +195,7 @@ footer { margin-top: 2em; color: #5f6368; }
 </head>
 <body>
 <h1>waymond simulate</h1>
-<p>Trace <code>${escapeHtml(input.traceFile)}</code> (${input.traceKind}), members ready ${input.startupMs / 1000}s after they start.</p>
+<p>Trace <code>${escapeHtml(input.traceFile)}</code> (${input.traceKind}), members ready ${input.startupMs / 1000}s after they start. The zero-wait bound is the least member time that serves all work on arrival when the arrivals are known in advance; the HPA default is one member per job (or per member capacity of the metric) with the HPA's default behaviour (5-minute scale-down window), read every 15s, no busy check.</p>
 <table>
 ${table}
 </table>

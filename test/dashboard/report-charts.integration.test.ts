@@ -28,7 +28,7 @@ describe('simulate report charts in Chromium', () => {
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  it('draws one zoomable uPlot chart per config with no network', async () => {
+  it('draws one zoomable uPlot chart per config (and one for the HPA default) with no network', async () => {
     const out = join(dir, 'report.html');
     const sim = runCli([
       'simulate',
@@ -59,8 +59,9 @@ describe('simulate report charts in Chromium', () => {
     await page.goto(pathToFileURL(out).href);
 
     const charts = page.locator('[data-report-chart][data-rendered="uplot"]');
-    await expect.poll(() => charts.count(), { timeout: 10_000, interval: 100 }).toBe(2);
-    expect(await page.locator('[data-report-chart] canvas').count()).toBe(2);
+    // Two configs and the HPA default's replay, which the report draws beside them.
+    await expect.poll(() => charts.count(), { timeout: 10_000, interval: 100 }).toBe(3);
+    expect(await page.locator('[data-report-chart] canvas').count()).toBe(3);
     // The SVG fallback gave way to the interactive charts.
     expect(await page.locator('[data-report-chart] svg[role="img"]').count()).toBe(0);
     const legend = await charts.first().locator('.u-legend .u-label').allTextContents();

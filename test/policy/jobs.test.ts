@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { type PolicyConfigInput, parsePolicyConfig, policyConfigProblems } from '../../src/policy/config.js';
 import { evaluatePolicy, initialPolicyState, type PolicyState } from '../../src/policy/evaluate.js';
-import { jobsHold, poissonQuantile, updateJobsEstimate } from '../../src/policy/jobs.js';
+import { jobsHold, jobsStrategy, poissonQuantile, updateJobsEstimate } from '../../src/policy/jobs.js';
 
 const T = Date.UTC(2026, 0, 5, 12);
 const jobs = (extra: Partial<PolicyConfigInput> = {}) =>
@@ -78,15 +78,17 @@ describe('strategy = "jobs": sizing', () => {
 });
 
 describe('strategy = "jobs": the hold replaces the scale-down window', () => {
-  it('a quarter of a start-up when the target is looser than a start-up, up to half when tighter', () => {
-    expect(jobsHold({ startup: 90_000, targetWait: 120_000 })).toBe(23_000);
-    expect(jobsHold({ startup: 90_000, targetWait: 30_000 })).toBe(38_000);
+  it('none when a job may wait a start-up; half a start-up × the share of it the target cannot cover', () => {
+    expect(jobsHold({ startup: 90_000, targetWait: 120_000 })).toBe(0);
+    expect(jobsHold({ startup: 90_000, targetWait: 90_000 })).toBe(0);
+    expect(jobsHold({ startup: 90_000, targetWait: 30_000 })).toBe(30_000);
     expect(jobsHold({ startup: 90_000, targetWait: 0 })).toBe(45_000);
   });
 
   it('idle members leave after the hold (23 s here), not the default 5 m window', () => {
+    // Target 44 s against a 90 s start-up: 45 × (1 − 44/90) = 23 s.
     const run = replay(
-      jobs(),
+      jobs({ target_wait: '44s' }),
       [
         { at: 0, waiting: 0, running: 6 },
         { at: 15_000, waiting: 0, running: 0 },
@@ -120,5 +122,43 @@ describe('jobs estimates and quantiles', () => {
     const queued = updateJobsEstimate(e, 40, 5, 31 * 60_000);
     expect(queued.freeIntervals).toBe(30);
     expect(queued.freeBusy).toBe(e.freeBusy);
+  });
+});
+
+describe('strategy = "jobs": the spare for bursts is capped by the recent peak', () => {
+  const estimate = (peak: number) => ({
+    lastTotal: 2,
+    lastWaiting: 0,
+    lastAt: 0,
+    arrivalRate: 0,
+    // Rises of 10 on average with a standard deviation of ~99: bursts of hundreds.
+    riseMean: 10,
+    riseSquare: 10_000,
+    interval: 15_000,
+    freeRate: 0,
+    freeBusy: 0,
+    freeIntervals: 0,
+    peak,
+  });
+  const settings = { startup: 90_000, targetWait: 10_000, jobDuration: 600_000 };
+
+  it('a burst quantile far above what the system held lately asks only for the recent peak', () => {
+    // 12 jobs at most lately, 2 running: 10 spare, not the ~430 the burst quantile says.
+    const capped = jobsStrategy('ci', 2, 2, 2, settings, estimate(12));
+    expect(capped.recommendation).toBe(12);
+    expect(capped.reason).toContain('spare 10 for 0 arrivals expected in the 80s a new member cannot cover');
+    // With a recent peak of 500 the burst quantile itself is the spare.
+    const open = jobsStrategy('ci', 2, 2, 2, settings, estimate(500));
+    expect(open.recommendation).toBeGreaterThan(400);
+    expect(open.recommendation).toBeLessThan(500);
+  });
+
+  it('the peak decays over about ten minutes', () => {
+    let e = updateJobsEstimate(null, 0, 50, 0);
+    expect(e.peak).toBe(50);
+    for (let t = 15_000; t <= 1_800_000; t += 15_000) e = updateJobsEstimate(e, 0, 1, t);
+    // 30 minutes later: 50 × e^-3 ≈ 2.5, and never below what is there now.
+    expect(e.peak).toBeGreaterThan(1);
+    expect(e.peak).toBeLessThan(4);
   });
 });

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { zeroWaitBoundMs } from '../../src/sim/bound.js';
-import type { Job } from '../../src/sim/trace.js';
+import { metricNeedJobs, zeroWaitBoundMs, zeroWaitBoundSeconds } from '../../src/sim/bound.js';
+import type { Job, Trace } from '../../src/sim/trace.js';
 
 const job = (arrival: number, duration: number): Job => ({ arrival, duration });
 
@@ -48,6 +48,52 @@ describe('zeroWaitBoundMs', () => {
         (jobs, startup) => zeroWaitBoundMs(jobs, startup) === bruteForce(jobs, startup),
       ),
       { numRuns: 400 },
+    );
+  });
+});
+
+describe('metric traces: the need as unit jobs', () => {
+  const point = (t: number, value: number) => ({ t, value });
+
+  it('each level of ceil(value / capacity) is one job over the time the need reaches it', () => {
+    const jobs = metricNeedJobs([point(0, 3), point(10, 1), point(20, 0), point(30, 2)], 40, 1);
+    expect(jobs.sort((a, b) => a.arrival - b.arrival || a.duration - b.duration)).toEqual([
+      job(0, 10),
+      job(0, 10),
+      job(0, 20),
+      job(30, 10),
+      job(30, 10),
+    ]);
+    // A fraction of a member's capacity still needs the member: 3 / 2 → 2.
+    expect(metricNeedJobs([point(0, 3)], 10, 2)).toEqual([job(0, 10), job(0, 10)]);
+  });
+
+  it('the bound of a metric trace: 3 members for 10, one kept on for 10 more, 2 restarted after a gap of 10', () => {
+    const trace: Trace = {
+      kind: 'metric',
+      originMs: 0,
+      points: [point(0, 3), point(10, 1), point(20, 0), point(30, 2)],
+      stepMs: 10,
+      endMs: 40,
+    };
+    // Work 3×10 + 10 + 2×10 = 60; start-ups: 3 at 0 (5 each), at 30 one waits the gap of 10
+    // (more than a start-up: costs 5) and one starts (5): 25. 85 ms in all.
+    expect(zeroWaitBoundSeconds(trace, 5, 1)).toBeCloseTo(0.085, 9);
+  });
+
+  it('the same bound whatever the order the levels close in (the decomposition does not matter)', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.integer({ min: 0, max: 4 }), { minLength: 1, maxLength: 6 }),
+        fc.integer({ min: 1, max: 30 }),
+        (values, startup) => {
+          const points = values.map((v, i) => point(i * 10, v));
+          const end = values.length * 10;
+          const jobs = metricNeedJobs(points, end, 1);
+          return zeroWaitBoundMs(jobs, startup) === bruteForce(jobs, startup);
+        },
+      ),
+      { numRuns: 200 },
     );
   });
 });

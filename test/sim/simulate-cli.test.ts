@@ -9,6 +9,8 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { defaultRegistry } from '../../src/registry.js';
+import { zeroWaitBoundMs } from '../../src/sim/bound.js';
+import { loadTraceFile } from '../../src/sim/trace.js';
 import { ensureDashboardBuilt } from '../dashboard/browser.js';
 import { TRACES_DIR } from '../helpers/shared.js';
 
@@ -17,11 +19,16 @@ const FIXTURES = 'test/sim/fixtures';
 const JOBS = `${FIXTURES}/jobs-small.csv`;
 const KEYS = [
   'actions',
+  'bound_member_seconds',
   'config',
+  'hpa_default_member_seconds',
+  'hpa_default_wait_p95_s',
   'interrupted',
   'member_seconds',
   'over_capacity_s',
   'peak_members',
+  'vs_bound',
+  'vs_hpa_default',
   'wait_max_s',
   'wait_p50_s',
   'wait_p95_s',
@@ -37,6 +44,11 @@ interface Summary {
   actions: number;
   interrupted: number;
   peak_members: number;
+  bound_member_seconds: number;
+  vs_bound: number;
+  hpa_default_member_seconds: number | null;
+  hpa_default_wait_p95_s: number | null;
+  vs_hpa_default: number | null;
 }
 
 async function simulate(args: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
@@ -94,6 +106,57 @@ describe('waymond simulate', () => {
     expect(floor?.over_capacity_s).toBeLessThanOrEqual(lean?.over_capacity_s ?? 0);
   });
 
+  it('--json puts the zero-wait bound and the HPA default beside each config, with their ratios', async () => {
+    const summaries = await simulateJson([
+      '-c',
+      `${FIXTURES}/one-per-job.toml`,
+      '-c',
+      `${FIXTURES}/floor-of-three.toml`,
+      '--trace',
+      JOBS,
+      '--startup',
+      '30s',
+      '--tick',
+      '5s',
+    ]);
+    const trace = loadTraceFile(JOBS, { kind: 'jobs' });
+    const bound = trace.kind === 'jobs' ? zeroWaitBoundMs(trace.jobs, 30_000) / 1000 : Number.NaN;
+    expect(bound).toBeGreaterThan(0);
+    const hpa = summaries[0]?.hpa_default_member_seconds;
+    for (const s of summaries) {
+      // One bound and one HPA replay for the trace, the same beside every config.
+      expect(s.bound_member_seconds).toBeCloseTo(bound, 3);
+      expect(s.hpa_default_member_seconds).toBe(hpa);
+      // Both configs serve every job: none can cost less than the zero-wait bound.
+      expect(s.member_seconds).toBeGreaterThanOrEqual(s.bound_member_seconds);
+      expect(s.vs_bound).toBeCloseTo(s.member_seconds / s.bound_member_seconds, 3);
+      expect(s.vs_hpa_default).toBeCloseTo(s.member_seconds / (hpa ?? Number.NaN), 3);
+      expect(s.hpa_default_wait_p95_s).toBeGreaterThanOrEqual(0);
+    }
+    expect(hpa).toBeGreaterThanOrEqual(bound);
+    // The floor of three keeps more members than the HPA default on this trace; one per job fewer.
+    expect(summaries[1]?.vs_hpa_default).toBeGreaterThan(summaries[0]?.vs_hpa_default ?? Number.POSITIVE_INFINITY);
+
+    const [alone] = await simulateJson([
+      '-c',
+      `${FIXTURES}/one-per-job.toml`,
+      '--trace',
+      JOBS,
+      '--startup',
+      '30s',
+      '--tick',
+      '5s',
+      '--no-baseline',
+    ]);
+    expect(alone).toMatchObject({
+      hpa_default_member_seconds: null,
+      hpa_default_wait_p95_s: null,
+      vs_hpa_default: null,
+    });
+    expect(alone?.member_seconds).toBe(summaries[0]?.member_seconds);
+    expect(alone?.bound_member_seconds).toBe(summaries[0]?.bound_member_seconds);
+  });
+
   it.skipIf(!defaultRegistry().get('connector', 'policy'))(
     'a policy with a longer scale-down window costs more member-seconds and waits no longer',
     async () => {
@@ -138,11 +201,18 @@ describe('waymond simulate', () => {
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(/member-seconds \(cost\)/);
-    expect(result.stdout).toMatch(/one-per-job\.toml +floor-of-three\.toml/);
+    expect(result.stdout).toMatch(/zero-wait bound +HPA default +one-per-job\.toml +floor-of-three\.toml/);
+    expect(result.stdout).toMatch(/× zero-wait bound +1\.00 +\d+\.\d\d +\d+\.\d\d +\d+\.\d\d\n/);
+    expect(result.stdout).toMatch(
+      /vs HPA default +— +1\.00 \(±0 %\) +\d\.\d\d \([−+±]\d+ %\) +\d\.\d\d \([−+±]\d+ %\)\n/,
+    );
     expect(result.stdout).toContain('Trace: Azure Public Dataset');
     const html = readFileSync(out, 'utf8');
     expect(html).toMatch(/^<!doctype html>/);
-    expect(html.match(/<svg xmlns/g)).toHaveLength(2);
+    // One chart per config, and one for the HPA default's replay.
+    expect(html.match(/<svg xmlns/g)).toHaveLength(3);
+    expect(html).toContain('<th>zero-wait bound</th><th>HPA default</th><th>one-per-job.toml</th>');
+    expect(html).toMatch(/<th>× zero-wait bound<\/th><td>1\.00<\/td>/);
     expect(html).toContain('<path d="M');
     expect(html).toContain('CC-BY 4.0');
     // One file: nothing loaded from anywhere, scripts and styles inline.
@@ -155,7 +225,7 @@ describe('waymond simulate', () => {
     expect(html).toMatch(/<style>[^<]*\.uplot[^<]*<\/style>/);
     const data = /<script type="application\/json" id="waymond-report-data">([^<]*)<\/script>/.exec(html)?.[1];
     const report = JSON.parse(data ?? '{}') as { charts?: { t: number[]; desired: number[] }[] };
-    expect(report.charts).toHaveLength(2);
+    expect(report.charts).toHaveLength(3);
     for (const chart of report.charts ?? []) {
       expect(chart.t.length).toBeGreaterThan(1);
       expect(chart.desired).toHaveLength(chart.t.length);
