@@ -107,6 +107,9 @@ interface Lane {
   failing?: { reason: string; since: number };
   /** The class of the last run's error (read by drain to pick the retry delay). */
   lastErrorClass?: 'transient' | 'permanent';
+  /** The counts last handed to the metrics sink, so an unchanged one is not sent again. */
+  reportedCurrent?: number;
+  reportedDesired?: number;
 }
 
 /** A target whose last reconcile failed with an error that retrying soon cannot fix. */
@@ -141,10 +144,14 @@ export class Reconciler {
     return this.o.settings;
   }
 
-  /** Starts the resync timer and re-asserts the desired counts saved before a restart. */
+  /**
+   * Starts the resync (on the clock's shared tick for its interval: one timer for every
+   * scaler with the same `resync_interval`) and re-asserts the desired counts saved before
+   * a restart.
+   */
   start(): void {
     this.stopped = false;
-    this.resyncTimer = this.o.clock.setInterval(() => this.resync(), this.o.settings.resync_interval);
+    this.resyncTimer = this.o.clock.every(this.o.settings.resync_interval, () => this.resync());
     this.resync();
   }
 
@@ -328,13 +335,18 @@ export class Reconciler {
       const observed = await scaler.observe(job.data);
       lane.lastObserved = observed;
       observedCount = observed.count;
-      metrics?.setCurrent(address, lane.key, observed.count);
+      this.reportCurrent(lane, observed.count);
       action = describeAction(observed.count, job.desired);
       if (lane.key) action += ` [${lane.key}]`;
+      // A resync re-applies the lane's own desired count and data: nothing new to store.
+      const unchanged = lane.lastDesired === job.desired && lane.lastData === job.data;
       lane.lastDesired = job.desired;
       lane.lastData = job.data;
-      this.saveDesired();
-      metrics?.setDesired(address, lane.key, job.desired);
+      if (!unchanged) this.saveDesired();
+      if (lane.reportedDesired !== job.desired) {
+        lane.reportedDesired = job.desired;
+        metrics?.setDesired(address, lane.key, job.desired);
+      }
       if (!needsChange(observed, job.desired)) {
         return this.finish(lane, job, started, { outcome: 'ok', observed: observedCount, action });
       }
@@ -369,10 +381,16 @@ export class Reconciler {
     try {
       const after = await this.o.scaler.observe(job.data);
       lane.lastObserved = after;
-      this.o.metrics?.setCurrent(this.o.address, lane.key, after.count);
+      this.reportCurrent(lane, after.count);
     } catch (error) {
       this.o.logger.debug({ err: errorMessage(error) }, 'observe after apply failed; the next reconcile will observe');
     }
+  }
+
+  private reportCurrent(lane: Lane, count: number): void {
+    if (lane.reportedCurrent === count) return;
+    lane.reportedCurrent = count;
+    this.o.metrics?.setCurrent(this.o.address, lane.key, count);
   }
 
   private async makePlan(observed: Observation, job: Job): Promise<Plan> {
@@ -414,14 +432,20 @@ export class Reconciler {
       durationMs,
       ...(r.error ? { error: r.error } : {}),
     };
-    // A resync that found nothing to do is not a decision, nor is one that repeats the
-    // previous decision word for word (a target held below its desired count by its own
-    // bounds); storing them would bury the real ones.
+    // A resync that found nothing to do is quiet: not a decision, not an event, not a
+    // reconcile in the metrics (10,000 scalers on a 1 s resync would otherwise spend their
+    // time recording that nothing happened). Only a quiet result can match a quiet one, so
+    // no signature is kept for it.
+    if (job.resync && r.outcome === 'ok' && r.observed === job.desired) {
+      lane.lastSignature = undefined;
+      return result;
+    }
+    // Nor is a resync that repeats the previous decision word for word (a target held below
+    // its desired count by its own bounds) stored: that would bury the real ones.
     const signature = `${result.outcome}|${result.observed}|${result.desired}|${result.action}|${result.reason}|${result.error ?? ''}`;
-    const quietResync =
-      job.resync && ((r.outcome === 'ok' && r.observed === job.desired) || signature === lane.lastSignature);
+    const repeat = job.resync && signature === lane.lastSignature;
     lane.lastSignature = signature;
-    if (!quietResync) this.record(result, job.sourceEventId);
+    if (!repeat) this.record(result, job.sourceEventId);
     else this.o.metrics?.countReconcile(this.o.address, lane.key, r.outcome);
     this.o.metrics?.reconcileSeconds(this.o.address, durationMs / 1000);
     return result;
