@@ -110,6 +110,8 @@ interface Lane {
   /** The counts last handed to the metrics sink, so an unchanged one is not sent again. */
   reportedCurrent?: number;
   reportedDesired?: number;
+  /** What a quiet resync returns, made once per desired count. */
+  quietResult?: ReconcileResult;
 }
 
 /** A target whose last reconcile failed with an error that retrying soon cannot fix. */
@@ -336,10 +338,11 @@ export class Reconciler {
       lane.lastObserved = observed;
       observedCount = observed.count;
       this.reportCurrent(lane, observed.count);
-      action = describeAction(observed.count, job.desired);
-      if (lane.key) action += ` [${lane.key}]`;
       // A resync re-applies the lane's own desired count and data: nothing new to store.
       const unchanged = lane.lastDesired === job.desired && lane.lastData === job.data;
+      if (job.resync && unchanged && !needsChange(observed, job.desired)) return this.quiet(lane, job);
+      action = describeAction(observed.count, job.desired);
+      if (lane.key) action += ` [${lane.key}]`;
       lane.lastDesired = job.desired;
       lane.lastData = job.data;
       if (!unchanged) this.saveDesired();
@@ -387,6 +390,28 @@ export class Reconciler {
     }
   }
 
+  /**
+   * A resync that found the target at its desired count: nothing to store, count, time or
+   * publish (10,000 scalers on a 1 s resync would otherwise spend their time recording that
+   * nothing happened). No one waits on a resync, so the result is the lane's cached one.
+   */
+  private quiet(lane: Lane, job: Job): ReconcileResult {
+    lane.lastSignature = undefined;
+    if (lane.quietResult?.desired !== job.desired) {
+      lane.quietResult = {
+        scaler: this.o.address,
+        target: lane.key,
+        outcome: 'ok',
+        observed: job.desired,
+        desired: job.desired,
+        action: describeAction(job.desired, job.desired) + (lane.key ? ` [${lane.key}]` : ''),
+        reason: job.reason,
+        durationMs: 0,
+      };
+    }
+    return lane.quietResult;
+  }
+
   private reportCurrent(lane: Lane, count: number): void {
     if (lane.reportedCurrent === count) return;
     lane.reportedCurrent = count;
@@ -432,16 +457,13 @@ export class Reconciler {
       durationMs,
       ...(r.error ? { error: r.error } : {}),
     };
-    // A resync that found nothing to do is quiet: not a decision, not an event, not a
-    // reconcile in the metrics (10,000 scalers on a 1 s resync would otherwise spend their
-    // time recording that nothing happened). Only a quiet result can match a quiet one, so
-    // no signature is kept for it.
+    // A resync that found nothing to do (see quiet()) is not a decision, nor is one that
+    // repeats the previous decision word for word (a target held below its desired count by
+    // its own bounds): storing them would bury the real ones.
     if (job.resync && r.outcome === 'ok' && r.observed === job.desired) {
       lane.lastSignature = undefined;
       return result;
     }
-    // Nor is a resync that repeats the previous decision word for word (a target held below
-    // its desired count by its own bounds) stored: that would bury the real ones.
     const signature = `${result.outcome}|${result.observed}|${result.desired}|${result.action}|${result.reason}|${result.error ?? ''}`;
     const repeat = job.resync && signature === lane.lastSignature;
     lane.lastSignature = signature;
@@ -538,11 +560,19 @@ export class Reconciler {
         requested: lane.lastDesired,
         data: lane.lastData,
         sourceEventId: null,
-        reason: `resync of desired ${lane.lastDesired}`,
+        reason: resyncReason(lane.lastDesired),
         waiters: [],
         resync: true,
       };
       this.kick(lane);
     }
   }
+}
+
+/** `resync of desired N`, made once per count (every lane asks for it on every resync). */
+const resyncReasons: string[] = [];
+function resyncReason(desired: number): string {
+  if (desired >= 4096) return `resync of desired ${desired}`;
+  resyncReasons[desired] ??= `resync of desired ${desired}`;
+  return resyncReasons[desired] as string;
 }
