@@ -329,7 +329,7 @@ export class Reconciler {
 
   private async runOnce(lane: Lane, job: Job): Promise<ReconcileResult> {
     const started = performance.now();
-    const { address, scaler, metrics } = this.o;
+    const { address, scaler } = this.o;
     let observedCount: number | null = null;
     let action = 'none';
     try {
@@ -338,6 +338,7 @@ export class Reconciler {
       lane.lastObserved = observed;
       observedCount = observed.count;
       this.reportCurrent(lane, observed.count);
+      this.reportDesired(lane, job.desired);
       // A resync re-applies the lane's own desired count and data: nothing new to store.
       const unchanged = lane.lastDesired === job.desired && lane.lastData === job.data;
       if (job.resync && unchanged && !needsChange(observed, job.desired)) return this.quiet(lane, job);
@@ -346,10 +347,6 @@ export class Reconciler {
       lane.lastDesired = job.desired;
       lane.lastData = job.data;
       if (!unchanged) this.saveDesired();
-      if (lane.reportedDesired !== job.desired) {
-        lane.reportedDesired = job.desired;
-        metrics?.setDesired(address, lane.key, job.desired);
-      }
       if (!needsChange(observed, job.desired)) {
         return this.finish(lane, job, started, { outcome: 'ok', observed: observedCount, action });
       }
@@ -416,6 +413,13 @@ export class Reconciler {
     if (lane.reportedCurrent === count) return;
     lane.reportedCurrent = count;
     this.o.metrics?.setCurrent(this.o.address, lane.key, count);
+  }
+
+  /** Also on a quiet resync: the first one after a restart is what reports the saved count. */
+  private reportDesired(lane: Lane, desired: number): void {
+    if (lane.reportedDesired === desired) return;
+    lane.reportedDesired = desired;
+    this.o.metrics?.setDesired(this.o.address, lane.key, desired);
   }
 
   private async makePlan(observed: Observation, job: Job): Promise<Plan> {

@@ -379,7 +379,8 @@ describe('Quiet resyncs', () => {
       const version = () => (watcher.prepare('PRAGMA data_version').get() as { data_version: number }).data_version;
       try {
         const before = version();
-        const reconciler = new Reconciler({ ...options, store: second });
+        const metrics = new Metrics();
+        const reconciler = new Reconciler({ ...options, store: second, metrics });
         reconciler.start();
         await reconciler.idle();
         await clock.advance(5000);
@@ -387,6 +388,10 @@ describe('Quiet resyncs', () => {
         expect(target.observes).toBeGreaterThanOrEqual(6);
         expect(reconciler.lastDesired()).toBe(2);
         expect(version()).toBe(before);
+        // Quiet, but the restarted daemon's /metrics still says what it holds.
+        const text = await metrics.text();
+        expect(text).toContain('waymond_scaler_desired_replicas{scaler="scaler.quiet"} 2');
+        expect(text).toContain('waymond_scaler_current_replicas{scaler="scaler.quiet"} 2');
         await reconciler.stop();
       } finally {
         watcher.close();
