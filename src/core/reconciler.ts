@@ -341,7 +341,9 @@ export class Reconciler {
       this.reportDesired(lane, job.desired);
       // A resync re-applies the lane's own desired count and data: nothing new to store.
       const unchanged = lane.lastDesired === job.desired && lane.lastData === job.data;
-      if (job.resync && unchanged && !needsChange(observed, job.desired)) return this.quiet(lane, job);
+      // (A lane that last failed goes through finish(), which clears its failure.)
+      const settled = !lane.failing && lane.lastErrorClass === undefined;
+      if (job.resync && unchanged && settled && !needsChange(observed, job.desired)) return this.quiet(lane, job);
       action = describeAction(observed.count, job.desired);
       if (lane.key) action += ` [${lane.key}]`;
       lane.lastDesired = job.desired;

@@ -291,6 +291,7 @@ describe('Quiet resyncs', () => {
     const dir = mkdtempSync(join(tmpdir(), 'waymond-quiet-resync-'));
     const path = join(dir, 'state.db');
     const store = new SqliteStore(path);
+    await store.open();
     // A second connection: its data_version moves whenever the store commits anything.
     const watcher = new DatabaseSync(path);
     const dataVersion = () => (watcher.prepare('PRAGMA data_version').get() as { data_version: number }).data_version;
@@ -316,10 +317,11 @@ describe('Quiet resyncs', () => {
       });
       reconciler.start();
       await reconciler.reconcileNow(3, { queue: 'builds' }, 'e1', 'queue 9 / 3 per agent');
+      await store.flush();
       const before = {
         version: dataVersion(),
         wal: statSync(`${path}-wal`).size,
-        rows: store.listDecisions({ limit: 10_000 }).length,
+        rows: (await store.listDecisions({ limit: 10_000 })).length,
         metrics: await metrics.text(),
         observes: target.observes,
         results: results.length,
@@ -329,11 +331,12 @@ describe('Quiet resyncs', () => {
 
       for (let i = 0; i < 50; i++) await clock.advance(1000);
       await reconciler.idle();
+      await store.flush(); // anything queued would be written now
 
       expect(target.observes - before.observes).toBe(50);
       expect(dataVersion()).toBe(before.version);
       expect(statSync(`${path}-wal`).size).toBe(before.wal);
-      expect(store.listDecisions({ limit: 10_000 })).toHaveLength(before.rows);
+      expect(await store.listDecisions({ limit: 10_000 })).toHaveLength(before.rows);
       expect(await metrics.text()).toBe(before.metrics);
       expect(results).toHaveLength(before.results);
 
@@ -341,17 +344,21 @@ describe('Quiet resyncs', () => {
       target.count = 1;
       await clock.advance(1000);
       await reconciler.idle();
+      await store.flush();
       expect(target.count).toBe(3);
       expect(dataVersion()).not.toBe(before.version);
       expect(statSync(`${path}-wal`).size).toBeGreaterThan(before.wal);
-      expect(store.listDecisions({ limit: 1 })[0]).toMatchObject({ reason: 'resync of desired 3', observed: 1 });
+      expect((await store.listDecisions({ limit: 1 }))[0]).toMatchObject({
+        reason: 'resync of desired 3',
+        observed: 1,
+      });
       const after = await metrics.text();
       expect(after).toContain('waymond_scaler_reconciles_total{scaler="scaler.quiet",outcome="ok"} 2');
       expect(after).toContain('waymond_reconcile_duration_seconds_count 2');
       await reconciler.stop();
     } finally {
       watcher.close();
-      store.close();
+      await store.close();
       rmSync(dir, { recursive: true, force: true });
     }
   });
@@ -360,6 +367,7 @@ describe('Quiet resyncs', () => {
     const dir = mkdtempSync(join(tmpdir(), 'waymond-quiet-restart-'));
     const path = join(dir, 'state.db');
     const first = new SqliteStore(path);
+    await first.open();
     const clock = new VirtualClock();
     const bus = new EventBus(clock, logger);
     const target = new CountingTarget();
@@ -373,8 +381,9 @@ describe('Quiet resyncs', () => {
     };
     try {
       await new Reconciler({ ...options, store: first }).reconcileNow(2, {});
-      first.close();
+      await first.close();
       const second = new SqliteStore(path);
+      await second.open();
       const watcher = new DatabaseSync(path);
       const version = () => (watcher.prepare('PRAGMA data_version').get() as { data_version: number }).data_version;
       try {
@@ -385,6 +394,7 @@ describe('Quiet resyncs', () => {
         await reconciler.idle();
         await clock.advance(5000);
         await reconciler.idle();
+        await second.flush();
         expect(target.observes).toBeGreaterThanOrEqual(6);
         expect(reconciler.lastDesired()).toBe(2);
         expect(version()).toBe(before);
@@ -395,7 +405,7 @@ describe('Quiet resyncs', () => {
         await reconciler.stop();
       } finally {
         watcher.close();
-        second.close();
+        await second.close();
       }
     } finally {
       rmSync(dir, { recursive: true, force: true });

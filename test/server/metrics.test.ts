@@ -46,6 +46,11 @@ function promClientReference() {
     help: family('waymond_store_errors_total').help,
     registers,
   });
+  const fdExhausted = new Counter({
+    name: 'waymond_fd_exhausted_total',
+    help: family('waymond_fd_exhausted_total').help,
+    registers,
+  });
   const restarts = new Counter({
     name: 'waymond_member_restarts_total',
     help: family('waymond_member_restarts_total').help,
@@ -58,7 +63,7 @@ function promClientReference() {
     buckets: [0.005, 0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 30, 60],
     registers,
   });
-  return { registry, desired, current, reconciles, events, errors, storeErrors, restarts, duration };
+  return { registry, desired, current, reconciles, events, errors, storeErrors, fdExhausted, restarts, duration };
 }
 
 describe('Metrics (plain numbers rendered on scrape)', () => {
@@ -88,6 +93,9 @@ describe('Metrics (plain numbers rendered on scrape)', () => {
     ref.restarts.inc({ scaler: 'scaler.a' }, 3);
     ours.storeErrors.inc();
     ref.storeErrors.inc();
+    ours.fdExhausted.inc();
+    ours.fdExhausted.inc();
+    ref.fdExhausted.inc(2);
     for (const seconds of [0.001, 0.005, 0.2, 75]) {
       ours.reconcileSeconds('scaler.a', seconds);
       ref.duration.observe(seconds);
