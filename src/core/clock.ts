@@ -11,14 +11,75 @@ export interface Clock {
   now(): number;
   setTimeout(fn: () => void, ms: number): TimerHandle;
   setInterval(fn: () => void, ms: number): TimerHandle;
+  /**
+   * Calls `fn` every `intervalMs` on a tick shared by every callback of the same interval
+   * (one timer per distinct interval, however many components ask), in registration order.
+   * The first call comes on the bucket's next tick, so at most `intervalMs` from now. A
+   * callback that throws does not keep the others of its tick from running.
+   */
+  every(intervalMs: number, fn: () => void): TimerHandle;
   /** Resolves after `ms`; rejects with the signal's reason when aborted first. */
   sleep(ms: number, signal?: AbortSignal): Promise<void>;
+}
+
+/**
+ * Callbacks grouped by interval, each group on one interval timer of the clock underneath:
+ * 10,000 scalers on a 1 s resync are one timer, not 10,000.
+ */
+export class TickBuckets {
+  private readonly buckets = new Map<number, { timer: TimerHandle; entries: Set<{ fn: () => void }> }>();
+
+  constructor(private readonly setInterval: (fn: () => void, ms: number) => TimerHandle) {}
+
+  every(intervalMs: number, fn: () => void): TimerHandle {
+    const ms = Math.max(1, intervalMs);
+    let bucket = this.buckets.get(ms);
+    if (!bucket) {
+      const entries = new Set<{ fn: () => void }>();
+      bucket = { entries, timer: this.setInterval(() => runTick(entries), ms) };
+      this.buckets.set(ms, bucket);
+    }
+    const entry = { fn };
+    const { entries } = bucket;
+    entries.add(entry);
+    return {
+      cancel: () => {
+        if (!entries.delete(entry) || entries.size > 0) return;
+        const current = this.buckets.get(ms);
+        if (current?.entries === entries) {
+          current.timer.cancel();
+          this.buckets.delete(ms);
+        }
+      },
+    };
+  }
+
+  /** Distinct intervals with a timer running (one per interval in use). */
+  timers(): number {
+    return this.buckets.size;
+  }
+}
+
+/** Runs one tick: each callback still registered, in order; the first error is rethrown after all ran. */
+function runTick(entries: Set<{ fn: () => void }>): void {
+  let failure: { error: unknown } | undefined;
+  // A snapshot, so a callback registered during the tick waits for the next one.
+  for (const entry of [...entries]) {
+    if (!entries.has(entry)) continue; // cancelled by an earlier callback of this tick
+    try {
+      entry.fn();
+    } catch (error) {
+      failure ??= { error };
+    }
+  }
+  if (failure) throw failure.error;
 }
 
 /** Node's timers hold at most 2^31-1 ms (about 24.8 days); longer ones would fire at once. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export class RealClock implements Clock {
+  private readonly ticks = new TickBuckets((fn, ms) => this.setInterval(fn, ms));
   now(): number {
     return Date.now();
   }
@@ -37,6 +98,9 @@ export class RealClock implements Clock {
     const t = setInterval(fn, Math.max(1, ms));
     return { cancel: () => clearInterval(t) };
   }
+  every(intervalMs: number, fn: () => void): TimerHandle {
+    return this.ticks.every(intervalMs, fn);
+  }
   sleep(ms: number, signal?: AbortSignal): Promise<void> {
     return sleepOn(this, ms, signal);
   }
@@ -47,6 +111,69 @@ interface VirtualTimer {
   at: number;
   fn: () => void;
   every?: number;
+  cancelled?: boolean;
+}
+
+/** Earlier first; the same due time fires in the order the timers were made. */
+function firesBefore(a: VirtualTimer, b: VirtualTimer): boolean {
+  return a.at < b.at || (a.at === b.at && a.id < b.id);
+}
+
+/**
+ * A binary min-heap of timers by (due time, id): the next timer in O(log n) instead of a
+ * scan of every timer for each one fired (the simulator runs thousands).
+ */
+export class TimerHeap {
+  private items: VirtualTimer[] = [];
+
+  get size(): number {
+    return this.items.length;
+  }
+
+  peek(): VirtualTimer | undefined {
+    return this.items[0];
+  }
+
+  push(timer: VirtualTimer): void {
+    const items = this.items;
+    items.push(timer);
+    let i = items.length - 1;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (!firesBefore(items[i] as VirtualTimer, items[parent] as VirtualTimer)) break;
+      [items[i], items[parent]] = [items[parent] as VirtualTimer, items[i] as VirtualTimer];
+      i = parent;
+    }
+  }
+
+  pop(): VirtualTimer | undefined {
+    const items = this.items;
+    const top = items[0];
+    const last = items.pop();
+    if (items.length === 0 || last === undefined) return top;
+    items[0] = last;
+    let i = 0;
+    for (;;) {
+      const left = 2 * i + 1;
+      const right = left + 1;
+      let smallest = i;
+      if (left < items.length && firesBefore(items[left] as VirtualTimer, items[smallest] as VirtualTimer))
+        smallest = left;
+      if (right < items.length && firesBefore(items[right] as VirtualTimer, items[smallest] as VirtualTimer))
+        smallest = right;
+      if (smallest === i) break;
+      [items[i], items[smallest]] = [items[smallest] as VirtualTimer, items[i] as VirtualTimer];
+      i = smallest;
+    }
+    return top;
+  }
+
+  /** Drops cancelled timers and rebuilds the heap (when they outnumber the live ones). */
+  compact(): void {
+    const live = this.items.filter((t) => !t.cancelled);
+    this.items = [];
+    for (const t of live) this.push(t);
+  }
 }
 
 /**
@@ -56,8 +183,10 @@ interface VirtualTimer {
  */
 export class VirtualClock implements Clock {
   private current: number;
-  private timers = new Map<number, VirtualTimer>();
+  private readonly heap = new TimerHeap();
+  private live = 0;
   private nextId = 1;
+  private readonly ticks = new TickBuckets((fn, ms) => this.setInterval(fn, ms));
 
   constructor(start = Date.UTC(2026, 0, 1)) {
     this.current = start;
@@ -68,16 +197,16 @@ export class VirtualClock implements Clock {
   }
 
   setTimeout(fn: () => void, ms: number): TimerHandle {
-    const id = this.nextId++;
-    this.timers.set(id, { id, at: this.current + Math.max(0, ms), fn });
-    return { cancel: () => this.timers.delete(id) };
+    return this.add({ id: this.nextId++, at: this.current + Math.max(0, ms), fn });
   }
 
   setInterval(fn: () => void, ms: number): TimerHandle {
-    const id = this.nextId++;
     const every = Math.max(1, ms);
-    this.timers.set(id, { id, at: this.current + every, fn, every });
-    return { cancel: () => this.timers.delete(id) };
+    return this.add({ id: this.nextId++, at: this.current + every, fn, every });
+  }
+
+  every(intervalMs: number, fn: () => void): TimerHandle {
+    return this.ticks.every(intervalMs, fn);
   }
 
   sleep(ms: number, signal?: AbortSignal): Promise<void> {
@@ -86,7 +215,7 @@ export class VirtualClock implements Clock {
 
   /** Number of timers waiting to fire. */
   pending(): number {
-    return this.timers.size;
+    return this.live;
   }
 
   /** Moves time forward by `ms`, firing due timers in order. */
@@ -97,8 +226,13 @@ export class VirtualClock implements Clock {
       const next = this.nextDue(end);
       if (!next) break;
       this.current = Math.max(this.current, next.at);
-      if (next.every !== undefined) next.at += next.every;
-      else this.timers.delete(next.id);
+      if (next.every !== undefined) {
+        next.at += next.every;
+        this.heap.push(next);
+      } else {
+        next.cancelled = true;
+        this.live--;
+      }
       next.fn();
       await settle();
     }
@@ -111,13 +245,29 @@ export class VirtualClock implements Clock {
     this.current = ms;
   }
 
+  private add(timer: VirtualTimer): TimerHandle {
+    this.heap.push(timer);
+    this.live++;
+    return {
+      cancel: () => {
+        if (timer.cancelled) return;
+        timer.cancelled = true;
+        this.live--;
+        // Cancelled timers leave the heap when they reach its top, or all at once here
+        // when they are most of it (sleeps aborted long before they were due).
+        if (this.heap.size > 64 && this.live < this.heap.size / 2) this.heap.compact();
+      },
+    };
+  }
+
+  /** Takes the next live timer due by `end` off the heap (an interval is pushed back by the caller). */
   private nextDue(end: number): VirtualTimer | undefined {
-    let best: VirtualTimer | undefined;
-    for (const t of this.timers.values()) {
-      if (t.at > end) continue;
-      if (!best || t.at < best.at || (t.at === best.at && t.id < best.id)) best = t;
+    for (;;) {
+      const top = this.heap.peek();
+      if (!top || (!top.cancelled && top.at > end)) return undefined;
+      this.heap.pop();
+      if (!top.cancelled) return top;
     }
-    return best;
   }
 }
 

@@ -3,6 +3,11 @@
  * (src/server/metrics.ts); the core knows nothing of prom-client. Per-target numbers carry
  * the target key ('' for a scaler with one target), so the lanes of a scaler that serves
  * several targets (one Auto Scaling group per queue) never overwrite each other.
+ *
+ * The reconciler reports changes only: a gauge when its value moved, a reconcile when it was
+ * more than a resync that found nothing to do (that one reports nothing at all). Updates
+ * still come thousands of times a second on a busy daemon, so an implementation keeps them
+ * cheap (plain numbers, rendered when scraped).
  */
 export interface MetricsSink {
   /** The count last observed on one target of a scaler. */
@@ -11,6 +16,7 @@ export interface MetricsSink {
   setDesired(scaler: string, target: string, desired: number): void;
   /** One reconcile of a target ended with `outcome` (ok, error, dry_run, rejected). */
   countReconcile(scaler: string, target: string, outcome: string): void;
+  /** How long one reported reconcile took (the daemon keeps one histogram over every scaler). */
   reconcileSeconds(scaler: string, seconds: number): void;
   /** An event was published on `topic`. */
   countEvent(topic: string): void;

@@ -107,6 +107,11 @@ interface Lane {
   failing?: { reason: string; since: number };
   /** The class of the last run's error (read by drain to pick the retry delay). */
   lastErrorClass?: 'transient' | 'permanent';
+  /** The counts last handed to the metrics sink, so an unchanged one is not sent again. */
+  reportedCurrent?: number;
+  reportedDesired?: number;
+  /** What a quiet resync returns, made once per desired count. */
+  quietResult?: ReconcileResult;
 }
 
 /** A target whose last reconcile failed with an error that retrying soon cannot fix. */
@@ -141,10 +146,14 @@ export class Reconciler {
     return this.o.settings;
   }
 
-  /** Starts the resync timer and re-asserts the desired counts saved before a restart. */
+  /**
+   * Starts the resync (on the clock's shared tick for its interval: one timer for every
+   * scaler with the same `resync_interval`) and re-asserts the desired counts saved before
+   * a restart.
+   */
   start(): void {
     this.stopped = false;
-    this.resyncTimer = this.o.clock.setInterval(() => this.resync(), this.o.settings.resync_interval);
+    this.resyncTimer = this.o.clock.every(this.o.settings.resync_interval, () => this.resync());
     this.resync();
   }
 
@@ -320,7 +329,7 @@ export class Reconciler {
 
   private async runOnce(lane: Lane, job: Job): Promise<ReconcileResult> {
     const started = performance.now();
-    const { address, scaler, metrics } = this.o;
+    const { address, scaler } = this.o;
     let observedCount: number | null = null;
     let action = 'none';
     try {
@@ -328,13 +337,18 @@ export class Reconciler {
       const observed = await scaler.observe(job.data);
       lane.lastObserved = observed;
       observedCount = observed.count;
-      metrics?.setCurrent(address, lane.key, observed.count);
+      this.reportCurrent(lane, observed.count);
+      this.reportDesired(lane, job.desired);
+      // A resync re-applies the lane's own desired count and data: nothing new to store.
+      const unchanged = lane.lastDesired === job.desired && lane.lastData === job.data;
+      // (A lane that last failed goes through finish(), which clears its failure.)
+      const settled = !lane.failing && lane.lastErrorClass === undefined;
+      if (job.resync && unchanged && settled && !needsChange(observed, job.desired)) return this.quiet(lane, job);
       action = describeAction(observed.count, job.desired);
       if (lane.key) action += ` [${lane.key}]`;
       lane.lastDesired = job.desired;
       lane.lastData = job.data;
-      this.saveDesired();
-      metrics?.setDesired(address, lane.key, job.desired);
+      if (!unchanged) this.saveDesired();
       if (!needsChange(observed, job.desired)) {
         return this.finish(lane, job, started, { outcome: 'ok', observed: observedCount, action });
       }
@@ -369,10 +383,45 @@ export class Reconciler {
     try {
       const after = await this.o.scaler.observe(job.data);
       lane.lastObserved = after;
-      this.o.metrics?.setCurrent(this.o.address, lane.key, after.count);
+      this.reportCurrent(lane, after.count);
     } catch (error) {
       this.o.logger.debug({ err: errorMessage(error) }, 'observe after apply failed; the next reconcile will observe');
     }
+  }
+
+  /**
+   * A resync that found the target at its desired count: nothing to store, count, time or
+   * publish (10,000 scalers on a 1 s resync would otherwise spend their time recording that
+   * nothing happened). No one waits on a resync, so the result is the lane's cached one.
+   */
+  private quiet(lane: Lane, job: Job): ReconcileResult {
+    lane.lastSignature = undefined;
+    if (lane.quietResult?.desired !== job.desired) {
+      lane.quietResult = {
+        scaler: this.o.address,
+        target: lane.key,
+        outcome: 'ok',
+        observed: job.desired,
+        desired: job.desired,
+        action: describeAction(job.desired, job.desired) + (lane.key ? ` [${lane.key}]` : ''),
+        reason: job.reason,
+        durationMs: 0,
+      };
+    }
+    return lane.quietResult;
+  }
+
+  private reportCurrent(lane: Lane, count: number): void {
+    if (lane.reportedCurrent === count) return;
+    lane.reportedCurrent = count;
+    this.o.metrics?.setCurrent(this.o.address, lane.key, count);
+  }
+
+  /** Also on a quiet resync: the first one after a restart is what reports the saved count. */
+  private reportDesired(lane: Lane, desired: number): void {
+    if (lane.reportedDesired === desired) return;
+    lane.reportedDesired = desired;
+    this.o.metrics?.setDesired(this.o.address, lane.key, desired);
   }
 
   private async makePlan(observed: Observation, job: Job): Promise<Plan> {
@@ -414,14 +463,17 @@ export class Reconciler {
       durationMs,
       ...(r.error ? { error: r.error } : {}),
     };
-    // A resync that found nothing to do is not a decision, nor is one that repeats the
-    // previous decision word for word (a target held below its desired count by its own
-    // bounds); storing them would bury the real ones.
+    // A resync that found nothing to do (see quiet()) is not a decision, nor is one that
+    // repeats the previous decision word for word (a target held below its desired count by
+    // its own bounds): storing them would bury the real ones.
+    if (job.resync && r.outcome === 'ok' && r.observed === job.desired) {
+      lane.lastSignature = undefined;
+      return result;
+    }
     const signature = `${result.outcome}|${result.observed}|${result.desired}|${result.action}|${result.reason}|${result.error ?? ''}`;
-    const quietResync =
-      job.resync && ((r.outcome === 'ok' && r.observed === job.desired) || signature === lane.lastSignature);
+    const repeat = job.resync && signature === lane.lastSignature;
     lane.lastSignature = signature;
-    if (!quietResync) this.record(result, job.sourceEventId);
+    if (!repeat) this.record(result, job.sourceEventId);
     else this.o.metrics?.countReconcile(this.o.address, lane.key, r.outcome);
     this.o.metrics?.reconcileSeconds(this.o.address, durationMs / 1000);
     return result;
@@ -514,11 +566,19 @@ export class Reconciler {
         requested: lane.lastDesired,
         data: lane.lastData,
         sourceEventId: null,
-        reason: `resync of desired ${lane.lastDesired}`,
+        reason: resyncReason(lane.lastDesired),
         waiters: [],
         resync: true,
       };
       this.kick(lane);
     }
   }
+}
+
+/** `resync of desired N`, made once per count (every lane asks for it on every resync). */
+const resyncReasons: string[] = [];
+function resyncReason(desired: number): string {
+  if (desired >= 4096) return `resync of desired ${desired}`;
+  resyncReasons[desired] ??= `resync of desired ${desired}`;
+  return resyncReasons[desired] as string;
 }

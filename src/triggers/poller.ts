@@ -120,7 +120,7 @@ export function createPoller(ctx: ComponentContext, config: PollingConfig, hooks
     start() {
       stopped = false;
       if (ctx.hasInput) return;
-      timer = ctx.clock.setInterval(() => void runOnce(), config.interval);
+      timer = ctx.clock.every(config.interval, () => void runOnce());
       void runOnce();
     },
     async stop() {

@@ -45,13 +45,12 @@ async function post(url: string, body: string): Promise<number> {
   return response.status;
 }
 
-/** Reconciles of the scaler that ended ok, resyncs included, as /metrics counts them. */
-async function okReconciles(): Promise<number> {
-  const text = await (await fetch(`${daemon.url}/metrics`)).text();
-  const line = text
-    .split('\n')
-    .find((l) => l.startsWith(`waymond_scaler_reconciles_total{scaler="scaler.${id}",outcome="ok"}`));
-  return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : 0;
+/** The count the scaler last observed, as /api/components shows it (absent before its first reconcile). */
+async function observed(): Promise<number | undefined> {
+  const body = (await (await fetch(`${daemon.url}/api/components`)).json()) as {
+    components: { address: string; observed?: number }[];
+  };
+  return body.components.find((c) => c.address === `scaler.${id}`)?.observed;
 }
 
 let daemon: Daemon;
@@ -138,9 +137,10 @@ describe('waymond run, end to end with real processes', () => {
   it('a restart adopts the members: no duplicates', async () => {
     const before = members().sort();
     daemon = await startDaemon(['-c', config, '--state', state]);
-    // The start re-asserts the saved count, then two resyncs run (each counted on /metrics):
-    // any duplicate would have been started by then.
-    await waitUntil(async () => (await okReconciles()) >= 3, 'the restart and two resyncs');
+    // The start re-asserts the saved count at once (a quiet resync: observed, nothing
+    // stored or counted): a duplicate would be started by that reconcile, which has
+    // finished once the scaler shows what it observed.
+    await waitUntil(async () => (await observed()) === 3, 'the restart re-asserting the saved count');
     expect(members().sort()).toEqual(before);
     expect(daemon.logs.some((l) => l.includes('"adopted":3'))).toBe(true);
     expect(await post(`${daemon.url}/hooks/set`, '{"desired":1}')).toBe(202);

@@ -1,9 +1,14 @@
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EventBus } from '../../src/core/bus.js';
 import { settle, VirtualClock } from '../../src/core/clock.js';
 import { Reconciler, type ReconcilerSettings } from '../../src/core/reconciler.js';
-import type { WaymondEvent } from '../../src/core/types.js';
+import type { Observation, WaymondEvent } from '../../src/core/types.js';
+import { Metrics } from '../../src/server/metrics.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
 import { GatedTarget } from '../helpers/gated-target.js';
 
@@ -269,5 +274,141 @@ describe('Reconciler notes and repeated resyncs', () => {
       "resync of desired 8; moved to the group's MaxSize 5",
       "asked 8; moved to the group's MaxSize 5",
     ]);
+  });
+});
+
+/** Counts observes, to tell a resync that ran quietly from one that never ran. */
+class CountingTarget extends GatedTarget {
+  observes = 0;
+  override async observe(): Promise<Observation> {
+    this.observes++;
+    return super.observe();
+  }
+}
+
+describe('Quiet resyncs', () => {
+  it('resyncs of an unchanged count that find nothing to do write nothing to SQLite and change no metric', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'waymond-quiet-resync-'));
+    const path = join(dir, 'state.db');
+    const store = new SqliteStore(path);
+    await store.open();
+    // A second connection: its data_version moves whenever the store commits anything.
+    const watcher = new DatabaseSync(path);
+    const dataVersion = () => (watcher.prepare('PRAGMA data_version').get() as { data_version: number }).data_version;
+    try {
+      const clock = new VirtualClock();
+      const bus = new EventBus(clock, logger);
+      const metrics = new Metrics();
+      const target = new CountingTarget();
+      const reconciler = new Reconciler({
+        address: 'scaler.quiet',
+        scaler: target,
+        settings: { min: 0, max: 10, resync_interval: 1000, retry_initial: 1000, retry_max: 60_000 },
+        clock,
+        bus,
+        store,
+        logger,
+        metrics,
+        random: () => 0.5,
+      });
+      const results: WaymondEvent[] = [];
+      bus.subscribe('scaler.quiet.result', 'test', (e) => {
+        results.push(e);
+      });
+      reconciler.start();
+      await reconciler.reconcileNow(3, { queue: 'builds' }, 'e1', 'queue 9 / 3 per agent');
+      await store.flush();
+      const before = {
+        version: dataVersion(),
+        wal: statSync(`${path}-wal`).size,
+        rows: (await store.listDecisions({ limit: 10_000 })).length,
+        metrics: await metrics.text(),
+        observes: target.observes,
+        results: results.length,
+      };
+      expect(before.rows).toBe(1);
+      expect(before.metrics).toContain('waymond_scaler_desired_replicas{scaler="scaler.quiet"} 3');
+
+      for (let i = 0; i < 50; i++) await clock.advance(1000);
+      await reconciler.idle();
+      await store.flush(); // anything queued would be written now
+
+      expect(target.observes - before.observes).toBe(50);
+      expect(dataVersion()).toBe(before.version);
+      expect(statSync(`${path}-wal`).size).toBe(before.wal);
+      expect(await store.listDecisions({ limit: 10_000 })).toHaveLength(before.rows);
+      expect(await metrics.text()).toBe(before.metrics);
+      expect(results).toHaveLength(before.results);
+
+      // The same measures see a resync that does something: drift healed, stored, counted.
+      target.count = 1;
+      await clock.advance(1000);
+      await reconciler.idle();
+      await store.flush();
+      expect(target.count).toBe(3);
+      expect(dataVersion()).not.toBe(before.version);
+      expect(statSync(`${path}-wal`).size).toBeGreaterThan(before.wal);
+      expect((await store.listDecisions({ limit: 1 }))[0]).toMatchObject({
+        reason: 'resync of desired 3',
+        observed: 1,
+      });
+      const after = await metrics.text();
+      expect(after).toContain('waymond_scaler_reconciles_total{scaler="scaler.quiet",outcome="ok"} 2');
+      expect(after).toContain('waymond_reconcile_duration_seconds_count 2');
+      await reconciler.stop();
+    } finally {
+      watcher.close();
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a restart re-asserting the saved count does not write it back', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'waymond-quiet-restart-'));
+    const path = join(dir, 'state.db');
+    const first = new SqliteStore(path);
+    await first.open();
+    const clock = new VirtualClock();
+    const bus = new EventBus(clock, logger);
+    const target = new CountingTarget();
+    const options = {
+      address: 'scaler.quiet',
+      scaler: target,
+      settings: { min: 0, max: 10, resync_interval: 1000, retry_initial: 1000, retry_max: 60_000 },
+      clock,
+      bus,
+      logger,
+    };
+    try {
+      await new Reconciler({ ...options, store: first }).reconcileNow(2, {});
+      await first.close();
+      const second = new SqliteStore(path);
+      await second.open();
+      const watcher = new DatabaseSync(path);
+      const version = () => (watcher.prepare('PRAGMA data_version').get() as { data_version: number }).data_version;
+      try {
+        const before = version();
+        const metrics = new Metrics();
+        const reconciler = new Reconciler({ ...options, store: second, metrics });
+        reconciler.start();
+        await reconciler.idle();
+        await clock.advance(5000);
+        await reconciler.idle();
+        await second.flush();
+        expect(target.observes).toBeGreaterThanOrEqual(6);
+        expect(reconciler.lastDesired()).toBe(2);
+        expect(version()).toBe(before);
+        // Quiet, but the restarted daemon's /metrics still says what it holds.
+        const text = await metrics.text();
+        expect(text).toContain('waymond_scaler_desired_replicas{scaler="scaler.quiet"} 2');
+        expect(text).toContain('waymond_scaler_current_replicas{scaler="scaler.quiet"} 2');
+        await reconciler.stop();
+      } finally {
+        watcher.close();
+        await second.close();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
