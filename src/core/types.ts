@@ -249,7 +249,8 @@ export interface ReconcileResult {
   scaler: Address;
   /** The target this run was for ('' for a scaler with one target). */
   target: string;
-  outcome: 'ok' | 'error' | 'dry_run' | 'rejected';
+  /** `not_owner`: in a cluster, another instance holds the lease; nothing was done or recorded. */
+  outcome: 'ok' | 'error' | 'dry_run' | 'rejected' | 'not_owner';
   observed: number | null;
   desired: number | null;
   action: string;

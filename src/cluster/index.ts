@@ -1,0 +1,23 @@
+/**
+ * The cluster's assembly: the `[cluster]` section → its lease backend and the ownership loop
+ * the engine consults. src/daemon.ts calls this; the core never imports src/cluster.
+ */
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import type { LeaseBackend } from './backend.js';
+import { type ClusterConfig, instanceIdOf } from './config.js';
+import { EtcdBackend } from './etcd.js';
+import { ClusterOwnership } from './ownership.js';
+import { PostgresBackend } from './postgres.js';
+
+export function createClusterOwnership(config: ClusterConfig, logger: Logger, registry?: Registry): ClusterOwnership {
+  const instanceId = instanceIdOf(config);
+  const log = logger.child({ component: 'cluster', instance: instanceId });
+  const onError = (message: string) => log.warn(message);
+  const common = { cluster: config.name, instanceId, leaseTtlMs: config.lease_ttl, onError };
+  const backend: LeaseBackend =
+    config.backend === 'postgres'
+      ? new PostgresBackend({ ...common, url: config.url as string })
+      : new EtcdBackend({ ...common, endpoints: config.endpoints as string[] });
+  return new ClusterOwnership({ config, instanceId, backend, logger: log, ...(registry ? { registry } : {}) });
+}
