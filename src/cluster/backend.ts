@@ -70,9 +70,15 @@ export interface LeaseBackend {
   /** The last fenced applies of a scaler, one per target. */
   applied(scaler: string): Promise<AppliedRecord[]>;
   leases(): Promise<LeaseView[]>;
-  /** Hands an event to another instance; `onForward` receives those sent to this one. */
+  /**
+   * Hands an event to another instance; `onForward` receives those sent to this one. Events
+   * wait in the backend until their instance takes them, so one that lands while its
+   * instance is reconnecting is delivered when it is back.
+   */
   forward(to: string, event: ForwardedEvent): Promise<void>;
   onForward(handler: (event: ForwardedEvent) => void): void;
+  /** Takes the events waiting for instances that are not among `live` (they died), to route them anew. */
+  reroute(live: readonly string[]): Promise<ForwardedEvent[]>;
   /** Leaves the cluster: releases every lease and the membership, then disconnects. */
   close(): Promise<void>;
 }

@@ -200,20 +200,38 @@ export class EtcdBackend implements LeaseBackend {
     }));
   }
 
+  /** Not under the sender's session: an event outlives its sender, and `reroute` collects the dead's. */
   async forward(to: string, event: ForwardedEvent): Promise<void> {
     await this.call('/v3/kv/put', {
-      key: b64(`${this.inbox(to)}${randomUUID()}`),
+      key: b64(`${this.inbox(to)}${Date.now().toString(36)}-${randomUUID()}`),
       value: b64(JSON.stringify(event)),
-      ...(this.session ? { lease: this.session } : {}),
     });
+  }
+
+  async reroute(live: readonly string[]): Promise<ForwardedEvent[]> {
+    const prefix = `${this.root}inbox/`;
+    const taken: ForwardedEvent[] = [];
+    for (const kv of await this.range(prefix)) {
+      const owner = unb64(kv.key).slice(prefix.length).split('/')[0] ?? '';
+      if (live.includes(owner)) continue;
+      // Taken by whoever deletes it first: each event is routed once.
+      const result = await this.call<{ succeeded?: boolean }>('/v3/kv/txn', {
+        compare: [{ key: kv.key, target: 'VERSION', version: '0', result: 'GREATER' }],
+        success: [{ request_delete_range: { key: kv.key } }],
+      });
+      if (result.succeeded === true) taken.push(JSON.parse(unb64(kv.value)) as ForwardedEvent);
+    }
+    return taken;
   }
 
   onForward(handler: (event: ForwardedEvent) => void): void {
     this.handlers.push(handler);
   }
 
-  private deliver(kv: KeyValue): void {
-    void this.call('/v3/kv/deleterange', { key: kv.key }).catch(() => undefined);
+  /** Delivers an inbox entry once: only the call that deleted it hands it on. */
+  private async deliver(kv: KeyValue): Promise<void> {
+    const deleted = await this.call<{ deleted?: string }>('/v3/kv/deleterange', { key: kv.key });
+    if (Number(deleted.deleted ?? 0) === 0) return;
     try {
       const event = JSON.parse(unb64(kv.value)) as ForwardedEvent;
       for (const handler of this.handlers) handler(event);
@@ -236,7 +254,7 @@ export class EtcdBackend implements LeaseBackend {
           signal: abort.signal,
         });
         if (!response.ok || !response.body) throw new Error(`watch answered ${response.status}`);
-        for (const kv of await this.range(prefix)) this.deliver(kv);
+        for (const kv of await this.range(prefix)) await this.deliver(kv);
         let buffer = '';
         const decoder = new TextDecoder();
         for await (const chunk of response.body) {
@@ -248,7 +266,8 @@ export class EtcdBackend implements LeaseBackend {
             newline = buffer.indexOf('\n');
             if (!line) continue;
             const message = JSON.parse(line) as { result?: { events?: { type?: string; kv: KeyValue }[] } };
-            for (const e of message.result?.events ?? []) if (e.type !== 'DELETE') this.deliver(e.kv);
+            for (const e of message.result?.events ?? [])
+              if (e.type !== 'DELETE') void this.deliver(e.kv).catch((err) => this.o.onError(`inbox: ${err}`));
           }
         }
         throw new Error('watch stream ended');

@@ -19,7 +19,7 @@ import { errorMessage } from '../core/context.js';
 import type { Graph } from '../core/graph.js';
 import type { FenceRecord, FenceToken, Ownership } from '../core/ownership.js';
 import type { Address, Bus, ScalerDirectory, WaymondEvent } from '../core/types.js';
-import type { ForwardedEvent, Lease, LeaseBackend, LeaseView, MemberInfo } from './backend.js';
+import type { AppliedRecord, ForwardedEvent, Lease, LeaseBackend, LeaseView, MemberInfo } from './backend.js';
 import type { ClusterConfig } from './config.js';
 import { groupsOf, ownerOf } from './rendezvous.js';
 
@@ -72,7 +72,8 @@ export class ClusterOwnership implements Ownership {
   private timer?: NodeJS.Timeout;
   private stopped = false;
   private ticking?: Promise<void>;
-  private reinjected = new WeakSet<WaymondEvent>();
+  /** True while a forwarded event is emitted here (the bus dispatches synchronously). */
+  private reinjecting = false;
   private groups = new Map<Address, string>();
   private localGroups = new Set<string>();
   private readonly ttl: number;
@@ -222,6 +223,8 @@ export class ClusterOwnership implements Ownership {
       live.sort();
       if (live.join(',') !== this.members.join(',')) this.o.logger.info({ members: live }, 'cluster members changed');
       this.members = live;
+      // Events handed to an instance that died before it took them go to the new owners.
+      for (const event of await this.o.backend.reroute(live)) this.receive(event);
       if (this.failure) {
         this.o.logger.info({ backend: this.o.backend.name }, 'cluster backend reachable again');
         this.failure = undefined;
@@ -255,27 +258,30 @@ export class ClusterOwnership implements Ownership {
       const sent = performance.now();
       const lease = await this.o.backend.acquire(group);
       if (!lease) continue;
+      // Read before owning: until the records are requested, a resync of this instance's
+      // own (possibly stale) desired count must not run under the new lease.
+      const records = await this.lastApplied(group);
       this.held.set(group, { lease, provenAt: sent, since: Date.now() });
       this.o.logger.info({ group, token: lease.token }, 'lease taken');
-      await this.takeOver(group);
-      this.emit(group, true);
-    }
-  }
-
-  /** Re-asserts what the last fenced apply of each scaler in the group recorded. */
-  private async takeOver(group: string): Promise<void> {
-    for (const [address, g] of this.groups) {
-      if (g !== group || !address.startsWith('scaler.')) continue;
-      const handle = this.view_.scaler(address);
-      if (!handle) continue;
-      for (const record of await this.o.backend.applied(address)) {
+      for (const { address, record } of records) {
         this.o.logger.info(
           { address, target: record.target, desired: record.desired, last_applied_by: record.instance },
           'taking over: re-asserting the last applied desired count',
         );
-        handle.request(record.desired, record.data);
+        this.view_.scaler(address)?.request(record.desired, record.data);
       }
+      this.emit(group, true);
     }
+  }
+
+  /** What the last fenced apply of each scaler in the group recorded. */
+  private async lastApplied(group: string): Promise<{ address: Address; record: AppliedRecord }[]> {
+    const out: { address: Address; record: AppliedRecord }[] = [];
+    for (const [address, g] of this.groups) {
+      if (g !== group || !address.startsWith('scaler.')) continue;
+      for (const record of await this.o.backend.applied(address)) out.push({ address, record });
+    }
+    return out;
   }
 
   private lose(group: string): void {
@@ -286,7 +292,9 @@ export class ClusterOwnership implements Ownership {
   private emit(group: string, owned: boolean): void {
     for (const [address, g] of this.groups) {
       if (g !== group) continue;
-      for (const listener of this.listeners) listener(address, owned);
+      // A receiving trigger stays owned whatever its group does.
+      const now = owned || this.owns(address);
+      for (const listener of this.listeners) listener(address, now);
     }
   }
 
@@ -315,7 +323,8 @@ export class ClusterOwnership implements Ownership {
 
   /** Events that must run where the component is owned: trigger outputs, and `/api/fire` of a scaler. */
   private maybeForward(event: WaymondEvent): void {
-    if (this.reinjected.has(event)) return;
+    if (event.topic === 'waymond.reload') this.regroup();
+    if (this.reinjecting) return;
     const forwardable =
       (event.topic.startsWith('trigger.') && event.topic.endsWith('.output')) ||
       (event.topic.startsWith('scaler.') && event.topic.endsWith('.input') && event.source === 'api');
@@ -363,8 +372,12 @@ export class ClusterOwnership implements Ownership {
       return;
     }
     this.forwarded?.inc({ direction: 'received' });
-    const emitted = this.view_.bus.emit(event.topic, event.source, event.data);
-    this.reinjected.add(emitted);
+    this.reinjecting = true;
+    try {
+      this.view_.bus.emit(event.topic, event.source, event.data);
+    } finally {
+      this.reinjecting = false;
+    }
   }
 
   /** For GET /api/cluster and `waymond cluster status`. */

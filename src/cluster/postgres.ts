@@ -29,7 +29,10 @@ CREATE TABLE IF NOT EXISTS waymond_cluster_leases (
 CREATE TABLE IF NOT EXISTS waymond_cluster_applies (
   cluster text NOT NULL, scaler text NOT NULL, target text NOT NULL, instance text NOT NULL,
   token bigint NOT NULL, desired integer NOT NULL, data jsonb NOT NULL, time bigint NOT NULL,
-  PRIMARY KEY (cluster, scaler, target));`;
+  PRIMARY KEY (cluster, scaler, target));
+CREATE TABLE IF NOT EXISTS waymond_cluster_inbox (
+  id bigserial PRIMARY KEY, cluster text NOT NULL, instance text NOT NULL, event jsonb NOT NULL);
+CREATE INDEX IF NOT EXISTS waymond_cluster_inbox_to ON waymond_cluster_inbox (cluster, instance);`;
 
 /** NOTIFY channels are identifiers (at most 63 bytes): a digest of cluster and instance. */
 export function channelOf(cluster: string, instance: string): string {
@@ -103,18 +106,12 @@ export class PostgresBackend implements LeaseBackend {
     this.listener = client;
     client.on('error', (error) => retry(error.message));
     client.on('end', () => retry('ended'));
-    client.on('notification', (message) => {
-      if (!message.payload) return;
-      try {
-        const event = JSON.parse(message.payload) as ForwardedEvent;
-        for (const handler of this.handlers) handler(event);
-      } catch (error) {
-        this.o.onError(`unreadable forwarded event: ${(error as Error).message}`);
-      }
-    });
+    client.on('notification', () => void this.drain().catch((e) => this.o.onError(`inbox: ${(e as Error).message}`)));
     try {
       await client.connect();
       await client.query(`LISTEN ${channelOf(this.o.cluster, this.o.instanceId)}`);
+      // What arrived while this connection was down.
+      await this.drain();
     } catch (error) {
       client.end().catch(() => undefined);
       retry((error as Error).message);
@@ -135,6 +132,7 @@ export class PostgresBackend implements LeaseBackend {
        RETURNING l.key`,
       [this.o.cluster, m.id, m.url ?? null, m.since, this.ttl, held.map((l) => l.key), held.map((l) => l.token)],
     );
+    await this.drain();
     return new Set(result.rows.map((r) => r.key));
   }
 
@@ -227,12 +225,36 @@ export class PostgresBackend implements LeaseBackend {
     }));
   }
 
+  /** The event waits in the inbox table; the NOTIFY (sent at commit) only wakes its instance. */
   async forward(to: string, event: ForwardedEvent): Promise<void> {
-    await this.db().query('SELECT pg_notify($1, $2)', [channelOf(this.o.cluster, to), JSON.stringify(event)]);
+    await this.db().query(
+      `WITH queued AS (INSERT INTO waymond_cluster_inbox (cluster, instance, event) VALUES ($1, $2, $3) RETURNING 1)
+       SELECT pg_notify($4, '') FROM queued`,
+      [this.o.cluster, to, JSON.stringify(event), channelOf(this.o.cluster, to)],
+    );
   }
 
   onForward(handler: (event: ForwardedEvent) => void): void {
     this.handlers.push(handler);
+  }
+
+  /** Takes what waits in this instance's inbox (on a NOTIFY, after a reconnect, every heartbeat). */
+  private async drain(): Promise<void> {
+    if (this.closed || !this.pool) return;
+    const events = await this.take('instance = $2', this.o.instanceId);
+    for (const event of events) for (const handler of this.handlers) handler(event);
+  }
+
+  private async take(where: string, param: string | string[]): Promise<ForwardedEvent[]> {
+    const result = await this.db().query<{ id: string; event: ForwardedEvent }>(
+      `DELETE FROM waymond_cluster_inbox WHERE cluster = $1 AND ${where} RETURNING id, event`,
+      [this.o.cluster, param],
+    );
+    return result.rows.sort((a, b) => Number(a.id) - Number(b.id)).map((r) => r.event);
+  }
+
+  reroute(live: readonly string[]): Promise<ForwardedEvent[]> {
+    return this.take('NOT (instance = ANY($2))', [...live]);
   }
 
   async close(): Promise<void> {

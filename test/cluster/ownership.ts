@@ -1,0 +1,199 @@
+/**
+ * The ownership tests every backend passes: three real CLI instances, 30 http scalers, a
+ * recording target. `describeOwnership(name, clusterSection)` registers them for one backend.
+ */
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { ownerOf } from '../../src/cluster/rendezvous.js';
+import { waitUntil } from '../helpers/daemon.js';
+import {
+  applierRuns,
+  type ClusterUnderTest,
+  clusterConfig,
+  clusterStatus,
+  clusterUnderTest,
+  fire,
+  type Instance,
+  ownersOf,
+  readyz,
+  scalerIds,
+  startTarget,
+  type Target,
+} from './harness.js';
+
+export const SCALERS = 30;
+export const LEASE_TTL_MS = 2000;
+export const RESYNC_MS = 1000;
+/** Slack over lease_ttl + resync for a loaded 2-core machine (the figures are in bench/). */
+export const SLACK_MS = 4000;
+
+export interface OwnershipFixture {
+  target: Target;
+  cluster: ClusterUnderTest;
+  ids: string[];
+  instances: Map<string, Instance>;
+  /** A running, not stopped instance other than `not`. */
+  other(not: string): Instance;
+}
+
+/** Every scaler's current count equals `desired`. */
+export async function allAt(target: Target, ids: readonly string[], desired: number, what: string): Promise<void> {
+  try {
+    await waitUntil(() => ids.every((id) => target.counts.get(id) === desired), what, 30_000);
+  } catch (error) {
+    const off = ids.filter((id) => target.counts.get(id) !== desired).map((id) => `${id}=${target.counts.get(id)}`);
+    throw new Error(`${(error as Error).message}; not there: ${off.join(', ')}`);
+  }
+}
+
+export function useOwnershipCluster(section: () => string): OwnershipFixture {
+  const fixture = { instances: new Map<string, Instance>() } as OwnershipFixture;
+  beforeAll(async () => {
+    fixture.target = await startTarget();
+    fixture.ids = scalerIds(SCALERS);
+    fixture.cluster = clusterUnderTest(
+      clusterConfig({
+        cluster: section(),
+        target: fixture.target.url,
+        scalers: SCALERS,
+        hooks: SCALERS,
+        leaseTtl: `${LEASE_TTL_MS}ms`,
+        resync: `${RESYNC_MS}ms`,
+      }),
+    );
+    fixture.instances = fixture.cluster.instances;
+    await Promise.all(['a', 'b', 'c'].map((id) => fixture.cluster.start(id)));
+    fixture.other = (not) => {
+      const found = [...fixture.instances.values()].find((i) => i.id !== not && i.child.exitCode === null);
+      if (!found) throw new Error('no other instance running');
+      return found;
+    };
+  });
+  afterAll(async () => {
+    await fixture.cluster?.close();
+    await fixture.target?.close();
+  });
+  return fixture;
+}
+
+/**
+ * Waits until one instance's view has every scaler leased, each lease held by the instance
+ * rendezvous hashing picks among `live` (the spread has settled after a join or a death).
+ */
+export async function leasedAmong(
+  from: Instance,
+  ids: readonly string[],
+  live: readonly string[],
+): Promise<Map<string, string>> {
+  let owners = new Map<string, string>();
+  await waitUntil(
+    async () => {
+      const status = await clusterStatus(from).catch(() => undefined);
+      if (!status) return false;
+      owners = new Map();
+      for (const lease of status.leases) {
+        if (lease.holder !== ownerOf(lease.key, [...live].sort())) return false;
+        for (const c of lease.components) if (c.startsWith('scaler.')) owners.set(c.slice(7), lease.holder);
+      }
+      return ids.every((id) => owners.has(id));
+    },
+    `every scaler leased by its rendezvous owner among ${live.join(', ')}`,
+    30_000,
+  );
+  return owners;
+}
+
+export function ownershipTests(f: OwnershipFixture): void {
+  it('spreads the scalers over the three instances, and each scaler is applied by exactly one', async () => {
+    const a = f.instances.get('a') as Instance;
+    const owners = await leasedAmong(a, f.ids, ['a', 'b', 'c']);
+    // Every desired count is sent to instance a; those a does not own are forwarded.
+    for (const id of f.ids) await fire(a, id, 2);
+    await allAt(f.target, f.ids, 2, 'every scaler at 2');
+    for (const id of f.ids) {
+      const appliers = new Set(f.target.applies.filter((x) => x.scaler === id).map((x) => x.instance));
+      expect([...appliers], id).toEqual([owners.get(id)]);
+    }
+    const spread = new Set(owners.values());
+    expect(spread.size).toBe(3);
+  });
+
+  it('a webhook posted to an instance that does not own its scaler takes effect through the owner', async () => {
+    const a = f.instances.get('a') as Instance;
+    const owners = await ownersOf(a);
+    const id = f.ids.find((x) => owners.get(x) !== 'b') as string;
+    const b = f.instances.get('b') as Instance;
+    const response = await fetch(`${b.url}/hooks/hook_${id}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ desired: 5 }),
+    });
+    expect(response.status).toBe(202);
+    await waitUntil(() => f.target.counts.get(id) === 5, `${id} at 5`);
+    const last = f.target.applies.filter((x) => x.scaler === id).at(-1);
+    expect(last?.instance).toBe(owners.get(id));
+    expect(last?.instance).not.toBe('b');
+    await fire(a, id, 2);
+    await waitUntil(() => f.target.counts.get(id) === 2, `${id} back at 2`);
+  });
+
+  it('kill -9 of an owner: its scalers are taken over and applied by the others within lease_ttl + resync', async () => {
+    const a = f.instances.get('a') as Instance;
+    const owners = await leasedAmong(a, f.ids, ['a', 'b', 'c']);
+    const victim = f.instances.get('c') as Instance;
+    const theirs = f.ids.filter((id) => owners.get(id) === 'c');
+    expect(theirs.length).toBeGreaterThan(0);
+    const before = f.target.applies.length;
+    victim.child.kill('SIGKILL');
+    const killedAt = Date.now();
+    await victim.exited;
+    // The fleets drift while nobody watches them: only a new owner's resync heals them,
+    // with the count the dead owner applied last (read from the lease backend).
+    for (const id of theirs) f.target.counts.set(id, 0);
+    await allAt(f.target, theirs, 2, "the dead owner's scalers healed by the others");
+    const healed = f.target.applies.slice(before).filter((x) => theirs.includes(x.scaler));
+    const firstByOthers = Math.min(...healed.map((x) => x.at));
+    expect(firstByOthers - killedAt).toBeLessThan(LEASE_TTL_MS + RESYNC_MS + SLACK_MS);
+    expect(healed.every((x) => x.instance !== 'c')).toBe(true);
+    // New counts after the failover reach every scaler, from a survivor.
+    for (const id of f.ids) await fire(a, id, 3);
+    await allAt(f.target, f.ids, 3, 'every scaler at 3 after the failover');
+    for (const id of f.ids) {
+      const runs = applierRuns(f.target.applies, id);
+      expect(new Set(runs).size, `${id}: ${runs.join(' → ')}`).toBe(runs.length);
+    }
+  });
+
+  it('SIGSTOP an owner past its lease, change the counts, SIGCONT: it applies nothing after it resumes', async () => {
+    const a = f.instances.get('a') as Instance;
+    const b = f.instances.get('b') as Instance;
+    const owners = await leasedAmong(a, f.ids, ['a', 'b']);
+    const theirs = f.ids.filter((id) => owners.get(id) === 'b');
+    expect(theirs.length).toBeGreaterThan(0);
+    b.child.kill('SIGSTOP');
+    try {
+      // Past its lease: a holds every scaler (b's leases expired and a took them).
+      await leasedAmong(a, f.ids, ['a']);
+      for (const id of f.ids) await fire(a, id, 4);
+      await allAt(f.target, f.ids, 4, 'every scaler at 4 while b is stopped');
+    } finally {
+      b.child.kill('SIGCONT');
+    }
+    const resumedAt = Date.now();
+    // b resumes with old desired counts (2 or 3) in memory and its resync timers overdue.
+    await waitUntil(
+      () => b.logs.some((line) => line.includes('standing down') || line.includes('lease could not be renewed')),
+      'b to find it lost its leases',
+    );
+    // b rejoins and takes its share back (after a let the leases expire): by then every
+    // overdue resync of its old counts has run, under no lease.
+    await leasedAmong(a, f.ids, ['a', 'b']);
+    const fromB = f.target.applies.filter((x) => x.instance === 'b' && x.at >= resumedAt);
+    expect(fromB).toEqual([]);
+    expect(f.ids.every((id) => f.target.counts.get(id) === 4)).toBe(true);
+  });
+
+  it('/readyz is ready on a healthy instance', async () => {
+    const a = f.instances.get('a') as Instance;
+    expect((await readyz(a)).status).toBe(200);
+  });
+}
