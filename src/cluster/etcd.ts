@@ -61,7 +61,11 @@ export class EtcdBackend implements LeaseBackend {
   }
 
   /** One gateway call, on the endpoint that worked last, moving on to the next when one fails. */
-  private async call<T>(path: string, body: unknown, timeoutMs = Math.max(500, this.o.leaseTtlMs / 3)): Promise<T> {
+  private async call<T>(
+    path: string,
+    body: unknown,
+    timeoutMs = Math.max(1000, Math.floor(this.o.leaseTtlMs / 2)),
+  ): Promise<T> {
     let last: unknown;
     for (let i = 0; i < this.o.endpoints.length; i++) {
       const index = (this.current + i) % this.o.endpoints.length;

@@ -28,6 +28,8 @@ const RECEIVING_TRIGGERS = new Set(['http_endpoint']);
 /** Scaler types whose members live on the instance's own host: `placement = "local"` by default. */
 export const LOCAL_BY_DEFAULT = new Set(['process', 'systemd']);
 const MAX_HOPS = 3;
+/** Forwarding retries while the backend fails over (spread over about 15 lease thirds). */
+const FORWARD_ATTEMPTS = 5;
 
 interface Held {
   lease: Lease;
@@ -341,7 +343,8 @@ export class ClusterOwnership implements Ownership {
     });
   }
 
-  private async send(group: string, event: ForwardedEvent): Promise<void> {
+  private async send(group: string, event: ForwardedEvent, attempt = 0): Promise<void> {
+    if (this.stopped) return;
     const owner = ownerOf(group, this.members);
     if (owner === undefined || event.hops >= MAX_HOPS) {
       this.o.logger.warn({ topic: event.topic, owner }, 'event dropped: no instance owns its component');
@@ -359,7 +362,19 @@ export class ClusterOwnership implements Ownership {
       this.o.logger.debug({ topic: event.topic, to: owner }, 'event forwarded to the owner');
     } catch (error) {
       this.failed(error);
-      this.o.logger.warn({ topic: event.topic, to: owner, err: errorMessage(error) }, 'event could not be forwarded');
+      if (attempt >= FORWARD_ATTEMPTS) {
+        this.o.logger.error(
+          { topic: event.topic, to: owner, err: errorMessage(error) },
+          'event dropped: could not be forwarded',
+        );
+        return;
+      }
+      // The backend is failing over (an etcd election, a reconnect): try again, to whoever owns it then.
+      this.o.logger.warn(
+        { topic: event.topic, to: owner, err: errorMessage(error), attempt },
+        'event could not be forwarded yet',
+      );
+      setTimeout(() => void this.send(group, event, attempt + 1), Math.floor(this.ttl / 3) * (attempt + 1));
     }
   }
 
