@@ -17,11 +17,11 @@ describe.skipIf(!available)('cluster on etcd', () => {
   beforeAll(async () => {
     etcd = await startEtcdCluster();
   });
-  // Registered after the etcd hooks: vitest runs beforeAll in order and afterAll in reverse.
+  // Hooks: beforeAll run in order, afterAll last-registered first (the instances stop before etcd).
+  afterAll(() => etcd?.stop());
   const f = useOwnershipCluster(
     () => `backend = "etcd"\nendpoints = [${etcd.endpoints.map((e) => `"${e}"`).join(', ')}]\nname = "t"`,
   );
-  afterAll(() => etcd?.stop());
 
   ownershipTests(f);
 

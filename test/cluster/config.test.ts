@@ -1,0 +1,53 @@
+/** The [cluster] section: defaults, and errors that name the field and the fix. */
+import { hostname } from 'node:os';
+import { describe, expect, it } from 'vitest';
+import { instanceIdOf } from '../../src/cluster/config.js';
+import { formatIssue } from '../../src/config/issues.js';
+import { loadConfigText } from '../../src/config/load.js';
+import { defaultRegistry } from '../../src/registry.js';
+
+const noop = '[[scaler]]\ntype = "noop"\nid = "s"\n';
+
+function load(section: string) {
+  return loadConfigText(`[cluster]\n${section}\n${noop}`, '/etc/waymond/w.toml', defaultRegistry(), {}, 'w.toml');
+}
+
+function errors(section: string): string[] {
+  const result = load(section);
+  return result.ok ? [] : result.issues.map(formatIssue);
+}
+
+describe('[cluster]', () => {
+  it('defaults: lease_ttl 15s, name "waymond", instance id host name and pid', () => {
+    const result = load('backend = "postgres"\nurl = "postgres://db/waymond"');
+    if (!result.ok) throw new Error(JSON.stringify(result.issues));
+    const cluster = result.config.cluster;
+    expect(cluster).toMatchObject({ backend: 'postgres', lease_ttl: 15_000, name: 'waymond' });
+    expect(instanceIdOf(cluster as NonNullable<typeof cluster>)).toBe(`${hostname()}-${process.pid}`);
+  });
+
+  it.each([
+    [
+      'postgres without url',
+      'backend = "postgres"',
+      'error: w.toml: cluster: field "url": backend "postgres" needs url (postgres://…)',
+    ],
+    [
+      'etcd without endpoints',
+      'backend = "etcd"',
+      'error: w.toml: cluster: field "endpoints": backend "etcd" needs endpoints (["http://…:2379"])',
+    ],
+    [
+      'etcd with a url',
+      'backend = "etcd"\nendpoints = ["http://127.0.0.1:2379"]\nurl = "postgres://db/x"',
+      'error: w.toml: cluster: field "url": url is for backend "postgres"; etcd takes endpoints',
+    ],
+    [
+      'a lease under a second',
+      'backend = "etcd"\nendpoints = ["http://127.0.0.1:2379"]\nlease_ttl = "200ms"',
+      'error: w.toml: cluster: field "lease_ttl": lease_ttl must be at least 1s',
+    ],
+  ])('%s', (_name, section, message) => {
+    expect(errors(section)).toContain(message);
+  });
+});
