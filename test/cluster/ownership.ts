@@ -2,9 +2,11 @@
  * The ownership tests every backend passes: three real CLI instances, 30 http scalers, a
  * recording target. `describeOwnership(name, clusterSection)` registers them for one backend.
  */
+
+import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { ownerOf } from '../../src/cluster/rendezvous.js';
-import { waitUntil } from '../helpers/daemon.js';
+import { ROOT, waitUntil } from '../helpers/daemon.js';
 import {
   applierRuns,
   type ClusterUnderTest,
@@ -21,6 +23,18 @@ import {
 } from './harness.js';
 
 export const SCALERS = 30;
+
+/** The real CLI, without blocking this process (the recording target lives in it). */
+function cli(args: string[]): Promise<{ code: number | null; stdout: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { cwd: ROOT });
+    let stdout = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+    });
+    child.once('exit', (code) => resolve({ code, stdout }));
+  });
+}
 export const LEASE_TTL_MS = 2000;
 export const RESYNC_MS = 1000;
 /** Slack over lease_ttl + resync for a loaded 2-core machine (the figures are in bench/). */
@@ -115,6 +129,22 @@ export function ownershipTests(f: OwnershipFixture): void {
     }
     const spread = new Set(owners.values());
     expect(spread.size).toBe(3);
+  });
+
+  it('waymond cluster status lists the three instances, what each owns, and every lease', async () => {
+    const a = f.instances.get('a') as Instance;
+    const { code, stdout } = await cli(['cluster', 'status', '--url', a.url]);
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/seen from a: healthy/);
+    for (const id of ['a', 'b', 'c'])
+      expect(stdout).toMatch(new RegExp(`^${id}\\s+\\S+\\s+\\d+ scalers: scaler\\.s`, 'm'));
+    const leaseLines = stdout.split('\n').filter((l) => /^connector\.to_s\d\d\s/.test(l));
+    expect(leaseLines).toHaveLength(SCALERS);
+    const json = JSON.parse((await cli(['cluster', 'status', '--url', a.url, '--json'])).stdout) as {
+      members: { owns: string[] }[];
+    };
+    const owned = json.members.flatMap((m) => m.owns.filter((x) => x.startsWith('scaler.')));
+    expect(owned.sort()).toEqual(f.ids.map((id) => `scaler.${id}`));
   });
 
   it('a webhook posted to an instance that does not own its scaler takes effect through the owner', async () => {
