@@ -104,7 +104,9 @@ export function createDaemon(config: LoadedConfig, options: DaemonOptions): Daem
     throw error;
   }
   // [cluster]: scalers apply only under their lease (src/cluster, docs/ha.md).
-  const cluster = config.cluster ? createClusterOwnership(config.cluster, options.logger, metrics.registry) : undefined;
+  const cluster = config.cluster
+    ? createClusterOwnership(config.cluster, () => serverUrlOf(config.store), options.logger, metrics.registry)
+    : undefined;
   if (listen && cluster) listen.mount = (app) => mountCluster(app, cluster);
   const serve = (e: Engine, routes: Parameters<typeof createHttpServer>[1]): Promise<RunningServer> =>
     serveAll(e, routes, listen as ListenOptions, hooks, metrics, options.logger);

@@ -5,19 +5,25 @@
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { LeaseBackend } from './backend.js';
-import { type ClusterConfig, instanceIdOf } from './config.js';
+import { type ClusterConfig, clusterUrlOf, instanceIdOf } from './config.js';
 import { EtcdBackend } from './etcd.js';
 import { ClusterOwnership } from './ownership.js';
 import { PostgresBackend } from './postgres.js';
 
-export function createClusterOwnership(config: ClusterConfig, logger: Logger, registry?: Registry): ClusterOwnership {
+/** `storeUrl` resolves `[store]`'s PostgreSQL URL, the default database of backend "postgres". */
+export function createClusterOwnership(
+  config: ClusterConfig,
+  storeUrl: () => string | undefined,
+  logger: Logger,
+  registry?: Registry,
+): ClusterOwnership {
   const instanceId = instanceIdOf(config);
   const log = logger.child({ component: 'cluster', instance: instanceId });
   const onError = (message: string) => log.warn(message);
   const common = { cluster: config.name, instanceId, leaseTtlMs: config.lease_ttl, onError };
   const backend: LeaseBackend =
     config.backend === 'postgres'
-      ? new PostgresBackend({ ...common, url: config.url as string })
+      ? new PostgresBackend({ ...common, url: clusterUrlOf(config, storeUrl) })
       : new EtcdBackend({ ...common, endpoints: config.endpoints as string[] });
   return new ClusterOwnership({ config, instanceId, backend, logger: log, ...(registry ? { registry } : {}) });
 }

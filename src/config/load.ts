@@ -8,7 +8,7 @@ import { createRequire } from 'node:module';
 import { extname, resolve } from 'node:path';
 import { parse as parseToml, TomlError } from 'smol-toml';
 import { z } from 'zod';
-import { clusterSchema } from '../cluster/config.js';
+import { clusterProblems, clusterSchema } from '../cluster/config.js';
 import { checkGraph } from '../core/graph.js';
 import { redactSecrets } from '../core/redact.js';
 import type { ComponentDefinition, ComponentKind } from '../core/types.js';
@@ -258,6 +258,9 @@ function loadUnredacted(
   const hooks = root.hooks === undefined ? undefined : parseSection(hooksSchema, root.hooks, file, 'hooks', issues);
   const cluster =
     root.cluster === undefined ? undefined : parseSection(clusterSchema, root.cluster, file, 'cluster', issues);
+  if (cluster && store)
+    for (const p of clusterProblems(cluster, store))
+      issues.push({ severity: 'error', file, address: 'cluster', path: p.path, message: p.message });
 
   const components: ComponentConfig[] = [];
   for (const [section, kind] of Object.entries(SECTIONS)) {

@@ -1,7 +1,7 @@
 /** The [cluster] section: defaults, and errors that name the field and the fix. */
 import { hostname } from 'node:os';
 import { describe, expect, it } from 'vitest';
-import { instanceIdOf } from '../../src/cluster/config.js';
+import { clusterUrlOf, instanceIdOf } from '../../src/cluster/config.js';
 import { formatIssue } from '../../src/config/issues.js';
 import { loadConfigText } from '../../src/config/load.js';
 import { defaultRegistry } from '../../src/registry.js';
@@ -26,11 +26,28 @@ describe('[cluster]', () => {
     expect(instanceIdOf(cluster as NonNullable<typeof cluster>)).toBe(`${hostname()}-${process.pid}`);
   });
 
+  it('backend "postgres" without a url of its own uses [store]\'s database', () => {
+    const result = loadConfigText(
+      `[store]\nurl = "postgres://db/waymond"\n[cluster]\nbackend = "postgres"\n${noop}`,
+      '/etc/waymond/w.toml',
+      defaultRegistry(),
+      {},
+    );
+    if (!result.ok) throw new Error(JSON.stringify(result.issues));
+    const cluster = result.config.cluster as NonNullable<typeof result.config.cluster>;
+    expect(clusterUrlOf(cluster, () => result.config.store.url)).toBe('postgres://db/waymond');
+  });
+
   it.each([
     [
-      'postgres without url',
+      "postgres without a database of its own or the store's",
       'backend = "postgres"',
-      'error: w.toml: cluster: field "url": backend "postgres" needs url (postgres://…)',
+      'error: w.toml: cluster: field "url": backend "postgres" needs a database: set [store] url (or dsn_env) to keep decisions and leases in one PostgreSQL, or [cluster] url',
+    ],
+    [
+      'a password in the url',
+      'backend = "postgres"\nurl = "postgres://w:secret@db/x"',
+      'error: w.toml: cluster: field "url": this URL carries a password; put it in an environment variable and name it in `dsn_env`',
     ],
     [
       'etcd without endpoints',
