@@ -108,9 +108,17 @@ async function load(name: string, section: string, count: () => Promise<number>)
   try {
     for (const id of ['a', 'b', 'c']) await cluster.start(id);
     const a = cluster.instances.get('a') as Instance;
+    // Measured once the spread has settled (the first instance took everything, then handed off).
     await waitUntil(
-      async () => ((await clusterStatus(a).catch(() => undefined))?.leases.length ?? 0) === n,
-      'all leased',
+      async () => {
+        const status = await clusterStatus(a).catch(() => undefined);
+        return (
+          status !== undefined &&
+          status.leases.length === n &&
+          status.leases.every((l) => l.holder === ownerOf(l.key, ['a', 'b', 'c']))
+        );
+      },
+      'the spread to settle',
       180_000,
     );
     const window = 30_000;

@@ -25,8 +25,15 @@ import { groupsOf, ownerOf } from './rendezvous.js';
 
 /** Trigger types that only receive (webhooks): they serve on every instance and forward. */
 const RECEIVING_TRIGGERS = new Set(['http_endpoint']);
-/** Scaler types whose members live on the instance's own host: `placement = "local"` by default. */
-export const LOCAL_BY_DEFAULT = new Set(['process', 'systemd']);
+/**
+ * `placement` when the config leaves it out: `local` for scalers whose members live on the
+ * instance's own host (`process`, and `systemd` without `hosts`), `shared` for the rest.
+ */
+export function defaultPlacement(type: string, config: Record<string, unknown>): 'local' | 'shared' {
+  if (type === 'process') return 'local';
+  if (type === 'systemd' && config.hosts === undefined) return 'local';
+  return 'shared';
+}
 const MAX_HOPS = 3;
 /** Forwarding retries while the backend fails over (spread over about 15 lease thirds). */
 const FORWARD_ATTEMPTS = 5;
@@ -133,9 +140,7 @@ export class ClusterOwnership implements Ownership {
     this.groups = groupsOf(graph);
     this.localGroups = new Set(
       graph.scalers
-        .filter(
-          (s) => (s.config.placement ?? (LOCAL_BY_DEFAULT.has(s.definition.type) ? 'local' : 'shared')) === 'local',
-        )
+        .filter((s) => (s.config.placement ?? defaultPlacement(s.definition.type, s.config)) === 'local')
         .map((s) => this.groups.get(s.address) as string),
     );
   }
@@ -397,7 +402,21 @@ export class ClusterOwnership implements Ownership {
 
   /** For GET /api/cluster and `waymond cluster status`. */
   async view(): Promise<ClusterView> {
-    const [members, leases] = await Promise.all([this.o.backend.members(), this.o.backend.leases()]);
+    // Without the backend: what this instance last knew (members) and holds, marked unhealthy.
+    const [members, leases] = await Promise.all([this.o.backend.members(), this.o.backend.leases()]).catch(
+      (error): [MemberInfo[], LeaseView[]] => {
+        this.failed(error);
+        return [
+          this.members.map((id) => ({ id, since: 0 })),
+          [...this.held].map(([key, h]) => ({
+            key,
+            holder: this.o.instanceId,
+            token: h.lease.token,
+            expiresInMs: null,
+          })),
+        ];
+      },
+    );
     const componentsOf = (group: string) => [...this.groups].filter(([, g]) => g === group).map(([address]) => address);
     const problem = this.problem();
     return {

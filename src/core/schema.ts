@@ -92,7 +92,7 @@ export const scalerBase = {
     .enum(['shared', 'local'])
     .optional()
     .describe(
-      'In a `[cluster]`: `shared` scalers are owned by one live instance at a time and move when it dies; `local` ones are run by every instance for its own host, under no lease. Default `local` for `process` and `systemd`, `shared` for every other type.',
+      'In a `[cluster]`: `shared` scalers are owned by one live instance at a time and move when it dies; `local` ones are run by every instance for its own host, under no lease. Default `local` for `process` and for `systemd` without `hosts` (members on this host), `shared` for every other type.',
     ),
 };
 
