@@ -9,7 +9,7 @@
  *   and nothing changing (PostgreSQL: transactions committed in a database of its own;
  *   etcd: gRPC requests handled, summed over the members).
  *
- * `npm run bench -- cluster` (or `npx tsx bench/cluster.bench.ts`).
+ * `npm run bench -- cluster` (or `npx tsx bench/cluster.bench.ts`; CLUSTER_PARTS=load for one part).
  */
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
@@ -20,6 +20,8 @@ import { canConnect } from '../test/helpers/services.js';
 import { etcdInstalled, startEtcdCluster } from '../test/peers/etcd.js';
 
 const TRIALS = Number(process.env.CLUSTER_TRIALS ?? 8);
+/** CLUSTER_PARTS=load (or failover) runs one part only. */
+const PARTS = (process.env.CLUSTER_PARTS ?? 'failover,load').split(',');
 const LEASE_TTL_MS = 2000;
 const RESYNC_MS = 1000;
 const PG_ADMIN = 'postgres://postgres@127.0.0.1:5432/test';
@@ -99,7 +101,22 @@ async function failover(name: string, section: string): Promise<void> {
   );
 }
 
-async function load(name: string, section: string, count: () => Promise<number>): Promise<void> {
+/** waymond_cluster_backend_requests_total summed over the running instances. */
+async function requestsSent(instances: Instance[]): Promise<number> {
+  let sum = 0;
+  for (const i of instances) {
+    const text = await (await fetch(`${i.url}/metrics`)).text();
+    const line = text.split('\n').find((l) => l.startsWith('waymond_cluster_backend_requests_total '));
+    sum += Number(line?.split(' ').pop() ?? 0);
+  }
+  return sum;
+}
+
+/**
+ * Backend load with 1,000 scalers owned and nothing changing, counted twice: by the
+ * instances (every statement or request they send) and by the engine (`count`).
+ */
+async function load(name: string, section: string, count: () => Promise<number>, what: string): Promise<void> {
   const target = await startTarget();
   const n = 1000;
   const cluster = clusterUnderTest(
@@ -121,13 +138,15 @@ async function load(name: string, section: string, count: () => Promise<number>)
       'the spread to settle',
       180_000,
     );
+    const instances = [...cluster.instances.values()];
     const window = 30_000;
-    const start = await count();
+    const [sent0, seen0] = [await requestsSent(instances), await count()];
     const t0 = Date.now();
     await waitUntil(() => Date.now() - t0 >= window, 'the measuring window', window + 5000);
-    const per = (await count()) - start;
+    const [sent, seen] = [(await requestsSent(instances)) - sent0, (await count()) - seen0];
+    const rate = (x: number) => (x / (window / 1000)).toFixed(1);
     console.log(
-      `${name}: backend load with ${n} scalers owned by 3 instances, nothing changing, lease_ttl 15s: ${(per / (window / 1000)).toFixed(1)} requests/s`,
+      `${name}: backend load, ${n} scalers owned by 3 instances, nothing changing, lease_ttl 15s: ${rate(sent)} requests/s sent by the instances; ${rate(seen)}/s ${what}`,
     );
   } finally {
     await cluster.close();
@@ -144,7 +163,7 @@ if (await canConnect(5432)) {
   await admin.query(`CREATE DATABASE ${db}`);
   const url = `postgres://postgres@127.0.0.1:5432/${db}`;
   try {
-    await failover('postgres', `backend = "postgres"\nurl = "${url}"\nname = "f"`);
+    if (PARTS.includes('failover')) await failover('postgres', `backend = "postgres"\nurl = "${url}"\nname = "f"`);
     const commits = async () => {
       const r = await admin.query<{ n: string }>(
         'SELECT xact_commit::text AS n FROM pg_stat_database WHERE datname = $1',
@@ -153,7 +172,12 @@ if (await canConnect(5432)) {
       await admin.query('SELECT pg_stat_clear_snapshot()');
       return Number(r.rows[0]?.n ?? 0);
     };
-    await load('postgres', `backend = "postgres"\nurl = "${url}"\nname = "l"`, commits);
+    await load(
+      'postgres',
+      `backend = "postgres"\nurl = "${url}"\nname = "l"`,
+      commits,
+      'transactions committed in its database (autovacuum included)',
+    );
   } finally {
     await admin.query(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`);
     await admin.end();
@@ -164,7 +188,7 @@ if (etcdInstalled()) {
   const etcd = await startEtcdCluster();
   try {
     const endpoints = `endpoints = [${etcd.endpoints.map((e) => `"${e}"`).join(', ')}]`;
-    await failover('etcd', `backend = "etcd"\n${endpoints}\nname = "f"`);
+    if (PARTS.includes('failover')) await failover('etcd', `backend = "etcd"\n${endpoints}\nname = "f"`);
     const handled = async () => {
       let sum = 0;
       for (const e of etcd.endpoints) {
@@ -174,7 +198,12 @@ if (etcdInstalled()) {
       }
       return sum;
     };
-    await load('etcd', `backend = "etcd"\n${endpoints}\nname = "l"`, handled);
+    await load(
+      'etcd',
+      `backend = "etcd"\n${endpoints}\nname = "l"`,
+      handled,
+      'gRPC requests handled by the members (their own peer traffic included)',
+    );
   } finally {
     etcd.stop();
   }

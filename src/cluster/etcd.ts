@@ -20,6 +20,8 @@ export interface EtcdBackendOptions {
   instanceId: string;
   leaseTtlMs: number;
   onError: (message: string) => void;
+  /** Called for every gateway request sent (the backend load figure). */
+  onRequest?: () => void;
 }
 
 interface KeyValue {
@@ -71,6 +73,7 @@ export class EtcdBackend implements LeaseBackend {
       const index = (this.current + i) % this.o.endpoints.length;
       const endpoint = (this.o.endpoints[index] as string).replace(/\/$/, '');
       try {
+        this.o.onRequest?.();
         const response = await fetch(`${endpoint}${path}`, {
           method: 'POST',
           body: JSON.stringify(body),

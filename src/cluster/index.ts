@@ -3,7 +3,7 @@
  * the engine consults. src/daemon.ts calls this; the core never imports src/cluster.
  */
 import type { Logger } from 'pino';
-import type { Registry } from 'prom-client';
+import { Counter, type Registry } from 'prom-client';
 import type { LeaseBackend } from './backend.js';
 import { type ClusterConfig, clusterUrlOf, instanceIdOf } from './config.js';
 import { EtcdBackend } from './etcd.js';
@@ -20,7 +20,15 @@ export function createClusterOwnership(
   const instanceId = instanceIdOf(config);
   const log = logger.child({ component: 'cluster', instance: instanceId });
   const onError = (message: string) => log.warn(message);
-  const common = { cluster: config.name, instanceId, leaseTtlMs: config.lease_ttl, onError };
+  const requests = registry
+    ? new Counter({
+        name: 'waymond_cluster_backend_requests_total',
+        help: 'Statements (PostgreSQL) or requests (etcd) sent to the cluster backend.',
+        registers: [registry],
+      })
+    : undefined;
+  const onRequest = () => requests?.inc();
+  const common = { cluster: config.name, instanceId, leaseTtlMs: config.lease_ttl, onError, onRequest };
   const backend: LeaseBackend =
     config.backend === 'postgres'
       ? new PostgresBackend({ ...common, url: clusterUrlOf(config, storeUrl) })

@@ -17,6 +17,8 @@ export interface PostgresBackendOptions {
   instanceId: string;
   leaseTtlMs: number;
   onError: (message: string) => void;
+  /** Called for every statement sent (the backend load figure). */
+  onRequest?: () => void;
 }
 
 const SCHEMA = `
@@ -87,8 +89,10 @@ export class PostgresBackend implements LeaseBackend {
     await this.listen();
   }
 
+  /** The pool, for one statement (counted). */
   private db(): Pool {
     if (!this.pool) throw new Error('postgres backend used before join');
+    this.o.onRequest?.();
     return this.pool;
   }
 
