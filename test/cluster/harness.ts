@@ -18,18 +18,33 @@ export interface Apply {
 }
 
 /** The fleets: one count per scaler; POST /apply/<id> sets it, GET /pool/<id> reads it. */
+export interface Poll {
+  poller: string;
+  instance: string;
+  at: number;
+}
+
 export interface Target {
   url: string;
   applies: Apply[];
+  /** GET /poll/<id>: each poll of an `http_client` trigger, with the instance that made it. */
+  polls: Poll[];
   counts: Map<string, number>;
   close(): Promise<void>;
 }
 
 export async function startTarget(): Promise<Target> {
   const applies: Apply[] = [];
+  const polls: Poll[] = [];
   const counts = new Map<string, number>();
   const server: Server = createServer((req, res) => {
     const [, kind, id] = (req.url ?? '').split('/');
+    if (req.method === 'GET' && kind === 'poll' && id) {
+      polls.push({ poller: id, instance: String(req.headers['x-instance'] ?? '?'), at: Date.now() });
+      res.setHeader('content-type', 'application/json');
+      res.end('{"desired":1}');
+      return;
+    }
     if (req.method === 'GET' && kind === 'pool' && id) {
       res.setHeader('content-type', 'application/json');
       res.end(JSON.stringify({ current: counts.get(id) ?? 0 }));
@@ -57,6 +72,7 @@ export async function startTarget(): Promise<Target> {
   return {
     url: `http://127.0.0.1:${address.port}`,
     applies,
+    polls,
     counts,
     close: () =>
       new Promise<void>((resolve) => {
@@ -76,6 +92,8 @@ export function clusterConfig(o: {
   hooks: number;
   leaseTtl: string;
   resync: string;
+  /** `http_client` triggers polling GET /poll/p<i> every 300 ms, each feeding a noop scaler. */
+  pollers?: number;
 }): string {
   const lines = [
     '[http]',
@@ -115,6 +133,27 @@ export function clusterConfig(o: {
       );
     }
   });
+  for (let i = 0; i < (o.pollers ?? 0); i++) {
+    lines.push(
+      '[[trigger]]',
+      'type = "http_client"',
+      `id = "poll_p${i}"`,
+      `url = "${o.target}/poll/p${i}"`,
+      'interval = "300ms"',
+      'headers = { "X-Instance" = "${INSTANCE}" }',
+      '',
+      '[[connect]]',
+      'type = "direct"',
+      `id = "poll_to_p${i}"`,
+      `from = "trigger.poll_p${i}"`,
+      `to = "scaler.polled_p${i}"`,
+      '',
+      '[[scaler]]',
+      'type = "noop"',
+      `id = "polled_p${i}"`,
+      '',
+    );
+  }
   return lines.join('\n');
 }
 

@@ -23,6 +23,8 @@ import {
 } from './harness.js';
 
 export const SCALERS = 30;
+/** Polling triggers (http_client), each its own group. */
+export const POLLERS = 3;
 
 /** The real CLI, without blocking this process (the recording target lives in it). */
 function cli(args: string[]): Promise<{ code: number | null; stdout: string }> {
@@ -39,6 +41,8 @@ export const LEASE_TTL_MS = 2000;
 export const RESYNC_MS = 1000;
 /** Slack over lease_ttl + resync for a loaded 2-core machine (the figures are in bench/). */
 export const SLACK_MS = 4000;
+
+const pollers = (): string[] => Array.from({ length: POLLERS }, (_, i) => `p${i}`);
 
 export interface OwnershipFixture {
   target: Target;
@@ -70,6 +74,7 @@ export function useOwnershipCluster(section: () => string): OwnershipFixture {
         target: fixture.target.url,
         scalers: SCALERS,
         hooks: SCALERS,
+        pollers: POLLERS,
         leaseTtl: `${LEASE_TTL_MS}ms`,
         resync: `${RESYNC_MS}ms`,
       }),
@@ -131,19 +136,36 @@ export function ownershipTests(f: OwnershipFixture): void {
     expect(spread.size).toBe(3);
   });
 
+  it('a polling trigger polls only on the instance that owns it, and moves with its lease', async () => {
+    const a = f.instances.get('a') as Instance;
+    await leasedAmong(a, f.ids, ['a', 'b', 'c']);
+    const status = await clusterStatus(a);
+    const since = Date.now();
+    await waitUntil(
+      () => pollers().every((p) => f.target.polls.filter((x) => x.poller === p && x.at > since).length >= 3),
+      'every poller to poll three times',
+    );
+    for (const p of pollers()) {
+      const holder = status.leases.find((l) => l.components.includes(`trigger.poll_${p}`))?.holder;
+      const who = new Set(f.target.polls.filter((x) => x.poller === p && x.at > since).map((x) => x.instance));
+      expect([...who], p).toEqual([holder]);
+    }
+  });
+
   it('waymond cluster status lists the three instances, what each owns, and every lease', async () => {
     const a = f.instances.get('a') as Instance;
     const { code, stdout } = await cli(['cluster', 'status', '--url', a.url]);
     expect(code).toBe(0);
     expect(stdout).toMatch(/seen from a: healthy/);
     for (const id of ['a', 'b', 'c'])
-      expect(stdout).toMatch(new RegExp(`^${id}\\s+\\S+\\s+\\d+ scalers: scaler\\.s`, 'm'));
+      expect(stdout).toMatch(new RegExp(`^${id}\\s+\\S+\\s+\\d+ scalers: scaler\\.`, 'm'));
     const leaseLines = stdout.split('\n').filter((l) => /^connector\.to_s\d\d\s/.test(l));
     expect(leaseLines).toHaveLength(SCALERS);
+    expect(stdout.split('\n').filter((l) => /^connector\.poll_to_p\d\s/.test(l))).toHaveLength(POLLERS);
     const json = JSON.parse((await cli(['cluster', 'status', '--url', a.url, '--json'])).stdout) as {
       members: { owns: string[] }[];
     };
-    const owned = json.members.flatMap((m) => m.owns.filter((x) => x.startsWith('scaler.')));
+    const owned = json.members.flatMap((m) => m.owns.filter((x) => /^scaler\.s\d\d$/.test(x)));
     expect(owned.sort()).toEqual(f.ids.map((id) => `scaler.${id}`));
   });
 
@@ -187,6 +209,13 @@ export function ownershipTests(f: OwnershipFixture): void {
     // New counts after the failover reach every scaler, from a survivor.
     for (const id of f.ids) await fire(a, id, 3);
     await allAt(f.target, f.ids, 3, 'every scaler at 3 after the failover');
+    // Every poller polls again, from a survivor.
+    const afterKill = Date.now();
+    await waitUntil(
+      () => pollers().every((p) => f.target.polls.some((x) => x.poller === p && x.at > afterKill)),
+      'every poller polling after the failover',
+    );
+    expect(f.target.polls.filter((x) => x.at > afterKill && x.instance === 'c')).toEqual([]);
     for (const id of f.ids) {
       const runs = applierRuns(f.target.applies, id);
       expect(new Set(runs).size, `${id}: ${runs.join(' → ')}`).toBe(runs.length);
