@@ -166,7 +166,7 @@ export class ClusterOwnership implements Ownership {
   async fence(address: Address, record: FenceRecord): Promise<FenceToken | null> {
     const group = this.groupOf(address);
     if (group === undefined) return null;
-    if (this.localGroups.has(group)) return { token: 'local' };
+    if (this.localGroups.has(group)) return { token: '' };
     const held = this.held.get(group);
     if (!held || !this.holds(group)) return null;
     try {

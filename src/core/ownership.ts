@@ -20,7 +20,7 @@ export interface FenceRecord {
   data: EventData;
 }
 
-/** The increasing token of the lease an apply was fenced with. */
+/** The increasing token of the lease an apply was fenced with ('' for a component under no lease). */
 export interface FenceToken {
   token: string;
 }

@@ -367,7 +367,7 @@ export class Reconciler {
       // The lease is proven, and what is applied recorded, atomically right before the apply.
       const fenced = await this.o.ownership?.fence(address, { target: lane.key, desired: job.desired, data: job.data });
       if (fenced === null) return this.standDown(lane, job);
-      const applied = await scaler.apply(plan);
+      const applied = await scaler.apply(fenced?.token ? { ...plan, fence: fenced.token } : plan);
       await this.observeAfterApply(lane, job);
       const note = joinNotes(kept, applied && typeof applied === 'object' ? applied.note : undefined);
       return this.finish(lane, job, started, { outcome: 'ok', observed: observedCount, action, note });

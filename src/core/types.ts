@@ -152,6 +152,11 @@ export interface Plan {
   /** The event data that asked for this count (asg_name, tags…). */
   data: EventData;
   reason: string;
+  /**
+   * In a cluster: the token of the lease this apply was fenced with (it only grows), so a
+   * target can refuse an apply carrying an older one. Absent outside a cluster.
+   */
+  fence?: string;
 }
 
 export interface ApplyNote {

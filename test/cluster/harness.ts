@@ -14,6 +14,8 @@ export interface Apply {
   scaler: string;
   desired: number;
   instance: string;
+  /** The X-Waymond-Fence header: the token of the lease the apply was fenced with. */
+  fence: string;
   at: number;
 }
 
@@ -58,7 +60,8 @@ export async function startTarget(): Promise<Target> {
       if (req.method === 'POST' && kind === 'apply' && id) {
         const { desired } = JSON.parse(body) as { desired: number };
         const instance = String(req.headers['x-instance'] ?? '?');
-        applies.push({ scaler: id, desired, instance, at: Date.now() });
+        const fence = String(req.headers['x-waymond-fence'] ?? '');
+        applies.push({ scaler: id, desired, instance, fence, at: Date.now() });
         counts.set(id, desired);
         res.end('{}');
         return;
@@ -289,4 +292,24 @@ export function applierRuns(applies: readonly Apply[], scaler: string): string[]
   const runs: string[] = [];
   for (const a of applies) if (a.scaler === scaler && runs[runs.length - 1] !== a.instance) runs.push(a.instance);
   return runs;
+}
+
+/**
+ * The scalers whose applies reached the target with a fencing token lower than one seen
+ * before (or none): what a target that refuses stale tokens would have refused.
+ */
+export function staleFences(applies: readonly Apply[]): string[] {
+  const highest = new Map<string, bigint>();
+  const stale: string[] = [];
+  for (const a of applies) {
+    if (!/^\d+$/.test(a.fence)) {
+      stale.push(`${a.scaler}: no token from ${a.instance}`);
+      continue;
+    }
+    const token = BigInt(a.fence);
+    if (token < (highest.get(a.scaler) ?? 0n))
+      stale.push(`${a.scaler}: ${token} from ${a.instance} after ${highest.get(a.scaler)}`);
+    else highest.set(a.scaler, token);
+  }
+  return stale;
 }

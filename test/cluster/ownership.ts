@@ -18,6 +18,7 @@ import {
   ownersOf,
   readyz,
   scalerIds,
+  staleFences,
   startTarget,
   type Target,
 } from './harness.js';
@@ -220,6 +221,8 @@ export function ownershipTests(f: OwnershipFixture): void {
       const runs = applierRuns(f.target.applies, id);
       expect(new Set(runs).size, `${id}: ${runs.join(' → ')}`).toBe(runs.length);
     }
+    // Every apply carried its lease's token, and no token ever went backwards per scaler.
+    expect(staleFences(f.target.applies)).toEqual([]);
   });
 
   it('SIGSTOP an owner past its lease, change the counts, SIGCONT: it applies nothing after it resumes', async () => {
@@ -248,6 +251,7 @@ export function ownershipTests(f: OwnershipFixture): void {
     await leasedAmong(a, f.ids, ['a', 'b']);
     const fromB = f.target.applies.filter((x) => x.instance === 'b' && x.at >= resumedAt);
     expect(fromB).toEqual([]);
+    expect(staleFences(f.target.applies)).toEqual([]);
     expect(f.ids.every((id) => f.target.counts.get(id) === 4)).toBe(true);
   });
 
