@@ -8,7 +8,7 @@
  * group's lease is a transaction "create if absent"; the key's mod_revision is the fencing
  * token (etcd revisions only grow). A fence is a transaction comparing that mod_revision and,
  * only if it still matches, writing the apply record. Events for another instance are put
- * under its inbox prefix, which it watches.
+ * under its inbox prefix, which it watches (and reads at every heartbeat).
  */
 import { randomUUID } from 'node:crypto';
 import type { EventData } from '../core/types.js';
@@ -129,6 +129,8 @@ export class EtcdBackend implements LeaseBackend {
       await this.grant();
       return new Set();
     }
+    // Also read the inbox: a watch on a member that lost its quorum can stay open and silent.
+    for (const kv of await this.range(this.inbox(this.o.instanceId))) await this.deliver(kv);
     return new Set(held.map((l) => l.key));
   }
 
