@@ -10,7 +10,9 @@ export const clusterSchema = z
   .strictObject({
     backend: z
       .enum(['postgres', 'etcd'])
-      .describe("Where leases live: `postgres` (lease rows in `url`'s database) or `etcd` (leases and transactions)."),
+      .describe(
+        "Where leases live: `postgres` (lease rows in [store]'s database, or `url`'s) or `etcd` (leases and transactions on `endpoints`).",
+      ),
     url: z
       .string()
       .regex(/^postgres(ql)?:\/\//, 'expected a postgres:// URL')
