@@ -6,12 +6,14 @@
 import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import type { Logger } from 'pino';
+import { createClusterOwnership } from './cluster/index.js';
 import type { LoadedConfig } from './config/load.js';
 import type { Clock } from './core/clock.js';
 import type { RunningServer } from './core/engine.js';
 import { type ComponentFactory, Engine } from './core/engine.js';
 import { buildGraph } from './core/graph.js';
 import type { Store } from './core/store.js';
+import { mountCluster } from './server/cluster.js';
 import { createHooksServer, createHttpServer, type HttpServer, type ListenOptions } from './server/http.js';
 import { Metrics } from './server/metrics.js';
 import { PostgresStore } from './store/postgres.js';
@@ -101,6 +103,11 @@ export function createDaemon(config: LoadedConfig, options: DaemonOptions): Daem
     void store.close();
     throw error;
   }
+  // [cluster]: scalers apply only under their lease (src/cluster, docs/ha.md).
+  const cluster = config.cluster
+    ? createClusterOwnership(config.cluster, () => serverUrlOf(config.store), options.logger, metrics.registry)
+    : undefined;
+  if (listen && cluster) listen.mount = (app) => mountCluster(app, cluster);
   const serve = (e: Engine, routes: Parameters<typeof createHttpServer>[1]): Promise<RunningServer> =>
     serveAll(e, routes, listen as ListenOptions, hooks, metrics, options.logger);
   const engine = new Engine(buildGraph(config.components), {
@@ -114,13 +121,17 @@ export function createDaemon(config: LoadedConfig, options: DaemonOptions): Daem
     ...(options.shutdownGraceMs !== undefined ? { shutdownGraceMs: options.shutdownGraceMs } : {}),
     ...(options.create ? { create: options.create } : {}),
     ...(listen ? { serve } : {}),
+    ...(cluster ? { ownership: cluster } : {}),
   });
+  cluster?.attach(engine);
   return {
     engine,
     metrics,
     async stop() {
       try {
         await engine.stop();
+        // After the engine: no apply is in flight any more when the leases are released.
+        await cluster?.close();
       } finally {
         lock?.release();
       }

@@ -99,6 +99,17 @@ program
   .action(async (options) => exitWith(await (await import('./status.js')).statusCommand(options)));
 
 program
+  .command('cluster')
+  .description("Print a cluster instance's view: live instances, what each owns, every lease (exit 3 if unhealthy).")
+  .addArgument(new Argument('<action>', 'what to show').choices(['status']))
+  .option('--url <url>', 'daemon URL (or set WAYMOND_URL)', DAEMON_URL)
+  .option('--token-env <name>', 'variable holding the admin token', 'WAYMOND_TOKEN')
+  .option('--json', 'print the answer as JSON')
+  .action(async (action: 'status', options) =>
+    exitWith(await (await import('./cluster.js')).clusterCommand(action, options)),
+  );
+
+program
   .command('completion')
   .description('Print a shell completion script (bash, zsh or fish).')
   .addArgument(new Argument('<shell>', 'shell').choices([...SHELLS]))

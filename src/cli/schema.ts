@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { clusterSchema } from '../cluster/config.js';
 import { daemonSchema, storeSchema } from '../config/load.js';
 import type { ComponentKind } from '../core/types.js';
 import type { Registry } from '../registry.js';
@@ -16,6 +17,7 @@ export function configJsonSchema(registry: Registry): Record<string, unknown> {
     .strictObject({
       http: daemonSchema.optional(),
       store: storeSchema.optional(),
+      cluster: clusterSchema.optional(),
       trigger: z.array(unionOf(registry, 'trigger')).optional(),
       connect: z.array(unionOf(registry, 'connector')).optional(),
       scaler: z.array(unionOf(registry, 'scaler')).optional(),

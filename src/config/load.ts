@@ -8,6 +8,7 @@ import { createRequire } from 'node:module';
 import { extname, resolve } from 'node:path';
 import { parse as parseToml, TomlError } from 'smol-toml';
 import { z } from 'zod';
+import { clusterProblems, clusterSchema } from '../cluster/config.js';
 import { checkGraph } from '../core/graph.js';
 import { redactSecrets } from '../core/redact.js';
 import type { ComponentDefinition, ComponentKind } from '../core/types.js';
@@ -154,6 +155,8 @@ export interface LoadedConfig {
   /** Absent: webhooks are served on the [http] listener. */
   hooks?: z.output<typeof hooksSchema>;
   store: z.output<typeof storeSchema>;
+  /** Absent: one instance owns everything. */
+  cluster?: z.output<typeof clusterSchema>;
   components: ComponentConfig[];
   warnings: ConfigIssue[];
 }
@@ -239,7 +242,7 @@ function loadUnredacted(
   }
 
   const root = doc as Record<string, unknown>;
-  const known = [...Object.keys(SECTIONS), 'http', 'hooks', 'store'];
+  const known = [...Object.keys(SECTIONS), 'http', 'hooks', 'store', 'cluster'];
   for (const key of Object.keys(root)) {
     if (known.includes(key)) continue;
     const guess = didYouMean(key, known);
@@ -253,6 +256,11 @@ function loadUnredacted(
   const http = parseSection(daemonSchema, root.http ?? {}, file, 'http', issues);
   const store = parseSection(storeSchema, root.store ?? {}, file, 'store', issues);
   const hooks = root.hooks === undefined ? undefined : parseSection(hooksSchema, root.hooks, file, 'hooks', issues);
+  const cluster =
+    root.cluster === undefined ? undefined : parseSection(clusterSchema, root.cluster, file, 'cluster', issues);
+  if (cluster && store)
+    for (const p of clusterProblems(cluster, store))
+      issues.push({ severity: 'error', file, address: 'cluster', path: p.path, message: p.message });
 
   const components: ComponentConfig[] = [];
   for (const [section, kind] of Object.entries(SECTIONS)) {
@@ -283,6 +291,7 @@ function loadUnredacted(
       http: http as z.output<typeof daemonSchema>,
       ...(hooks ? { hooks: hooks as z.output<typeof hooksSchema> } : {}),
       store: store as z.output<typeof storeSchema>,
+      ...(cluster ? { cluster } : {}),
       components,
       warnings: issues,
     },

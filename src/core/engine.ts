@@ -17,6 +17,7 @@ import { type ContextServices, createComponentContext, errorMessage } from './co
 import { capEventData } from './event-cap.js';
 import type { Connection, Graph, GraphComponent } from './graph.js';
 import { type MetricsSink, noMetrics } from './metrics.js';
+import type { Ownership } from './ownership.js';
 import type { ReconcilerSettings } from './reconciler.js';
 import { planReload } from './reload-diff.js';
 import type { Store } from './store.js';
@@ -74,6 +75,11 @@ export interface EngineOptions {
   create?: ComponentFactory;
   /** How long in-flight reconciles may take at shutdown. */
   shutdownGraceMs?: number;
+  /**
+   * In a cluster (src/cluster): scalers apply and triggers run only while this instance owns
+   * them; a trigger is started when its lease is gained and stopped when it is lost.
+   */
+  ownership?: Ownership;
 }
 
 interface RunningScaler extends ScalerRuntime {
@@ -157,6 +163,8 @@ export class Engine {
   /** Triggers that could not start, with why: /readyz reports them. */
   private notStarted = new Map<Address, string>();
   private stopping?: Promise<void>;
+  /** Triggers created but left stopped because another instance owns them. */
+  private dormant = new Set<Address>();
 
   constructor(
     private current: Graph,
@@ -199,7 +207,7 @@ export class Engine {
   failing(): { address: Address; reason: string }[] {
     const failing = [...this.notStarted].map(([address, reason]) => ({ address, reason }));
     for (const [address, trigger] of this.triggers) {
-      const reason = this.notStarted.has(address) ? undefined : trigger.problem?.();
+      const reason = this.notStarted.has(address) || this.dormant.has(address) ? undefined : trigger.problem?.();
       if (reason) failing.push({ address, reason });
     }
     // Scalers whose last reconcile failed with a permanent error (401/403, not found…).
@@ -207,6 +215,8 @@ export class Engine {
       for (const f of running.reconciler.failing())
         failing.push({ address, reason: f.target ? `[${f.target}] ${f.reason}` : f.reason });
     }
+    const cluster = this.options.ownership?.problem();
+    if (cluster) failing.push({ address: 'cluster', reason: cluster });
     return failing;
   }
 
@@ -246,6 +256,7 @@ export class Engine {
 
     for (const running of this.scalers.values()) running.reconciler.start();
     for (const [c, trigger] of triggers) await this.startTrigger(c, trigger);
+    this.options.ownership?.onChange((address, owned) => void this.ownershipChanged(address, owned));
     this.ready = true;
     this.logger.info(
       {
@@ -497,6 +508,7 @@ export class Engine {
     this.release(address);
     this.triggers.delete(address);
     this.notStarted.delete(address);
+    this.dormant.delete(address);
   }
 
   private async stopConnector(address: Address): Promise<void> {
@@ -544,8 +556,27 @@ export class Engine {
     return trigger;
   }
 
+  /** A trigger polls or subscribes only on the instance that owns it. */
+  private async ownershipChanged(address: Address, owned: boolean): Promise<void> {
+    const trigger = this.triggers.get(address);
+    if (!trigger || this.stopping) return;
+    const c = this.current.components.find((x) => x.address === address);
+    if (owned && this.dormant.has(address) && c) await this.startTrigger(c, trigger);
+    else if (!owned && !this.dormant.has(address)) {
+      this.dormant.add(address);
+      await Promise.resolve()
+        .then(() => trigger.stop())
+        .catch((error) => this.logger.warn({ address, err: errorMessage(error) }, 'trigger stop failed'));
+    }
+  }
+
   private async startTrigger(c: GraphComponent, trigger: Trigger): Promise<void> {
     this.notStarted.delete(c.address);
+    this.dormant.delete(c.address);
+    if (this.options.ownership && !this.options.ownership.owns(c.address)) {
+      this.dormant.add(c.address);
+      return;
+    }
     try {
       await trigger.start();
     } catch (error) {
@@ -573,6 +604,7 @@ export class Engine {
       logger: ctx.logger,
       dryRun: services.dryRun,
       metrics: this.metrics,
+      ...(this.options.ownership ? { ownership: this.options.ownership } : {}),
     });
     const running: RunningScaler = {
       ...runtime,

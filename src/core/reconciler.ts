@@ -30,6 +30,7 @@ import { errorMessage } from './context.js';
 import { classifyError } from './errors.js';
 import { capEventData } from './event-cap.js';
 import type { MetricsSink } from './metrics.js';
+import type { Ownership } from './ownership.js';
 import {
   backoffDelay,
   clampDesired,
@@ -80,6 +81,8 @@ export interface ReconcilerOptions {
   random?: () => number;
   /** Picks which members go on scale-in (default newest first). */
   chooseRemovals?: RemovalChooser;
+  /** In a cluster: run only while this instance holds the scaler's lease (src/core/ownership.ts). */
+  ownership?: Ownership;
 }
 
 interface Job {
@@ -332,6 +335,7 @@ export class Reconciler {
     const { address, scaler } = this.o;
     let observedCount: number | null = null;
     let action = 'none';
+    if (this.o.ownership && !this.o.ownership.owns(address)) return this.standDown(lane, job);
     try {
       if (!this.o.dryRun) await scaler.housekeep?.(job.data);
       const observed = await scaler.observe(job.data);
@@ -360,7 +364,10 @@ export class Reconciler {
         const note = joinNotes(kept, calls.length > 0 ? `dry run, would call: ${calls.join('; ')}` : undefined);
         return this.finish(lane, job, started, { outcome: 'dry_run', observed: observedCount, action, note });
       }
-      const applied = await scaler.apply(plan);
+      // The lease is proven, and what is applied recorded, atomically right before the apply.
+      const fenced = await this.o.ownership?.fence(address, { target: lane.key, desired: job.desired, data: job.data });
+      if (fenced === null) return this.standDown(lane, job);
+      const applied = await scaler.apply(fenced?.token ? { ...plan, fence: fenced.token } : plan);
       await this.observeAfterApply(lane, job);
       const note = joinNotes(kept, applied && typeof applied === 'object' ? applied.note : undefined);
       return this.finish(lane, job, started, { outcome: 'ok', observed: observedCount, action, note });
@@ -493,6 +500,21 @@ export class Reconciler {
         `scaler is failing: ${reason} (a permanent error: retried once per resync interval)`,
       );
     lane.failing = { reason, since: lane.failing?.since ?? this.o.clock.now() };
+  }
+
+  /** Not the owner (or the lease was just lost): no apply, no decision; the owner does it. */
+  private standDown(lane: Lane, job: Job): ReconcileResult {
+    this.o.logger.debug({ target: lane.key, desired: job.desired }, 'not the owner: standing down');
+    return {
+      scaler: this.o.address,
+      target: lane.key,
+      outcome: 'not_owner',
+      observed: null,
+      desired: job.desired,
+      action: 'none',
+      reason: 'another instance owns this scaler',
+      durationMs: 0,
+    };
   }
 
   private reject(event: WaymondEvent, error: string): void {

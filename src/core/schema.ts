@@ -88,6 +88,12 @@ export const scalerBase = {
   ).default(30_000),
   retry_initial: duration('First retry delay after a failed reconcile; doubles each time, with jitter.').default(1000),
   retry_max: duration('Longest retry delay.').default(60_000),
+  placement: z
+    .enum(['shared', 'local'])
+    .optional()
+    .describe(
+      'In a `[cluster]`: `shared` scalers are owned by one live instance at a time and move when it dies; `local` ones are run by every instance for its own host, under no lease. Default `local` for `process` and for `systemd` without `hosts` (members on this host), `shared` for every other type.',
+    ),
 };
 
 const onShutdown = z

@@ -152,6 +152,11 @@ export interface Plan {
   /** The event data that asked for this count (asg_name, tags…). */
   data: EventData;
   reason: string;
+  /**
+   * In a cluster: the token of the lease this apply was fenced with (it only grows), so a
+   * target can refuse an apply carrying an older one. Absent outside a cluster.
+   */
+  fence?: string;
 }
 
 export interface ApplyNote {
@@ -249,7 +254,8 @@ export interface ReconcileResult {
   scaler: Address;
   /** The target this run was for ('' for a scaler with one target). */
   target: string;
-  outcome: 'ok' | 'error' | 'dry_run' | 'rejected';
+  /** `not_owner`: in a cluster, another instance holds the lease; nothing was done or recorded. */
+  outcome: 'ok' | 'error' | 'dry_run' | 'rejected' | 'not_owner';
   observed: number | null;
   desired: number | null;
   action: string;

@@ -6,6 +6,7 @@
 import type { Logger } from 'pino';
 import type { Clock } from './clock.js';
 import type { MetricsSink } from './metrics.js';
+import type { Ownership } from './ownership.js';
 import { Reconciler, type ReconcilerSettings } from './reconciler.js';
 import { type ScaleInSettings, withScaleIn } from './scale-in.js';
 import type { Store } from './store.js';
@@ -25,6 +26,8 @@ export interface WireScalerOptions {
   metrics?: MetricsSink;
   /** Jitter source of the retry backoff (tests pass a fixed one). */
   random?: () => number;
+  /** In a cluster: who holds the scaler's lease. */
+  ownership?: Ownership;
 }
 
 export interface ScalerRuntime {
@@ -53,6 +56,7 @@ export function wireScaler(o: WireScalerOptions): ScalerRuntime {
     ...(o.dryRun !== undefined ? { dryRun: o.dryRun } : {}),
     ...(o.metrics ? { metrics: o.metrics } : {}),
     ...(o.random ? { random: o.random } : {}),
+    ...(o.ownership ? { ownership: o.ownership } : {}),
   });
   return { scaler: scaleIn.scaler, inner: o.scaler, reconciler, handle: scalerHandle(reconciler) };
 }

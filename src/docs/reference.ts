@@ -3,6 +3,7 @@
  * `npm run docs` writes docs/reference.md; a test fails when that file is stale.
  */
 import { z } from 'zod';
+import { clusterSchema } from '../cluster/config.js';
 import { daemonSchema, hooksSchema, storeSchema } from '../config/load.js';
 import { formatDuration } from '../core/duration.js';
 import type { ComponentDefinition, ComponentKind } from '../core/types.js';
@@ -157,6 +158,11 @@ function daemonSections(): string[] {
       'Optional: a separate, public listener for webhooks only (`/hooks/*` and `/healthz`). When absent, webhooks are served on the `[http]` listener. It needs no admin token (each hook checks its own); `[http]` can then stay on loopback.',
     ],
     ['store', storeSchema, 'Where decisions and component state are kept.'],
+    [
+      'cluster',
+      clusterSchema,
+      'Optional: several instances on one config, each scaler owned by one live instance at a time (leases with fencing on PostgreSQL or etcd; see docs/ha.md). Scalers whose members live on the instance\'s own host (`process`, `systemd`) are `placement = "local"` by default: each instance runs its own and no lease covers them.',
+    ],
   ] as const) {
     const json = z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }) as JsonSchema;
     out.push(

@@ -96,7 +96,12 @@ current = "size"`,
         for (const call of planHttpCalls(plan, config.url, ctx.address)) {
           const response = await fetch(call.url, {
             method: call.method,
-            headers: { 'content-type': 'application/json', ...config.headers },
+            // In a cluster, the lease's fencing token: a target may refuse one older than it saw.
+            headers: {
+              'content-type': 'application/json',
+              ...config.headers,
+              ...(plan.fence ? { 'x-waymond-fence': plan.fence } : {}),
+            },
             body: JSON.stringify(call.body),
             signal: AbortSignal.timeout(config.timeout),
           });

@@ -24,6 +24,8 @@ export interface ListenOptions {
   tls?: { cert: Buffer; key: Buffer };
   /** False when a separate [hooks] listener serves `/hooks/*`. */
   serveHooks?: boolean;
+  /** More admin routes the assembly adds (`/api/cluster`); they sit behind the same token. */
+  mount?: (app: FastifyInstance) => void;
 }
 
 export interface HttpServer {
@@ -215,6 +217,7 @@ export async function createHttpServer(
   });
 
   mountDashboard(app, engine, { registry: metrics.registry });
+  listen.mount?.(app);
 
   if (listen.serveHooks !== false) mountHooks(app, routes);
   const server = await listenOn(app, listen);

@@ -85,7 +85,7 @@ describe('config errors name the file, the address and the field, and say expect
       'an unknown top-level key',
       `[[triger]]\n${tick}`,
       [
-        'error: w.toml: unknown top-level key "triger" (did you mean "trigger"?); allowed: trigger, connect, scaler, http, hooks, store',
+        'error: w.toml: unknown top-level key "triger" (did you mean "trigger"?); allowed: trigger, connect, scaler, http, hooks, store, cluster',
       ],
     ],
     [

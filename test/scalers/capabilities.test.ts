@@ -138,9 +138,9 @@ describe('scaler options exist only where they work', () => {
 
 describe('kubernetes: one schema per mode, a field of the other mode is an error', () => {
   const REPLICAS_ALLOWED =
-    'type, id, min, max, count, resync_interval, retry_initial, retry_max, on_shutdown, mode, kubeconfig, context, in_cluster, namespace, api_version, kind, name, resource';
+    'type, id, min, max, count, resync_interval, retry_initial, retry_max, placement, on_shutdown, mode, kubeconfig, context, in_cluster, namespace, api_version, kind, name, resource';
   const JOBS_ALLOWED =
-    'type, id, min, max, count, resync_interval, retry_initial, retry_max, on_shutdown, busy_check, drain, drain_timeout, force_after, mode, kubeconfig, context, in_cluster, namespace, job_template, job_template_file, history_limit';
+    'type, id, min, max, count, resync_interval, retry_initial, retry_max, placement, on_shutdown, busy_check, drain, drain_timeout, force_after, mode, kubeconfig, context, in_cluster, namespace, job_template, job_template_file, history_limit';
 
   it.each([
     ['job_template', 'job_template = { template = {} }'],
