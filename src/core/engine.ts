@@ -670,7 +670,9 @@ export class Engine {
   }
 
   private observeEvent(event: WaymondEvent): void {
-    this.metrics.countEvent(event.topic);
+    // A scaler's `.result` (one per decision) is counted by waymond_decisions_total already;
+    // a series per scaler here would only double /metrics at 10,000 scalers.
+    if (!event.topic.endsWith('.result')) this.metrics.countEvent(event.topic);
     if (event.topic.endsWith('.error')) this.metrics.countComponentError(event.source);
     // Kept for /api/events: a megabyte-sized webhook must not be held 200 times.
     const data = capEventData(event.data);

@@ -148,7 +148,7 @@ export class Metrics implements MetricsSink {
   );
   readonly events = new PlainMetric(
     'waymond_events_total',
-    'Events published on the bus, by topic.',
+    "Events published on the bus, by topic (a scaler's `<address>.result`, one per decision, is counted by waymond_decisions_total instead).",
     'counter',
     ['topic'],
     this.registry,

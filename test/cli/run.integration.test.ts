@@ -126,6 +126,9 @@ describe('waymond run, end to end with real processes', () => {
     expect(text).toContain('waymond_component_errors_total');
     expect(text).toContain('waymond_reconcile_duration_seconds_bucket');
     expect(text).toContain('waymond_events_total{topic="trigger.set.output"}');
+    // Its decisions are counted once, by waymond_decisions_total, not again per `.result` topic.
+    expect(text).toContain(`waymond_decisions_total{scaler="scaler.${id}"`);
+    expect(text).not.toContain(`waymond_events_total{topic="scaler.${id}.result"}`);
   });
 
   it('exits 0 on SIGTERM and leaves the members running (on_shutdown = "keep")', async () => {
