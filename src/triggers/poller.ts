@@ -3,9 +3,16 @@
  * buildkite…): poll on its own `interval` (default 15s), or once per input event when
  * something is connected to its input; never two polls at once; a failure is an error
  * event, never a made-up zero (a zero would scale a fleet away during an outage).
+ *
+ * Triggers of one interval on one clock share one fixed-schedule tick (one timer, not one
+ * per trigger): 20,000 sources at 1 s are one timer firing 20,000 polls, whose commands a
+ * shared connection sends in one write. A trigger polls once when it starts, then on the
+ * tick of its interval, so its second poll may come sooner than `interval` after the first.
+ * A poll is bounded by its own timeout and aborted by `stop()`: no poll adds a listener to
+ * the daemon-wide shutdown signal (thousands of them cost 13 % of a core at 8,000 sources).
  */
 import { z } from 'zod';
-import type { TimerHandle } from '../core/clock.js';
+import type { Clock, TimerHandle } from '../core/clock.js';
 import { errorMessage } from '../core/context.js';
 import { duration } from '../core/duration.js';
 import { isPermanent } from '../core/errors.js';
@@ -58,21 +65,61 @@ export function checkMetricValue(value: unknown): string | undefined {
   return undefined;
 }
 
+interface Tick {
+  handle: TimerHandle;
+  members: Set<() => void>;
+}
+
+/** The shared ticks of each clock, by interval. */
+const ticks = new WeakMap<Clock, Map<number, Tick>>();
+
+/**
+ * Calls `fn` on the shared tick of `interval` on `clock` (one timer per clock and interval);
+ * returns the function that leaves it. The last member to leave cancels the timer.
+ */
+export function joinTick(clock: Clock, interval: number, fn: () => void): () => void {
+  let byInterval = ticks.get(clock);
+  if (!byInterval) {
+    byInterval = new Map();
+    ticks.set(clock, byInterval);
+  }
+  let tick = byInterval.get(interval);
+  if (!tick) {
+    const members = new Set<() => void>();
+    // A member that leaves during a tick is skipped; one that joins during it waits for the next.
+    const handle = clock.setInterval(() => {
+      for (const member of [...members]) if (members.has(member)) member();
+    }, interval);
+    tick = { handle, members };
+    byInterval.set(interval, tick);
+  }
+  // Each join is its own entry, so one function joined twice leaves once per join.
+  const member = () => fn();
+  tick.members.add(member);
+  const joined = tick;
+  const map = byInterval;
+  return () => {
+    if (!joined.members.delete(member) || joined.members.size > 0) return;
+    joined.handle.cancel();
+    if (map.get(interval) === joined) map.delete(interval);
+  };
+}
+
 export function createPoller(ctx: ComponentContext, config: PollingConfig, hooks: PollerHooks): Trigger {
-  let timer: TimerHandle | undefined;
+  let leaveTick: (() => void) | undefined;
   let inFlight: Promise<void> | undefined;
+  let current: AbortController | undefined;
   let notBefore = 0;
   let stopped = false;
   /** Why the last poll failed permanently; /readyz reports it until a poll succeeds. */
   let permanentFailure: string | undefined;
 
   const runOnce = async (input?: WaymondEvent): Promise<void> => {
-    if (stopped) return;
+    if (stopped || ctx.signal.aborted) return;
     if (inFlight) return inFlight; // single-flight: a poll already running answers this request too
     if (ctx.clock.now() < notBefore) return;
     const abort = new AbortController();
-    const onStop = () => abort.abort(new Error('daemon shutting down'));
-    ctx.signal.addEventListener('abort', onStop, { once: true });
+    current = abort;
     const timeout = ctx.clock.setTimeout(
       () => abort.abort(new Error(`poll timed out after ${config.timeout} ms`)),
       config.timeout,
@@ -109,7 +156,7 @@ export function createPoller(ctx: ComponentContext, config: PollingConfig, hooks
         ctx.emitError(failure);
       } finally {
         timeout.cancel();
-        ctx.signal.removeEventListener('abort', onStop);
+        current = undefined;
         inFlight = undefined;
       }
     })();
@@ -119,13 +166,15 @@ export function createPoller(ctx: ComponentContext, config: PollingConfig, hooks
   return {
     start() {
       stopped = false;
-      if (ctx.hasInput) return;
-      timer = ctx.clock.every(config.interval, () => void runOnce());
+      if (ctx.hasInput || leaveTick) return;
+      leaveTick = joinTick(ctx.clock, config.interval, () => void runOnce());
       void runOnce();
     },
     async stop() {
       stopped = true;
-      timer?.cancel();
+      leaveTick?.();
+      leaveTick = undefined;
+      current?.abort(new Error('the trigger is stopping'));
       await inFlight?.catch(() => undefined);
       await hooks.close?.();
     },
