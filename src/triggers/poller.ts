@@ -148,6 +148,8 @@ export function createPoller(ctx: ComponentContext, config: PollingConfig, hooks
           else ctx.emit(data);
         }
       } catch (error) {
+        // A poll cut short by stop() is not a failure of the source.
+        if (stopped && abort.signal.aborted) return;
         const failure = new Error(`poll failed: ${errorMessage(error)}`, { cause: error });
         // A transient failure after a permanent one (a 503 after the 403) is no longer "never works".
         permanentFailure = isPermanent(error) ? failure.message : undefined;
