@@ -1,10 +1,13 @@
 /**
  * Polling sources against the real services on this machine: the cost of one poll of each
- * (fired through the engine, poll to output event), and how many sources one daemon keeps
- * polling at a 1 s interval on this machine's 2 cores (Redis lists, each its own trigger).
+ * (fired through the engine, poll to output event), and 1,000 / 8,000 / 20,000 Redis
+ * sources at 1 s (each its own trigger): the share polled on time (target >= 99 %), the
+ * connections Redis sees (target <= 4: they share one per server) and the daemon's CPU.
+ * `tsx bench/sources.bench.ts 20000` runs only that count (no per-poll costs).
  */
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import amqp from 'amqplib';
+import { Redis } from 'ioredis';
 import pino from 'pino';
 import { loadConfigText } from '../src/config/load.js';
 import type { Engine } from '../src/core/engine.js';
@@ -76,7 +79,26 @@ async function pollCost(): Promise<void> {
   await connection.close();
 }
 
-async function manySources(n: number): Promise<void> {
+/** Redis connections this process holds, as Redis itself lists them (CLIENT LIST). */
+async function ourRedisConnections(admin: Redis): Promise<number> {
+  const name = ` name=waymond:${process.pid} `;
+  return String(await admin.client('LIST'))
+    .split('\n')
+    .filter((line) => line.includes(name)).length;
+}
+
+const ON_TIME_TARGET = 0.99;
+const CONNECTIONS_TARGET = 4;
+
+/**
+ * `n` Redis list sources at 1 s, each its own trigger, for `seconds` after a warm-up. The
+ * window is cut into one-second cells centred on the ticks (it starts half a second after
+ * the first output of a tick, so a cell runs from 0.5 s before a tick to 0.5 s after it). A
+ * source is on time in a cell when one of its polls was emitted in it: a poll more than
+ * half an interval late, or skipped because the previous one was still running, leaves a
+ * hole. The ratio is the share of (source, cell) filled.
+ */
+async function manySources(n: number, admin: Redis): Promise<void> {
   const parts: string[] = ['[[scaler]]\ntype = "noop"\nid = "sink"\n'];
   for (let i = 0; i < n; i++) {
     parts.push(
@@ -84,29 +106,63 @@ async function manySources(n: number): Promise<void> {
     );
   }
   const engine = engineFor(parts.join('\n'));
-  let outputs = 0;
+  const index = new Map<string, number>();
+  for (let i = 0; i < n; i++) index.set(`trigger.q${i}`, i);
+  const seconds = 10;
+  let windowStart = Number.POSITIVE_INFINITY;
+  const cells = new Uint8Array(n * seconds);
   let errors = 0;
   engine.bus.subscribeAll((e) => {
-    if (e.topic.endsWith('.output')) outputs++;
-    else if (e.topic.endsWith('.error')) errors++;
+    if (e.topic.endsWith('.error')) {
+      if (e.time >= windowStart) errors++;
+      return;
+    }
+    if (!e.topic.endsWith('.output') || e.time < windowStart) return;
+    const i = index.get(e.source);
+    const second = Math.floor((e.time - windowStart) / 1000);
+    if (i !== undefined && second < seconds) cells[i * seconds + second] = 1;
   });
   await engine.start();
-  await new Promise((r) => setTimeout(r, 3000)); // connections open, first polls done
-  outputs = 0;
-  errors = 0;
+  await new Promise((r) => setTimeout(r, 3000)); // connection open, first polls done
+  // The next output marks a tick: the window starts half an interval after it.
+  await new Promise<void>((resolve) => {
+    const off = engine.bus.subscribeAll((e) => {
+      if (!e.topic.endsWith('.output')) return;
+      windowStart = e.time + 500;
+      off();
+      resolve();
+    });
+  });
+  await new Promise((r) => setTimeout(r, Math.max(0, windowStart - Date.now())));
   const cpuBefore = process.cpuUsage();
-  const seconds = 10;
-  await new Promise((r) => setTimeout(r, seconds * 1000));
+  await new Promise((r) => setTimeout(r, (seconds * 1000) / 2));
+  const connections = await ourRedisConnections(admin);
+  await new Promise((r) => setTimeout(r, (seconds * 1000) / 2));
   const cpu = process.cpuUsage(cpuBefore);
   const share = (cpu.user + cpu.system) / 1e6 / seconds;
-  const kept = outputs / (n * seconds);
+  let filled = 0;
+  for (const cell of cells) filled += cell;
+  const onTime = filled / cells.length;
   console.log(
-    `${String(n).padStart(5)} redis sources at 1 s: ${(kept * 100).toFixed(0)}% of polls done on time, ${errors} errors, daemon CPU ${(share * 100).toFixed(0)}% of one core`,
+    `${String(n).padStart(6)} redis sources at 1 s: on time ${(onTime * 100).toFixed(2)} % (target >= ${ON_TIME_TARGET * 100} %, ratio ${(onTime / ON_TIME_TARGET).toFixed(3)}), ` +
+      `connections ${connections} (target <= ${CONNECTIONS_TARGET}, ratio ${(connections / CONNECTIONS_TARGET).toFixed(2)}; one per source would be ${n}), ` +
+      `daemon CPU ${(share * 100).toFixed(1)} % of one core, ${errors} errors`,
   );
   await engine.stop();
+  // Redis forgets a closed client within a moment; give it up to 2 s.
+  let closed = await ourRedisConnections(admin);
+  for (let i = 0; i < 20 && closed > 0; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    closed = await ourRedisConnections(admin);
+  }
+  if (closed !== 0) console.log(`  after stop: ${closed} connections still open (expected 0)`);
 }
 
-console.log(`machine: ${cpus().length} x ${cpus()[0]?.model}, node ${process.version}`);
+console.log(
+  `machine: ${cpus().length} x ${cpus()[0]?.model}, node ${process.version}, load ${loadavg()[0]?.toFixed(2)}`,
+);
 if (!process.argv[2]) await pollCost();
-const counts = process.argv[2] ? process.argv.slice(2).map(Number) : [100, 500, 1000, 2000, 4000];
-for (const n of counts) await manySources(n);
+const counts = process.argv[2] ? process.argv.slice(2).map(Number) : [1_000, 8_000, 20_000];
+const admin = new Redis('redis://127.0.0.1:6379');
+for (const n of counts) await manySources(n, admin);
+await admin.quit();

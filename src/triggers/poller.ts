@@ -86,11 +86,25 @@ export function joinTick(clock: Clock, interval: number, fn: () => void): () => 
   let tick = byInterval.get(interval);
   if (!tick) {
     const members = new Set<() => void>();
-    // A member that leaves during a tick is skipped; one that joins during it waits for the next.
-    const handle = clock.setInterval(() => {
-      for (const member of [...members]) if (members.has(member)) member();
-    }, interval);
-    tick = { handle, members };
+    const every = Math.max(1, interval);
+    const origin = clock.now();
+    let due = origin + every;
+    const entry: Tick = { handle: { cancel: () => undefined }, members };
+    // A fixed schedule (origin + k * interval), re-armed from the due time rather than from
+    // when the callback ran, so a loaded machine does not make a 1 s tick drift to 1.2 s; a
+    // tick missed altogether is skipped, not fired twice.
+    const arm = () => {
+      const timer = clock.setTimeout(() => {
+        const now = clock.now();
+        due = Math.max(due + every, origin + (Math.floor((now - origin) / every) + 1) * every);
+        arm();
+        // A member that leaves during a tick is skipped; one that joins during it waits for the next.
+        for (const member of [...members]) if (members.has(member)) member();
+      }, due - clock.now());
+      entry.handle = timer;
+    };
+    arm();
+    tick = entry;
     byInterval.set(interval, tick);
   }
   // Each join is its own entry, so one function joined twice leaves once per join.
