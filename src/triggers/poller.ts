@@ -119,72 +119,111 @@ export function joinTick(clock: Clock, interval: number, fn: () => void): () => 
   };
 }
 
+/**
+ * One poll's way to be cut short (timeout or stop). The AbortSignal a hook may pass on to
+ * fetch is made only when a hook asks for it: most polls (a Redis LLEN) never do, and at
+ * 20,000 polls a second every object per poll shows up as garbage-collector time.
+ */
+class PollCut {
+  private controller: AbortController | undefined;
+  private reason: Error | undefined;
+  private rejectCut!: (reason: Error) => void;
+  /** Rejects when the poll is cut; raced against the poll. */
+  readonly cut = new Promise<never>((_, reject) => {
+    this.rejectCut = reject;
+  });
+
+  get signal(): AbortSignal {
+    if (!this.controller) {
+      this.controller = new AbortController();
+      if (this.reason) this.controller.abort(this.reason);
+    }
+    return this.controller.signal;
+  }
+
+  get aborted(): boolean {
+    return this.reason !== undefined;
+  }
+
+  abort(reason: Error): void {
+    if (this.reason) return;
+    this.reason = reason;
+    this.controller?.abort(reason);
+    this.rejectCut(reason);
+  }
+}
+
 export function createPoller(ctx: ComponentContext, config: PollingConfig, hooks: PollerHooks): Trigger {
   let leaveTick: (() => void) | undefined;
   let inFlight: Promise<void> | undefined;
-  let current: AbortController | undefined;
+  let current: PollCut | undefined;
   let notBefore = 0;
   let stopped = false;
   /** Why the last poll failed permanently; /readyz reports it until a poll succeeds. */
   let permanentFailure: string | undefined;
+  const deferNextPoll = (ms: number) => {
+    notBefore = ctx.clock.now() + ms;
+  };
+  const timedOut = () => current?.abort(new Error(`poll timed out after ${config.timeout} ms`));
 
-  const runOnce = async (input?: WaymondEvent): Promise<void> => {
-    if (stopped || ctx.signal.aborted) return;
+  const poll = async (input: WaymondEvent | undefined, cut: PollCut): Promise<void> => {
+    const timeout = ctx.clock.setTimeout(timedOut, config.timeout);
+    try {
+      const control: PollControl = {
+        input,
+        get signal() {
+          return cut.signal;
+        },
+        deferNextPoll,
+      };
+      const result = await Promise.race([hooks.poll(control), cut.cut]);
+      if (permanentFailure) ctx.logger.info('source recovered: no longer failing');
+      permanentFailure = undefined;
+      if (Array.isArray(result)) for (const data of result) emitChecked(data);
+      else emitChecked(result);
+    } catch (error) {
+      // A poll cut short by stop() is not a failure of the source.
+      if (stopped && cut.aborted) return;
+      const failure = new Error(`poll failed: ${errorMessage(error)}`, { cause: error });
+      // A transient failure after a permanent one (a 503 after the 403) is no longer "never works".
+      permanentFailure = isPermanent(error) ? failure.message : undefined;
+      if (permanentFailure)
+        notBefore = Math.max(notBefore, ctx.clock.now() + Math.max(config.interval, PERMANENT_RETRY_MS));
+      ctx.emitError(failure);
+    } finally {
+      timeout.cancel();
+      current = undefined;
+      inFlight = undefined;
+    }
+  };
+
+  const emitChecked = (data: EventData) => {
+    const problem = hooks.requireValue === false ? undefined : checkMetricValue(data.value);
+    if (problem) ctx.emitError(new Error(problem), { source_data: data });
+    else ctx.emit(data);
+  };
+
+  const runOnce = (input?: WaymondEvent): Promise<void> | undefined => {
+    if (stopped) return;
     if (inFlight) return inFlight; // single-flight: a poll already running answers this request too
     if (ctx.clock.now() < notBefore) return;
-    const abort = new AbortController();
-    current = abort;
-    const timeout = ctx.clock.setTimeout(
-      () => abort.abort(new Error(`poll timed out after ${config.timeout} ms`)),
-      config.timeout,
-    );
-    const control: PollControl = {
-      input,
-      signal: abort.signal,
-      deferNextPoll: (ms) => {
-        notBefore = ctx.clock.now() + ms;
-      },
-    };
-    inFlight = (async () => {
-      try {
-        const result = await Promise.race([
-          hooks.poll(control),
-          new Promise<never>((_, reject) => {
-            abort.signal.addEventListener('abort', () => reject(abort.signal.reason), { once: true });
-          }),
-        ]);
-        if (permanentFailure) ctx.logger.info('source recovered: no longer failing');
-        permanentFailure = undefined;
-        const list = Array.isArray(result) ? result : [result];
-        for (const data of list) {
-          const problem = hooks.requireValue === false ? undefined : checkMetricValue(data.value);
-          if (problem) ctx.emitError(new Error(problem), { source_data: data });
-          else ctx.emit(data);
-        }
-      } catch (error) {
-        // A poll cut short by stop() is not a failure of the source.
-        if (stopped && abort.signal.aborted) return;
-        const failure = new Error(`poll failed: ${errorMessage(error)}`, { cause: error });
-        // A transient failure after a permanent one (a 503 after the 403) is no longer "never works".
-        permanentFailure = isPermanent(error) ? failure.message : undefined;
-        if (permanentFailure)
-          notBefore = Math.max(notBefore, ctx.clock.now() + Math.max(config.interval, PERMANENT_RETRY_MS));
-        ctx.emitError(failure);
-      } finally {
-        timeout.cancel();
-        current = undefined;
-        inFlight = undefined;
-      }
-    })();
-    return inFlight;
+    const cut = new PollCut();
+    current = cut;
+    const running = poll(input, cut);
+    // A hook that throws before its first await has finished already: nothing is in flight.
+    if (current === cut) inFlight = running;
+    return running;
+  };
+  const onTick = () => {
+    void runOnce();
   };
 
   return {
     start() {
       stopped = false;
       if (ctx.hasInput || leaveTick) return;
-      leaveTick = joinTick(ctx.clock, config.interval, () => void runOnce());
-      void runOnce();
+      leaveTick = joinTick(ctx.clock, config.interval, onTick);
+      onTick();
     },
     async stop() {
       stopped = true;
@@ -194,8 +233,8 @@ export function createPoller(ctx: ComponentContext, config: PollingConfig, hooks
       await inFlight?.catch(() => undefined);
       await hooks.close?.();
     },
-    fire(input) {
-      return runOnce(input);
+    async fire(input) {
+      await runOnce(input);
     },
     problem() {
       return permanentFailure;

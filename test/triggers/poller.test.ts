@@ -103,4 +103,17 @@ describe('createPoller', () => {
     await clock.advance(5_000);
     expect(hang.polls()).toBe(2);
   });
+
+  it('a hook that throws before it awaits anything is an error event, and does not block the next poll', async () => {
+    const clock = new VirtualClock();
+    let calls = 0;
+    const flaky = poller(clock, 'flaky', 10_000, (() => {
+      calls++;
+      if (calls === 1) throw new Error('bad config');
+      return Promise.resolve({ value: 3 });
+    }) as (control: PollControl) => Promise<{ value: number }>);
+    await flaky.trigger.start();
+    await clock.advance(10_000);
+    expect(flaky.t.events.map((e) => e.topic)).toEqual(['trigger.flaky.error', 'trigger.flaky.output']);
+  });
 });
