@@ -1,0 +1,173 @@
+/**
+ * Webhook -> 10 `sleep` members, against a bare spawn floor. The daemon runs in this process
+ * (a real config: http_endpoint -> direct -> process scaler, SQLite state in a temp dir,
+ * the real HTTP server); one round is POST {"desired": 10} until the reconcile's result
+ * event (10 members started and recorded), then back to 0. The floor is a bare `node`
+ * (nothing loaded) spawning the same 10 `sleep` processes in parallel, detached, until the
+ * last one's 'spawn' event: what starting 10 processes costs at best on this machine.
+ * Target: waymond <= 1.5x the floor (medians). Also prints the daemon's CPU per scale-up
+ * and its RSS (the image a fork from the daemon would copy).
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import { loadConfigText } from '../src/config/load.js';
+import { createDaemon } from '../src/daemon.js';
+import { defaultRegistry } from '../src/registry.js';
+
+const MEMBERS = 10;
+const ROUNDS = Number(process.env.WAYMOND_SPAWN_ROUNDS ?? 30);
+const TARGET_RATIO = 1.5;
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] as number;
+}
+
+function p90(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.9))] as number;
+}
+
+/** The floor: a bare node spawns MEMBERS `sleep`s in parallel, ROUNDS times; ms per round. */
+function floor(): number[] {
+  const script = `
+const { spawn } = require('node:child_process');
+const rounds = ${ROUNDS}, n = ${MEMBERS}, times = [];
+(async () => {
+  for (let r = 0; r < rounds + 3; r++) {
+    const started = performance.now();
+    const children = [];
+    await Promise.all(Array.from({ length: n }, () => new Promise((resolve, reject) => {
+      const child = spawn('sleep', ['60'], { detached: true, stdio: 'ignore', env: { PATH: process.env.PATH } });
+      children.push(child);
+      child.once('spawn', resolve);
+      child.once('error', reject);
+    })));
+    if (r >= 3) times.push(performance.now() - started);
+    for (const c of children) { try { process.kill(-c.pid, 'SIGKILL'); } catch {} }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  console.log(JSON.stringify(times));
+})();`;
+  const result = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', env: { PATH: process.env.PATH } });
+  if (result.status !== 0) throw new Error(`floor failed: ${result.stderr}`);
+  return JSON.parse(result.stdout) as number[];
+}
+
+/** Live group leaders carrying WAYMOND_SCALER=<id>. */
+function members(id: string): number {
+  const needle = `WAYMOND_SCALER=${id}`;
+  let n = 0;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (state === 'Z' || Number(pgrp) !== Number(entry)) continue;
+      if (readFileSync(`/proc/${entry}/environ`, 'utf8').split('\0').includes(needle)) n++;
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return n;
+}
+
+async function waymond(): Promise<{ times: number[]; cpuMs: number[]; rssMiB: number }> {
+  const dir = mkdtempSync(join(tmpdir(), 'waymond-spawn-bench-'));
+  const id = `spawnbench_${process.pid}`;
+  const text = `[[trigger]]
+type = "http_endpoint"
+id = "set"
+
+[[connect]]
+type = "direct"
+id = "set_fleet"
+from = "trigger.set"
+to = "scaler.${id}"
+
+[[scaler]]
+type = "process"
+id = "${id}"
+command = "sleep"
+args = ["60"]
+max = ${MEMBERS}
+stop_timeout = "2s"
+resync_interval = "1h"
+`;
+  const loaded = loadConfigText(text, join(dir, 'waymond.toml'), defaultRegistry(), process.env);
+  if (!loaded.ok) throw new Error(loaded.issues.map((i) => i.message).join('\n'));
+  const daemon = createDaemon(loaded.config, {
+    logger: pino({ level: 'silent' }),
+    statePath: join(dir, 'state.db'),
+    http: { host: '127.0.0.1', port: 0 },
+  });
+  const { engine } = daemon;
+  await engine.start();
+  const url = engine.url as string;
+  const times: number[] = [];
+  const cpuMs: number[] = [];
+  let rssMiB = 0;
+  const post = async (desired: number) => {
+    const res = await fetch(`${url}/hooks/set`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ desired }),
+    });
+    await res.arrayBuffer();
+    if (res.status !== 202) throw new Error(`webhook answered ${res.status}`);
+  };
+  const resultFor = (desired: number) =>
+    new Promise<void>((resolve) => {
+      const off = engine.bus.subscribe(`scaler.${id}.result`, 'bench', (event) => {
+        if (event.data.desired === desired) {
+          off();
+          resolve();
+        }
+      });
+    });
+  try {
+    await post(0); // a first request warms the HTTP path
+    for (let round = 0; round < ROUNDS + 3; round++) {
+      const done = resultFor(MEMBERS);
+      const cpu = process.cpuUsage();
+      const started = performance.now();
+      await post(MEMBERS);
+      await done;
+      const elapsed = performance.now() - started;
+      const used = process.cpuUsage(cpu);
+      if (members(id) !== MEMBERS) throw new Error(`expected ${MEMBERS} live members, found ${members(id)}`);
+      if (round >= 3) {
+        times.push(elapsed);
+        cpuMs.push((used.user + used.system) / 1000);
+      }
+      rssMiB = Math.max(rssMiB, process.memoryUsage().rss / 2 ** 20);
+      const gone = resultFor(0);
+      await post(0);
+      await gone;
+      const deadline = Date.now() + 10_000;
+      while (members(id) > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    }
+  } finally {
+    await engine.stop();
+    await daemon.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return { times, cpuMs, rssMiB };
+}
+
+console.log(
+  `machine: ${cpus().length} x ${cpus()[0]?.model}, node ${process.version}, load ${loadavg()[0]?.toFixed(2)}`,
+);
+const bare = floor();
+const ours = await waymond();
+const floorMs = median(bare);
+const oursMs = median(ours.times);
+console.log(
+  `bare spawn floor (a bare node starting ${MEMBERS} sleep in parallel): median ${floorMs.toFixed(1)} ms, p90 ${p90(bare).toFixed(1)} ms (${ROUNDS} rounds)`,
+);
+console.log(
+  `webhook -> ${MEMBERS} sleep members: median ${oursMs.toFixed(1)} ms, p90 ${p90(ours.times).toFixed(1)} ms; ratio ${(oursMs / floorMs).toFixed(2)}x the floor (target <= ${TARGET_RATIO}x); daemon CPU ${median(ours.cpuMs).toFixed(1)} ms per scale-up; daemon RSS ${ours.rssMiB.toFixed(0)} MiB`,
+);
