@@ -8,7 +8,7 @@
  * Target: waymond <= 1.5x the floor (medians). Also prints the daemon's CPU per scale-up
  * and its RSS (the image a fork from the daemon would copy).
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -55,6 +55,45 @@ const rounds = ${ROUNDS}, n = ${MEMBERS}, times = [];
   const result = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', env: { PATH: process.env.PATH } });
   if (result.status !== 0) throw new Error(`floor failed: ${result.stderr}`);
   return JSON.parse(result.stdout) as number[];
+}
+
+/**
+ * For reference, what the process scaler did before the spawner: the same 10 parallel
+ * spawns from this process, the daemon's own image (wall ms and this process's CPU ms).
+ */
+async function fromDaemonImage(): Promise<{ times: number[]; cpuMs: number[] }> {
+  const times: number[] = [];
+  const cpuMs: number[] = [];
+  for (let r = 0; r < ROUNDS + 3; r++) {
+    const cpu = process.cpuUsage();
+    const started = performance.now();
+    const children = await Promise.all(
+      Array.from(
+        { length: MEMBERS },
+        () =>
+          new Promise<number>((resolve, reject) => {
+            const child = spawn('sleep', ['60'], { detached: true, stdio: 'ignore', env: { PATH: process.env.PATH } });
+            child.once('spawn', () => resolve(child.pid as number));
+            child.once('error', reject);
+            child.unref();
+          }),
+      ),
+    );
+    const used = process.cpuUsage(cpu);
+    if (r >= 3) {
+      times.push(performance.now() - started);
+      cpuMs.push((used.user + used.system) / 1000);
+    }
+    for (const pid of children) {
+      try {
+        process.kill(-pid, 'SIGKILL');
+      } catch {
+        // gone already
+      }
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return { times, cpuMs };
 }
 
 /** Live group leaders carrying WAYMOND_SCALER=<id>. */
@@ -163,10 +202,14 @@ console.log(
 );
 const bare = floor();
 const ours = await waymond();
+const direct = await fromDaemonImage();
 const floorMs = median(bare);
 const oursMs = median(ours.times);
 console.log(
   `bare spawn floor (a bare node starting ${MEMBERS} sleep in parallel): median ${floorMs.toFixed(1)} ms, p90 ${p90(bare).toFixed(1)} ms (${ROUNDS} rounds)`,
+);
+console.log(
+  `reference, ${MEMBERS} parallel spawns forked from the daemon's own image (no spawner): median ${median(direct.times).toFixed(1)} ms, p90 ${p90(direct.times).toFixed(1)} ms, daemon CPU ${median(direct.cpuMs).toFixed(1)} ms`,
 );
 console.log(
   `webhook -> ${MEMBERS} sleep members: median ${oursMs.toFixed(1)} ms, p90 ${p90(ours.times).toFixed(1)} ms; ratio ${(oursMs / floorMs).toFixed(2)}x the floor (target <= ${TARGET_RATIO}x); daemon CPU ${median(ours.cpuMs).toFixed(1)} ms per scale-up; daemon RSS ${ours.rssMiB.toFixed(0)} MiB`,
