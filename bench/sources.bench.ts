@@ -99,6 +99,7 @@ const CONNECTIONS_TARGET = 4;
  * hole. The ratio is the share of (source, cell) filled.
  */
 async function manySources(n: number, admin: Redis): Promise<void> {
+  const count = n;
   const parts: string[] = ['[[scaler]]\ntype = "noop"\nid = "sink"\n'];
   for (let i = 0; i < n; i++) {
     parts.push(
@@ -112,6 +113,8 @@ async function manySources(n: number, admin: Redis): Promise<void> {
   let windowStart = Number.POSITIVE_INFINITY;
   const cells = new Uint8Array(n * seconds);
   let errors = 0;
+  /** Ms from the tick to each output (modulo the interval, so a poll a whole tick late looks early). */
+  const lateness: number[] = [];
   engine.bus.subscribeAll((e) => {
     if (e.topic.endsWith('.error')) {
       if (e.time >= windowStart) errors++;
@@ -120,7 +123,10 @@ async function manySources(n: number, admin: Redis): Promise<void> {
     if (!e.topic.endsWith('.output') || e.time < windowStart) return;
     const i = index.get(e.source);
     const second = Math.floor((e.time - windowStart) / 1000);
-    if (i !== undefined && second < seconds) cells[i * seconds + second] = 1;
+    if (i !== undefined && second < seconds) {
+      cells[i * seconds + second] = 1;
+      lateness.push((e.time - windowStart + 500) % 1000);
+    }
   });
   await engine.start();
   await new Promise((r) => setTimeout(r, 3000)); // connection open, first polls done
@@ -143,10 +149,19 @@ async function manySources(n: number, admin: Redis): Promise<void> {
   let filled = 0;
   for (const cell of cells) filled += cell;
   const onTime = filled / cells.length;
+  const perSecond = Array.from({ length: seconds }, (_, second) => {
+    let n = 0;
+    for (let i = 0; i < count; i++) n += cells[i * seconds + second] as number;
+    return `${Math.round((n / count) * 100)}`;
+  });
+  lateness.sort((a, b) => a - b);
   console.log(
     `${String(n).padStart(6)} redis sources at 1 s: on time ${(onTime * 100).toFixed(2)} % (target >= ${ON_TIME_TARGET * 100} %, ratio ${(onTime / ON_TIME_TARGET).toFixed(3)}), ` +
       `connections ${connections} (target <= ${CONNECTIONS_TARGET}, ratio ${(connections / CONNECTIONS_TARGET).toFixed(2)}; one per source would be ${n}), ` +
       `daemon CPU ${(share * 100).toFixed(1)} % of one core, ${errors} errors`,
+  );
+  console.log(
+    `         output after its tick: p50 ${percentile(lateness, 50).toFixed(0)} ms, p99 ${percentile(lateness, 99).toFixed(0)} ms; % of sources on time in each second: ${perSecond.join(' ')}`,
   );
   await engine.stop();
   // Redis forgets a closed client within a moment; give it up to 2 s.

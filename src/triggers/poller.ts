@@ -98,8 +98,8 @@ export function joinTick(clock: Clock, interval: number, fn: () => void): () => 
         const now = clock.now();
         due = Math.max(due + every, origin + (Math.floor((now - origin) / every) + 1) * every);
         arm();
-        // A member that leaves during a tick is skipped; one that joins during it waits for the next.
-        for (const member of [...members]) if (members.has(member)) member();
+        // A member that leaves during a tick is skipped (a Set's iteration honours deletes).
+        for (const member of members) member();
       }, due - clock.now());
       entry.handle = timer;
     };
@@ -120,18 +120,27 @@ export function joinTick(clock: Clock, interval: number, fn: () => void): () => 
 }
 
 /**
- * One poll's way to be cut short (timeout or stop). The AbortSignal a hook may pass on to
- * fetch is made only when a hook asks for it: most polls (a Redis LLEN) never do, and at
- * 20,000 polls a second every object per poll shows up as garbage-collector time.
+ * One poll in flight, and the control its hook gets. No promise race, no AbortController
+ * unless a hook asks for the signal (fetch does; a Redis LLEN does not): at 20,000 polls a
+ * second every object per poll shows up as garbage-collector time.
  */
-class PollCut {
+class Poll implements PollControl {
   private controller: AbortController | undefined;
-  private reason: Error | undefined;
-  private rejectCut!: (reason: Error) => void;
-  /** Rejects when the poll is cut; raced against the poll. */
-  readonly cut = new Promise<never>((_, reject) => {
-    this.rejectCut = reject;
-  });
+  /** Why it was cut short (timeout or stop), once it was. */
+  reason: Error | undefined;
+  settled = false;
+  timer: TimerHandle | undefined;
+  readonly done: Promise<void>;
+  finish!: () => void;
+
+  constructor(
+    readonly input: WaymondEvent | undefined,
+    readonly deferNextPoll: (ms: number) => void,
+  ) {
+    this.done = new Promise<void>((resolve) => {
+      this.finish = resolve;
+    });
+  }
 
   get signal(): AbortSignal {
     if (!this.controller) {
@@ -141,60 +150,22 @@ class PollCut {
     return this.controller.signal;
   }
 
-  get aborted(): boolean {
-    return this.reason !== undefined;
-  }
-
   abort(reason: Error): void {
-    if (this.reason) return;
     this.reason = reason;
     this.controller?.abort(reason);
-    this.rejectCut(reason);
   }
 }
 
 export function createPoller(ctx: ComponentContext, config: PollingConfig, hooks: PollerHooks): Trigger {
   let leaveTick: (() => void) | undefined;
   let inFlight: Promise<void> | undefined;
-  let current: PollCut | undefined;
+  let current: Poll | undefined;
   let notBefore = 0;
   let stopped = false;
   /** Why the last poll failed permanently; /readyz reports it until a poll succeeds. */
   let permanentFailure: string | undefined;
   const deferNextPoll = (ms: number) => {
     notBefore = ctx.clock.now() + ms;
-  };
-  const timedOut = () => current?.abort(new Error(`poll timed out after ${config.timeout} ms`));
-
-  const poll = async (input: WaymondEvent | undefined, cut: PollCut): Promise<void> => {
-    const timeout = ctx.clock.setTimeout(timedOut, config.timeout);
-    try {
-      const control: PollControl = {
-        input,
-        get signal() {
-          return cut.signal;
-        },
-        deferNextPoll,
-      };
-      const result = await Promise.race([hooks.poll(control), cut.cut]);
-      if (permanentFailure) ctx.logger.info('source recovered: no longer failing');
-      permanentFailure = undefined;
-      if (Array.isArray(result)) for (const data of result) emitChecked(data);
-      else emitChecked(result);
-    } catch (error) {
-      // A poll cut short by stop() is not a failure of the source.
-      if (stopped && cut.aborted) return;
-      const failure = new Error(`poll failed: ${errorMessage(error)}`, { cause: error });
-      // A transient failure after a permanent one (a 503 after the 403) is no longer "never works".
-      permanentFailure = isPermanent(error) ? failure.message : undefined;
-      if (permanentFailure)
-        notBefore = Math.max(notBefore, ctx.clock.now() + Math.max(config.interval, PERMANENT_RETRY_MS));
-      ctx.emitError(failure);
-    } finally {
-      timeout.cancel();
-      current = undefined;
-      inFlight = undefined;
-    }
   };
 
   const emitChecked = (data: EventData) => {
@@ -203,16 +174,68 @@ export function createPoller(ctx: ComponentContext, config: PollingConfig, hooks
     else ctx.emit(data);
   };
 
+  const failedWith = (error: unknown) => {
+    const failure = new Error(`poll failed: ${errorMessage(error)}`, { cause: error });
+    // A transient failure after a permanent one (a 503 after the 403) is no longer "never works".
+    permanentFailure = isPermanent(error) ? failure.message : undefined;
+    if (permanentFailure)
+      notBefore = Math.max(notBefore, ctx.clock.now() + Math.max(config.interval, PERMANENT_RETRY_MS));
+    ctx.emitError(failure);
+  };
+
+  /** Ends a poll once: its events (or its error), then the next poll may start. */
+  const settle = (poll: Poll, failed: boolean, outcome: unknown): void => {
+    if (poll.settled) return;
+    poll.settled = true;
+    poll.timer?.cancel();
+    try {
+      if (failed) {
+        // A poll cut short by stop() is not a failure of the source.
+        if (!(stopped && poll.reason)) failedWith(outcome);
+      } else {
+        if (permanentFailure) ctx.logger.info('source recovered: no longer failing');
+        permanentFailure = undefined;
+        if (Array.isArray(outcome)) for (const data of outcome) emitChecked(data);
+        else emitChecked(outcome as EventData);
+      }
+    } finally {
+      if (current === poll) {
+        current = undefined;
+        inFlight = undefined;
+      }
+      poll.finish();
+    }
+  };
+
+  const cut = (reason: Error) => {
+    const poll = current;
+    if (!poll || poll.settled) return;
+    poll.abort(reason);
+    settle(poll, true, reason);
+  };
+  const timedOut = () => cut(new Error(`poll timed out after ${config.timeout} ms`));
+
   const runOnce = (input?: WaymondEvent): Promise<void> | undefined => {
     if (stopped) return;
     if (inFlight) return inFlight; // single-flight: a poll already running answers this request too
     if (ctx.clock.now() < notBefore) return;
-    const cut = new PollCut();
-    current = cut;
-    const running = poll(input, cut);
-    // A hook that throws before its first await has finished already: nothing is in flight.
-    if (current === cut) inFlight = running;
-    return running;
+    const poll = new Poll(input, deferNextPoll);
+    current = poll;
+    inFlight = poll.done;
+    poll.timer = ctx.clock.setTimeout(timedOut, config.timeout);
+    let answer: Promise<EventData | EventData[]>;
+    try {
+      answer = hooks.poll(poll);
+    } catch (error) {
+      // A hook that throws before its first await.
+      settle(poll, true, error);
+      return poll.done;
+    }
+    answer.then(
+      (result) => settle(poll, false, result),
+      (error) => settle(poll, true, error),
+    );
+    return poll.done;
   };
   const onTick = () => {
     void runOnce();
@@ -229,8 +252,8 @@ export function createPoller(ctx: ComponentContext, config: PollingConfig, hooks
       stopped = true;
       leaveTick?.();
       leaveTick = undefined;
-      current?.abort(new Error('the trigger is stopping'));
-      await inFlight?.catch(() => undefined);
+      cut(new Error('the trigger is stopping'));
+      await inFlight;
       await hooks.close?.();
     },
     async fire(input) {
