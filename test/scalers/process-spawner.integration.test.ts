@@ -6,6 +6,7 @@
  * keep running and the next scale-up starts a new one; the last scaler to close ends it.
  * Real `sleep` members, real processes, observed through /proc.
  */
+import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -17,8 +18,10 @@ import { type Harness, startHarness, waitUntil } from '../helpers/scaler-harness
 
 const id = `spawner_${process.pid}`;
 let harness: Harness | undefined;
+const strays: ChildProcess[] = [];
 
 afterEach(async () => {
+  for (const child of strays.splice(0)) if (child.pid) killAll([child.pid]);
   await harness?.close();
   harness = undefined;
   killAll(pidsWithEnv('WAYMOND_SCALER', id));
@@ -121,5 +124,44 @@ describe('process scaler: members come from the spawner', () => {
     await waitUntil(() => !isSameLiveProcess(helper, helperStart), 'the spawner to exit', 10_000);
     expect(pidsWithEnv('WAYMOND_SCALER', id).sort()).toEqual(members.sort());
     killAll(members);
+  });
+
+  it('a spawner that dies before answering: a member it had started is adopted by its markers, the others started again', async () => {
+    harness = await startHarness(processScaler, id, { command: 'sleep', args: ['300'], max: 3 });
+    const h = harness;
+    await h.reconciler.reconcileNow(1, {});
+    const [first] = pidsWithEnv('WAYMOND_SCALER', id);
+    const memberOf = environOf(first as number)
+      .find((e) => e.startsWith('WAYMOND_MEMBER_OF='))
+      ?.slice('WAYMOND_MEMBER_OF='.length) as string;
+    const helper = spawnerPid() as number;
+    // Frozen, the spawner takes the requests into its pipe and answers none of them.
+    process.kill(helper, 'SIGSTOP');
+    // What it had started for slot 2 before it died (a member with our markers).
+    const stray = spawn('sleep', ['300'], {
+      env: { PATH: process.env.PATH ?? '', WAYMOND_MEMBER_OF: memberOf, WAYMOND_SCALER: id, WAYMOND_INDEX: '2' },
+      detached: true,
+      stdio: 'ignore',
+    });
+    stray.unref();
+    strays.push(stray);
+    await new Promise((resolve) => stray.once('spawn', resolve));
+    const applying = h.scaler.apply({
+      desired: 3,
+      observed: { count: 1, ready: 1, members: [] },
+      add: 2,
+      remove: [],
+      data: {},
+      reason: 'test',
+    });
+    process.kill(helper, 'SIGKILL');
+    await applying;
+    const members = (await h.scaler.observe({})).members ?? [];
+    const bySlot = Object.fromEntries(members.map((m) => [m.id, (m.info as { pid: number }).pid]));
+    expect(Object.keys(bySlot).sort()).toEqual(['slot-1', 'slot-2', 'slot-3']);
+    expect(bySlot['slot-1']).toBe(first);
+    expect(bySlot['slot-2']).toBe(stray.pid);
+    expect(statOf(bySlot['slot-3'] as number).ppid).toBe(spawnerPid());
+    expect(pidsWithEnv('WAYMOND_SCALER', id)).toHaveLength(3);
   });
 });
