@@ -4,14 +4,16 @@
  * the real HTTP server); one round is POST {"desired": 10} until the reconcile's result
  * event (10 members started and recorded), then back to 0. The floor is a bare `node`
  * (nothing loaded) spawning the same 10 `sleep` processes in parallel, detached, until the
- * last one's 'spawn' event: what starting 10 processes costs at best on this machine.
+ * last one's 'spawn' event: what starting 10 processes costs at best on this machine. Its
+ * rounds alternate with waymond's, so both see the same load on a shared machine.
  * Target: waymond <= 1.5x the floor (medians). Also prints the daemon's CPU per scale-up
  * and its RSS (the image a fork from the daemon would copy).
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import pino from 'pino';
 import { loadConfigText } from '../src/config/load.js';
 import { createDaemon } from '../src/daemon.js';
@@ -31,69 +33,76 @@ function p90(values: number[]): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.9))] as number;
 }
 
-/** The floor: a bare node spawns MEMBERS `sleep`s in parallel, ROUNDS times; ms per round. */
-function floor(): number[] {
-  const script = `
+/**
+ * The floor: a bare node (nothing loaded) that, for each line it reads, spawns MEMBERS
+ * `sleep`s in parallel, detached, and answers the ms until the last one's 'spawn' event.
+ * Kept running, so its rounds interleave with waymond's and see the same machine load.
+ */
+const FLOOR_SCRIPT = `
 const { spawn } = require('node:child_process');
-const rounds = ${ROUNDS}, n = ${MEMBERS}, times = [];
-(async () => {
-  for (let r = 0; r < rounds + 3; r++) {
-    const started = performance.now();
-    const children = [];
-    await Promise.all(Array.from({ length: n }, () => new Promise((resolve, reject) => {
-      const child = spawn('sleep', ['60'], { detached: true, stdio: 'ignore', env: { PATH: process.env.PATH } });
-      children.push(child);
-      child.once('spawn', resolve);
-      child.once('error', reject);
-    })));
-    if (r >= 3) times.push(performance.now() - started);
-    for (const c of children) { try { process.kill(-c.pid, 'SIGKILL'); } catch {} }
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  console.log(JSON.stringify(times));
-})();`;
-  const result = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', env: { PATH: process.env.PATH } });
-  if (result.status !== 0) throw new Error(`floor failed: ${result.stderr}`);
-  return JSON.parse(result.stdout) as number[];
+const n = ${MEMBERS};
+require('node:readline').createInterface({ input: process.stdin }).on('line', async () => {
+  const started = performance.now();
+  const children = [];
+  await Promise.all(Array.from({ length: n }, () => new Promise((resolve, reject) => {
+    const child = spawn('sleep', ['60'], { detached: true, stdio: 'ignore', env: { PATH: process.env.PATH } });
+    children.push(child);
+    child.once('spawn', resolve);
+    child.once('error', reject);
+  })));
+  const ms = performance.now() - started;
+  for (const c of children) { try { process.kill(-c.pid, 'SIGKILL'); } catch {} }
+  process.stdout.write(ms + '\\n');
+});`;
+
+function startFloor(): { round(): Promise<number>; stop(): void } {
+  const child = spawn(process.execPath, ['-e', FLOOR_SCRIPT], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+    env: { PATH: process.env.PATH },
+  });
+  const waiting: ((ms: number) => void)[] = [];
+  createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (line) =>
+    waiting.shift()?.(Number(line)),
+  );
+  return {
+    round: () =>
+      new Promise<number>((resolve) => {
+        waiting.push(resolve);
+        child.stdin?.write('go\n');
+      }),
+    stop: () => child.kill(),
+  };
 }
 
 /**
  * For reference, what the process scaler did before the spawner: the same 10 parallel
  * spawns from this process, the daemon's own image (wall ms and this process's CPU ms).
  */
-async function fromDaemonImage(): Promise<{ times: number[]; cpuMs: number[] }> {
-  const times: number[] = [];
-  const cpuMs: number[] = [];
-  for (let r = 0; r < ROUNDS + 3; r++) {
-    const cpu = process.cpuUsage();
-    const started = performance.now();
-    const children = await Promise.all(
-      Array.from(
-        { length: MEMBERS },
-        () =>
-          new Promise<number>((resolve, reject) => {
-            const child = spawn('sleep', ['60'], { detached: true, stdio: 'ignore', env: { PATH: process.env.PATH } });
-            child.once('spawn', () => resolve(child.pid as number));
-            child.once('error', reject);
-            child.unref();
-          }),
-      ),
-    );
-    const used = process.cpuUsage(cpu);
-    if (r >= 3) {
-      times.push(performance.now() - started);
-      cpuMs.push((used.user + used.system) / 1000);
+async function fromDaemonImage(): Promise<{ ms: number; cpuMs: number }> {
+  const cpu = process.cpuUsage();
+  const started = performance.now();
+  const children = await Promise.all(
+    Array.from(
+      { length: MEMBERS },
+      () =>
+        new Promise<number>((resolve, reject) => {
+          const child = spawn('sleep', ['60'], { detached: true, stdio: 'ignore', env: { PATH: process.env.PATH } });
+          child.once('spawn', () => resolve(child.pid as number));
+          child.once('error', reject);
+          child.unref();
+        }),
+    ),
+  );
+  const ms = performance.now() - started;
+  const used = process.cpuUsage(cpu);
+  for (const pid of children) {
+    try {
+      process.kill(-pid, 'SIGKILL');
+    } catch {
+      // gone already
     }
-    for (const pid of children) {
-      try {
-        process.kill(-pid, 'SIGKILL');
-      } catch {
-        // gone already
-      }
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50));
   }
-  return { times, cpuMs };
+  return { ms, cpuMs: (used.user + used.system) / 1000 };
 }
 
 /** Live group leaders carrying WAYMOND_SCALER=<id>. */
@@ -114,7 +123,17 @@ function members(id: string): number {
   return n;
 }
 
-async function waymond(): Promise<{ times: number[]; cpuMs: number[]; rssMiB: number }> {
+interface Figures {
+  floor: number[];
+  waymond: number[];
+  cpuMs: number[];
+  direct: number[];
+  directCpuMs: number[];
+  rssMiB: number;
+}
+
+async function run(): Promise<Figures> {
+  const floor = startFloor();
   const dir = mkdtempSync(join(tmpdir(), 'waymond-spawn-bench-'));
   const id = `spawnbench_${process.pid}`;
   const text = `[[trigger]]
@@ -146,9 +165,7 @@ resync_interval = "1h"
   const { engine } = daemon;
   await engine.start();
   const url = engine.url as string;
-  const times: number[] = [];
-  const cpuMs: number[] = [];
-  let rssMiB = 0;
+  const figures: Figures = { floor: [], waymond: [], cpuMs: [], direct: [], directCpuMs: [], rssMiB: 0 };
   const post = async (desired: number) => {
     const res = await fetch(`${url}/hooks/set`, {
       method: 'POST',
@@ -169,7 +186,9 @@ resync_interval = "1h"
     });
   try {
     await post(0); // a first request warms the HTTP path
+    // Each round: the floor, waymond, then the same spawns from this process, back to back.
     for (let round = 0; round < ROUNDS + 3; round++) {
+      const floorMs = await floor.round();
       const done = resultFor(MEMBERS);
       const cpu = process.cpuUsage();
       const started = performance.now();
@@ -178,39 +197,42 @@ resync_interval = "1h"
       const elapsed = performance.now() - started;
       const used = process.cpuUsage(cpu);
       if (members(id) !== MEMBERS) throw new Error(`expected ${MEMBERS} live members, found ${members(id)}`);
-      if (round >= 3) {
-        times.push(elapsed);
-        cpuMs.push((used.user + used.system) / 1000);
-      }
-      rssMiB = Math.max(rssMiB, process.memoryUsage().rss / 2 ** 20);
+      figures.rssMiB = Math.max(figures.rssMiB, process.memoryUsage().rss / 2 ** 20);
       const gone = resultFor(0);
       await post(0);
       await gone;
       const deadline = Date.now() + 10_000;
       while (members(id) > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      const direct = await fromDaemonImage();
+      if (round < 3) continue; // warm-up
+      figures.floor.push(floorMs);
+      figures.waymond.push(elapsed);
+      figures.cpuMs.push((used.user + used.system) / 1000);
+      figures.direct.push(direct.ms);
+      figures.directCpuMs.push(direct.cpuMs);
     }
   } finally {
+    floor.stop();
     await engine.stop();
     await daemon.stop();
     rmSync(dir, { recursive: true, force: true });
   }
-  return { times, cpuMs, rssMiB };
+  return figures;
 }
 
 console.log(
   `machine: ${cpus().length} x ${cpus()[0]?.model}, node ${process.version}, load ${loadavg()[0]?.toFixed(2)}`,
 );
-const bare = floor();
-const ours = await waymond();
-const direct = await fromDaemonImage();
-const floorMs = median(bare);
-const oursMs = median(ours.times);
+const f = await run();
+const floorMs = median(f.floor);
+const oursMs = median(f.waymond);
+const ratios = f.waymond.map((ms, i) => ms / (f.floor[i] as number));
 console.log(
-  `bare spawn floor (a bare node starting ${MEMBERS} sleep in parallel): median ${floorMs.toFixed(1)} ms, p90 ${p90(bare).toFixed(1)} ms (${ROUNDS} rounds)`,
+  `bare spawn floor (a bare node starting ${MEMBERS} sleep in parallel): median ${floorMs.toFixed(1)} ms, p90 ${p90(f.floor).toFixed(1)} ms (${ROUNDS} rounds, interleaved with waymond's)`,
 );
 console.log(
-  `reference, ${MEMBERS} parallel spawns forked from the daemon's own image (no spawner): median ${median(direct.times).toFixed(1)} ms, p90 ${p90(direct.times).toFixed(1)} ms, daemon CPU ${median(direct.cpuMs).toFixed(1)} ms`,
+  `reference, the same ${MEMBERS} spawns forked from the daemon's own image (no spawner): median ${median(f.direct).toFixed(1)} ms, p90 ${p90(f.direct).toFixed(1)} ms, daemon CPU ${median(f.directCpuMs).toFixed(1)} ms`,
 );
 console.log(
-  `webhook -> ${MEMBERS} sleep members: median ${oursMs.toFixed(1)} ms, p90 ${p90(ours.times).toFixed(1)} ms; ratio ${(oursMs / floorMs).toFixed(2)}x the floor (target <= ${TARGET_RATIO}x); daemon CPU ${median(ours.cpuMs).toFixed(1)} ms per scale-up; daemon RSS ${ours.rssMiB.toFixed(0)} MiB`,
+  `webhook -> ${MEMBERS} sleep members: median ${oursMs.toFixed(1)} ms, p90 ${p90(f.waymond).toFixed(1)} ms; ratio ${(oursMs / floorMs).toFixed(2)}x the floor (median of per-round ratios ${median(ratios).toFixed(2)}x; target <= ${TARGET_RATIO}x); daemon CPU ${median(f.cpuMs).toFixed(1)} ms per scale-up; daemon RSS ${f.rssMiB.toFixed(0)} MiB`,
 );
