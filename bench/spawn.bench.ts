@@ -18,8 +18,10 @@ import pino from 'pino';
 import { loadConfigText } from '../src/config/load.js';
 import { createDaemon } from '../src/daemon.js';
 import { defaultRegistry } from '../src/registry.js';
+import { useSpawner } from '../src/scalers/spawner.js';
 
 const MEMBERS = 10;
+const silent = pino({ level: 'silent' });
 const ROUNDS = Number(process.env.WAYMOND_SPAWN_ROUNDS ?? 30);
 const TARGET_RATIO = 1.5;
 
@@ -130,6 +132,14 @@ interface Figures {
   direct: number[];
   directCpuMs: number[];
   rssMiB: number;
+  spawnerRssMiB: number;
+}
+
+/** Resident size of a process, from /proc/<pid>/status (MiB). */
+function rssOf(pid: number | undefined): number {
+  if (pid === undefined) return 0;
+  const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return match ? Number(match[1]) / 1024 : 0;
 }
 
 async function run(): Promise<Figures> {
@@ -158,14 +168,22 @@ resync_interval = "1h"
   const loaded = loadConfigText(text, join(dir, 'waymond.toml'), defaultRegistry(), process.env);
   if (!loaded.ok) throw new Error(loaded.issues.map((i) => i.message).join('\n'));
   const daemon = createDaemon(loaded.config, {
-    logger: pino({ level: 'silent' }),
+    logger: silent,
     statePath: join(dir, 'state.db'),
     http: { host: '127.0.0.1', port: 0 },
   });
   const { engine } = daemon;
   await engine.start();
   const url = engine.url as string;
-  const figures: Figures = { floor: [], waymond: [], cpuMs: [], direct: [], directCpuMs: [], rssMiB: 0 };
+  const figures: Figures = {
+    floor: [],
+    waymond: [],
+    cpuMs: [],
+    direct: [],
+    directCpuMs: [],
+    rssMiB: 0,
+    spawnerRssMiB: 0,
+  };
   const post = async (desired: number) => {
     const res = await fetch(`${url}/hooks/set`, {
       method: 'POST',
@@ -198,6 +216,9 @@ resync_interval = "1h"
       const used = process.cpuUsage(cpu);
       if (members(id) !== MEMBERS) throw new Error(`expected ${MEMBERS} live members, found ${members(id)}`);
       figures.rssMiB = Math.max(figures.rssMiB, process.memoryUsage().rss / 2 ** 20);
+      const look = useSpawner(silent);
+      figures.spawnerRssMiB = Math.max(figures.spawnerRssMiB, rssOf(look.pid));
+      look.release();
       const gone = resultFor(0);
       await post(0);
       await gone;
@@ -234,5 +255,5 @@ console.log(
   `reference, the same ${MEMBERS} spawns forked from the daemon's own image (no spawner): median ${median(f.direct).toFixed(1)} ms, p90 ${p90(f.direct).toFixed(1)} ms, daemon CPU ${median(f.directCpuMs).toFixed(1)} ms`,
 );
 console.log(
-  `webhook -> ${MEMBERS} sleep members: median ${oursMs.toFixed(1)} ms, p90 ${p90(f.waymond).toFixed(1)} ms; ratio ${(oursMs / floorMs).toFixed(2)}x the floor (median of per-round ratios ${median(ratios).toFixed(2)}x; target <= ${TARGET_RATIO}x); daemon CPU ${median(f.cpuMs).toFixed(1)} ms per scale-up; daemon RSS ${f.rssMiB.toFixed(0)} MiB`,
+  `webhook -> ${MEMBERS} sleep members: median ${oursMs.toFixed(1)} ms, p90 ${p90(f.waymond).toFixed(1)} ms; ratio ${(oursMs / floorMs).toFixed(2)}x the floor (median of per-round ratios ${median(ratios).toFixed(2)}x; target <= ${TARGET_RATIO}x); daemon CPU ${median(f.cpuMs).toFixed(1)} ms per scale-up; daemon RSS ${f.rssMiB.toFixed(0)} MiB, the spawner's ${f.spawnerRssMiB.toFixed(0)} MiB`,
 );
