@@ -98,8 +98,15 @@ export function joinTick(clock: Clock, interval: number, fn: () => void): () => 
         const now = clock.now();
         due = Math.max(due + every, origin + (Math.floor((now - origin) / every) + 1) * every);
         arm();
-        // A member that leaves during a tick is skipped (a Set's iteration honours deletes).
-        for (const member of members) member();
+        // A member that leaves during a tick is skipped (a Set's iteration honours deletes);
+        // one that throws does not keep the others of its tick from running.
+        for (const member of members) {
+          try {
+            member();
+          } catch {
+            // runOnce reports its own failures as error events; nothing to add here.
+          }
+        }
       }, due - clock.now());
       entry.handle = timer;
     };
