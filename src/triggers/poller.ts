@@ -31,7 +31,7 @@ export interface PollingConfig {
 export interface PollControl {
   /** The poll was triggered by this input event (when fired through a connector). */
   input?: WaymondEvent;
-  /** Aborted when the poll times out or the daemon stops. */
+  /** Aborted when the poll times out or the trigger stops (made on first use). */
   signal: AbortSignal;
   /** Ask not to be polled again before `ms` from now (e.g. a server's poll-interval hint). */
   deferNextPoll(ms: number): void;
