@@ -101,6 +101,27 @@ const CONNECTIONS_TARGET = 4;
  */
 const TICKS = 10;
 
+/**
+ * The floor of one tick: a bare ioredis client (auto-pipelined, nothing else loaded in the
+ * path) sending the same `n` LLEN at once, until the last reply; median of 5 rounds.
+ */
+async function rawTick(n: number): Promise<number> {
+  const client = new Redis('redis://127.0.0.1:6379', { enableAutoPipelining: true });
+  const times: number[] = [];
+  try {
+    await client.ping();
+    for (let round = 0; round < 6; round++) {
+      const started = performance.now();
+      await Promise.all(Array.from({ length: n }, (_, i) => client.llen(`${queue}_${i}`)));
+      if (round > 0) times.push(performance.now() - started);
+    }
+  } finally {
+    await client.quit();
+  }
+  times.sort((a, b) => a - b);
+  return percentile(times, 50);
+}
+
 async function manySources(n: number, admin: Redis): Promise<void> {
   const parts: string[] = ['[[scaler]]\ntype = "noop"\nid = "sink"\n'];
   for (let i = 0; i < n; i++) {
@@ -163,6 +184,10 @@ async function manySources(n: number, admin: Redis): Promise<void> {
     `${String(n).padStart(6)} redis sources at 1 s: on time ${(onTime * 100).toFixed(2)} % (target >= ${ON_TIME_TARGET * 100} %, ratio ${(onTime / ON_TIME_TARGET).toFixed(3)}), ` +
       `connections ${connections} (target <= ${CONNECTIONS_TARGET}, ratio ${(connections / CONNECTIONS_TARGET).toFixed(2)}; one per source would be ${n}), ` +
       `daemon CPU ${(share * 100).toFixed(1)} % of one core, ${errors} errors`,
+  );
+  const floor = await rawTick(n);
+  console.log(
+    `         floor: a bare ioredis client sending the same ${n} LLEN at once answers in ${floor.toFixed(0)} ms (median); tick to output p50 is ${(percentile(delays, 50) / floor).toFixed(2)}x that`,
   );
   console.log(
     `         tick to output: p50 ${percentile(delays, 50).toFixed(0)} ms, p99 ${percentile(delays, 99).toFixed(0)} ms, max ${(delays.at(-1) ?? 0).toFixed(0)} ms; % on time per tick: ${perTick.join(' ')}`,
