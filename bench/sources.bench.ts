@@ -13,7 +13,6 @@ import { loadConfigText } from '../src/config/load.js';
 import type { Engine } from '../src/core/engine.js';
 import { createDaemon } from '../src/daemon.js';
 import { defaultRegistry } from '../src/registry.js';
-import { joinTick } from '../src/triggers/poller.js';
 
 const logger = pino({ level: 'silent' });
 const registry = defaultRegistry();
@@ -139,7 +138,8 @@ async function manySources(n: number, admin: Redis): Promise<void> {
   const ended = new Promise<void>((resolve) => {
     windowEnd = resolve;
   });
-  const leaveTick = joinTick(engine.clock, 1000, () => {
+  // Joined before the triggers start, so it runs first in each tick of their bucket.
+  const tick = engine.clock.every(1000, () => {
     if (!measuring) return;
     ticks.push(engine.clock.now());
     if (ticks.length > TICKS) windowEnd();
@@ -170,7 +170,7 @@ async function manySources(n: number, admin: Redis): Promise<void> {
   await ended;
   const cpu = process.cpuUsage(cpuBefore);
   const share = (cpu.user + cpu.system) / 1e3 / (performance.now() - wallBefore);
-  leaveTick();
+  tick.cancel();
   let filled = 0;
   for (const cell of cells) filled += cell;
   const onTime = filled / cells.length;

@@ -4,15 +4,16 @@
  * something is connected to its input; never two polls at once; a failure is an error
  * event, never a made-up zero (a zero would scale a fleet away during an outage).
  *
- * Triggers of one interval on one clock share one fixed-schedule tick (one timer, not one
- * per trigger): 20,000 sources at 1 s are one timer firing 20,000 polls, whose commands a
- * shared connection sends in one write. A trigger polls once when it starts, then on the
- * tick of its interval, so its second poll may come sooner than `interval` after the first.
+ * Triggers of one interval share the clock's tick for that interval (`Clock.every`: one
+ * timer, not one per trigger): 20,000 sources at 1 s are one timer firing 20,000 polls,
+ * whose commands a shared connection sends in one write. A trigger polls once when it
+ * starts, then on the tick of its interval, so its second poll may come sooner than
+ * `interval` after the first.
  * A poll is bounded by its own timeout and aborted by `stop()`: no poll adds a listener to
  * the daemon-wide shutdown signal (thousands of them cost 13 % of a core at 8,000 sources).
  */
 import { z } from 'zod';
-import type { Clock, TimerHandle } from '../core/clock.js';
+import type { TimerHandle } from '../core/clock.js';
 import { errorMessage } from '../core/context.js';
 import { duration } from '../core/duration.js';
 import { isPermanent } from '../core/errors.js';
@@ -65,67 +66,6 @@ export function checkMetricValue(value: unknown): string | undefined {
   return undefined;
 }
 
-interface Tick {
-  handle: TimerHandle;
-  members: Set<() => void>;
-}
-
-/** The shared ticks of each clock, by interval. */
-const ticks = new WeakMap<Clock, Map<number, Tick>>();
-
-/**
- * Calls `fn` on the shared tick of `interval` on `clock` (one timer per clock and interval);
- * returns the function that leaves it. The last member to leave cancels the timer.
- */
-export function joinTick(clock: Clock, interval: number, fn: () => void): () => void {
-  let byInterval = ticks.get(clock);
-  if (!byInterval) {
-    byInterval = new Map();
-    ticks.set(clock, byInterval);
-  }
-  let tick = byInterval.get(interval);
-  if (!tick) {
-    const members = new Set<() => void>();
-    const every = Math.max(1, interval);
-    const origin = clock.now();
-    let due = origin + every;
-    const entry: Tick = { handle: { cancel: () => undefined }, members };
-    // A fixed schedule (origin + k * interval), re-armed from the due time rather than from
-    // when the callback ran, so a loaded machine does not make a 1 s tick drift to 1.2 s; a
-    // tick missed altogether is skipped, not fired twice.
-    const arm = () => {
-      const timer = clock.setTimeout(() => {
-        const now = clock.now();
-        due = Math.max(due + every, origin + (Math.floor((now - origin) / every) + 1) * every);
-        arm();
-        // A member that leaves during a tick is skipped (a Set's iteration honours deletes);
-        // one that throws does not keep the others of its tick from running.
-        for (const member of members) {
-          try {
-            member();
-          } catch {
-            // runOnce reports its own failures as error events; nothing to add here.
-          }
-        }
-      }, due - clock.now());
-      entry.handle = timer;
-    };
-    arm();
-    tick = entry;
-    byInterval.set(interval, tick);
-  }
-  // Each join is its own entry, so one function joined twice leaves once per join.
-  const member = () => fn();
-  tick.members.add(member);
-  const joined = tick;
-  const map = byInterval;
-  return () => {
-    if (!joined.members.delete(member) || joined.members.size > 0) return;
-    joined.handle.cancel();
-    if (map.get(interval) === joined) map.delete(interval);
-  };
-}
-
 /**
  * One poll in flight, and the control its hook gets. No promise race, no AbortController
  * unless a hook asks for the signal (fetch does; a Redis LLEN does not): at 20,000 polls a
@@ -164,7 +104,7 @@ class Poll implements PollControl {
 }
 
 export function createPoller(ctx: ComponentContext, config: PollingConfig, hooks: PollerHooks): Trigger {
-  let leaveTick: (() => void) | undefined;
+  let tick: TimerHandle | undefined;
   let inFlight: Promise<void> | undefined;
   let current: Poll | undefined;
   let notBefore = 0;
@@ -251,14 +191,14 @@ export function createPoller(ctx: ComponentContext, config: PollingConfig, hooks
   return {
     start() {
       stopped = false;
-      if (ctx.hasInput || leaveTick) return;
-      leaveTick = joinTick(ctx.clock, config.interval, onTick);
+      if (ctx.hasInput || tick) return;
+      tick = ctx.clock.every(config.interval, onTick);
       onTick();
     },
     async stop() {
       stopped = true;
-      leaveTick?.();
-      leaveTick = undefined;
+      tick?.cancel();
+      tick = undefined;
       cut(new Error('the trigger is stopping'));
       await inFlight;
       await hooks.close?.();
