@@ -18,18 +18,21 @@
  *
  * Members get a minimal environment (MINIMAL_ENV, LC_*), not the daemon's secrets, unless
  * `inherit_env` says otherwise.
+ *
+ * Members are started by a small helper process (spawner.ts), not forked from the daemon's
+ * own image, and the members one reconcile asks for start in parallel. Each is recorded in
+ * the saved list as soon as its pid is known; one started a moment before a crash is found
+ * by its markers, as above.
  * Scale-in signals the member's group with `stop_signal`, then SIGKILL after `stop_timeout`;
  * a stopping member no longer counts toward the desired count (the reconciler is never
  * blocked by a slow exit), but it does count toward `max` until it has exited: `apply`
  * starts at most `max - live` members, so `max` caps the processes actually running.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { once } from 'node:events';
-import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { z } from 'zod';
+import { errorMessage } from '../core/context.js';
 import { duration } from '../core/duration.js';
 import { scalerSchema } from '../core/schema.js';
 import type { ComponentContext, Member, MemberCommandResult, ScalerDefinition } from '../core/types.js';
@@ -37,6 +40,7 @@ import { runLocalShell } from './member-command.js';
 import { isSameLiveProcess, procUnavailableHere, readProcStat } from './proc.js';
 import { assignSlots, bootId, findMarkedProcesses, readEnviron, type SlotClaim } from './proc-scan.js';
 import { CrashLoops } from './process-backoff.js';
+import { type MemberExit, type SpawnedMember, SpawnerDied, type SpawnerLease, useSpawner } from './spawner.js';
 
 export { BACKOFF_INITIAL_MS, BACKOFF_MAX_MS, crashBackoff } from './process-backoff.js';
 
@@ -81,7 +85,8 @@ interface Tracked {
   exited?: boolean;
   /** Exit code of a member we spawned (null when killed by a signal); unknown for adopted ones. */
   exitCode?: number | null;
-  child?: ChildProcess;
+  /** Settles when a member we spawned exits (undefined: the spawner died, the status is lost). */
+  exit?: Promise<MemberExit | undefined>;
 }
 
 interface SavedMember {
@@ -148,6 +153,8 @@ class ProcessScaler {
   private readonly memberOf: string;
   /** Slots in crash-loop backoff, and the restarts count (process-backoff.ts). */
   private readonly crashLoops: CrashLoops;
+  /** The daemon's member spawner (shared by every process scaler). */
+  private readonly spawner: SpawnerLease;
 
   constructor(
     private readonly config: Config,
@@ -159,6 +166,9 @@ class ProcessScaler {
     this.memberOf = ctx.state.get<string>('member_of') ?? randomUUID();
     ctx.state.set('member_of', this.memberOf);
     this.adopt();
+    this.spawner = useSpawner(ctx.logger);
+    // Booted now, so the first scale-up does not wait for it (a dry run starts nothing).
+    if (!ctx.dryRun) this.spawner.warm();
   }
 
   /** The markers every member of this scaler carries (and adoption requires). */
@@ -258,14 +268,9 @@ class ProcessScaler {
 
   /** /proc says it is gone: give Node a moment to deliver its exit code (bounded, real time). */
   private async reaped(m: Tracked): Promise<void> {
-    const child = m.child;
-    if (!child || m.exitCode !== undefined) return;
+    if (!m.exit || m.exitCode !== undefined) return;
     const done = new AbortController();
-    const settle = (p: Promise<unknown>) => p.catch(() => undefined);
-    await Promise.race([
-      settle(once(child, 'exit', { signal: done.signal })),
-      settle(delay(1_000, undefined, { signal: done.signal })),
-    ]);
+    await Promise.race([m.exit, delay(1_000, undefined, { signal: done.signal }).catch(() => undefined)]);
     done.abort();
   }
 
@@ -308,15 +313,19 @@ class ProcessScaler {
       this.ctx.logger.info({ slot }, 'crash-looping slot no longer wanted; its backoff is forgotten');
     const now = this.ctx.clock.now();
     const notes: string[] = [];
+    const starts: Promise<void>[] = [];
     for (const slot of slots) {
       const blocked = this.crashLoops.tryStart(slot, now);
       if (blocked) {
         notes.push(blocked);
         continue;
       }
-      await this.start(slot);
+      starts.push(this.start(slot));
     }
+    // In parallel; the first failure is reported once every start has settled.
+    const failed = (await Promise.allSettled(starts)).find((r) => r.status === 'rejected');
     this.save();
+    if (failed) throw failed.reason;
     if (add < plan.add) {
       const note = `started ${add} of ${plan.add}: ${this.stopping.size} stopping member(s) still count toward max ${this.config.max}`;
       this.ctx.logger.info({ wanted: plan.add, started: add, stopping: this.stopping.size }, note);
@@ -338,39 +347,63 @@ class ProcessScaler {
   }
 
   private async start(slot: number): Promise<void> {
-    mkdirSync(this.logDir, { recursive: true });
-    const fd = openSync(this.logFile(slot), 'a');
-    let child: ChildProcess;
-    try {
-      child = spawn(this.config.command, this.config.args, {
-        cwd: this.cwd,
-        env: this.env(slot),
-        detached: true,
-        stdio: ['ignore', fd, fd],
-      });
-      await new Promise<void>((resolveSpawn, reject) => {
-        child.once('spawn', resolveSpawn);
-        child.once('error', (error) =>
-          reject(new Error(`could not start "${this.config.command}" in ${this.cwd}: ${error.message}`)),
-        );
-      });
-    } finally {
-      closeSync(fd);
+    const spawned = await this.spawn(slot);
+    if ('adopted' in spawned) {
+      // The spawner died after starting it: take it as an adopted member (exit code unknown).
+      this.members.set(slot, { ...spawned.adopted, startedAt: this.ctx.clock.now() });
+      this.save();
+      this.ctx.logger.info({ slot, pid: spawned.adopted.pid }, 'member started (found by its markers)');
+      return;
     }
-    const pid = child.pid as number;
+    const { pid } = spawned;
     const stat = readProcStat(pid);
-    const tracked: Tracked = { slot, pid, startTime: stat?.startTime ?? -1, startedAt: this.ctx.clock.now(), child };
-    child.once('exit', (code, signal) => {
+    const tracked: Tracked = {
+      slot,
+      pid,
+      startTime: stat?.startTime ?? -1,
+      startedAt: this.ctx.clock.now(),
+      exit: spawned.exit,
+    };
+    void spawned.exit.then((status) => {
+      if (!status) return; // the spawner died: /proc tells whether it still runs
       tracked.exited = true;
-      tracked.exitCode = code;
-      if (!tracked.stopping) this.ctx.logger.warn({ slot, pid, code, signal }, 'member exited');
+      tracked.exitCode = status.code;
+      if (!tracked.stopping)
+        this.ctx.logger.warn({ slot, pid, code: status.code, signal: status.signal }, 'member exited');
     });
-    child.unref();
     this.members.set(slot, tracked);
-    // Durable before the next start: a crash now loses at most the member being spawned
-    // from the list, and adoption finds that one by its markers anyway.
+    // Durable as soon as its pid is known: a crash now loses at most the members still
+    // being spawned from the list, and adoption finds those by their markers anyway.
     this.save();
     this.ctx.logger.info({ slot, pid }, 'member started');
+  }
+
+  /**
+   * One member through the spawner. When the spawner dies before answering, the member may
+   * have started: it is looked for by its markers, and only started again when absent.
+   */
+  private async spawn(slot: number): Promise<SpawnedMember | { adopted: SlotClaim }> {
+    const request = {
+      command: this.config.command,
+      args: this.config.args,
+      cwd: this.cwd,
+      env: this.env(slot),
+      log: this.logFile(slot),
+    };
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.spawner.spawn(request);
+      } catch (error) {
+        if (!(error instanceof SpawnerDied) || attempt >= 2) {
+          throw new Error(`could not start "${this.config.command}" in ${this.cwd}: ${errorMessage(error)}`);
+        }
+        const found = findMarkedProcesses({ ...this.markers(), WAYMOND_INDEX: String(slot) });
+        const { keep, duplicates } = assignSlots(found);
+        for (const c of duplicates) this.stopDuplicate(c);
+        const adopted = keep[0];
+        if (adopted) return { adopted };
+      }
+    }
   }
 
   private signal(m: Tracked, signal: NodeJS.Signals): void {
@@ -429,5 +462,6 @@ class ProcessScaler {
   async close(): Promise<void> {
     // Members keep running (on_shutdown = "keep"); only wait for stops already under way.
     await Promise.all([...this.stops]);
+    this.spawner.release();
   }
 }

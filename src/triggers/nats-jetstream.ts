@@ -1,10 +1,11 @@
 /**
  * Polls a NATS JetStream consumer's backlog: messages not yet delivered to it
  * (`num_pending`) plus messages delivered and not yet acknowledged (`num_ack_pending`),
- * both from the consumer info the JetStream API returns. The connection is opened on the
- * first poll and kept; the NATS client reconnects by itself after a drop, and a poll made
- * meanwhile fails as an error event. A connection that closed for good is replaced on the
- * next poll (lazy-connection.ts).
+ * both from the consumer info the JetStream API returns. Every trigger on the same servers
+ * and credentials shares one connection (shared-connection.ts), opened on the first poll
+ * and closed when the last of them stops; the NATS client reconnects by itself after a
+ * drop, and a poll made meanwhile fails as an error event. A connection that closed for
+ * good is replaced on the next poll (lazy-connection.ts).
  *
  * The NATS libraries are loaded on the first connect, not imported here: most configs have no
  * nats_jetstream trigger, and loading them costs every run of waymond about 12 MiB (startup
@@ -17,8 +18,19 @@ import { errorMessage } from '../core/context.js';
 import { triggerSchema } from '../core/schema.js';
 import type { EventData, TriggerDefinition } from '../core/types.js';
 import { readSecretEnv, redactUrl } from './connection-url.js';
-import { lazyConnection } from './lazy-connection.js';
+import { type LazyConnection, lazyConnection } from './lazy-connection.js';
 import { createPoller, pollingFields, secretFromEnv } from './poller.js';
+import { connectionKey, holdShared, SharedConnections, sharedConnectionName } from './shared-connection.js';
+
+interface JetStreamConnection {
+  nc: NatsConnection;
+  jsm: JetStreamManager;
+}
+
+/** One NATS connection per (servers, credentials, timeout) in this process. */
+export const natsConnections = new SharedConnections<LazyConnection<JetStreamConnection>>((connection) =>
+  connection.close(),
+);
 
 const server = z
   .string()
@@ -67,38 +79,41 @@ interval = "15s"`,
     const pass = readSecretEnv(ctx.address, 'password_env', config.password_env);
     const where = servers.map((s) => (s.includes('://') ? redactUrl(s) : s)).join(', ');
 
-    const connection = lazyConnection<{ nc: NatsConnection; jsm: JetStreamManager }>({
-      async open(lost) {
-        let nc: NatsConnection | undefined;
-        try {
-          const [{ connect }, { jetstreamManager }] = await Promise.all([
-            import('@nats-io/transport-node'),
-            import('@nats-io/jetstream'),
-          ]);
-          nc = await connect({
-            servers,
-            timeout: config.timeout,
-            name: `waymond ${ctx.address}`,
-            // Keep reconnecting in the background; each poll meanwhile fails as an error event.
-            maxReconnectAttempts: -1,
-            ...(token === undefined ? {} : { token }),
-            ...(config.user === undefined ? {} : { user: config.user, pass: pass ?? '' }),
-          });
-          void nc.closed().then(lost);
-          const jsm = await jetstreamManager(nc, { timeout: config.timeout });
-          return { nc, jsm };
-        } catch (error) {
-          await nc?.close().catch(() => undefined);
-          throw new Error(`cannot reach JetStream at ${where}: ${errorMessage(error)}`);
-        }
-      },
-      isAlive: ({ nc }) => !nc.isClosed(),
-      close: ({ nc }) => nc.close(),
-    });
+    const openConnection = () =>
+      lazyConnection<JetStreamConnection>({
+        async open(lost) {
+          let nc: NatsConnection | undefined;
+          try {
+            const [{ connect }, { jetstreamManager }] = await Promise.all([
+              import('@nats-io/transport-node'),
+              import('@nats-io/jetstream'),
+            ]);
+            nc = await connect({
+              servers,
+              timeout: config.timeout,
+              name: sharedConnectionName(' '),
+              // Keep reconnecting in the background; each poll meanwhile fails as an error event.
+              maxReconnectAttempts: -1,
+              ...(token === undefined ? {} : { token }),
+              ...(config.user === undefined ? {} : { user: config.user, pass: pass ?? '' }),
+            });
+            void nc.closed().then(lost);
+            const jsm = await jetstreamManager(nc, { timeout: config.timeout });
+            return { nc, jsm };
+          } catch (error) {
+            await nc?.close().catch(() => undefined);
+            throw new Error(`cannot reach JetStream at ${where}: ${errorMessage(error)}`);
+          }
+        },
+        isAlive: ({ nc }) => !nc.isClosed(),
+        close: ({ nc }) => nc.close(),
+      });
+    const key = connectionKey(servers, token, config.user, pass, config.timeout);
+    const connection = holdShared(natsConnections, key, openConnection);
 
     return createPoller(ctx, config, {
       async poll(): Promise<EventData> {
-        const { jsm } = await connection.get();
+        const { jsm } = await connection.get().get();
         let info: Awaited<ReturnType<JetStreamManager['consumers']['info']>>;
         try {
           info = await jsm.consumers.info(config.stream, config.consumer);
@@ -117,7 +132,9 @@ interval = "15s"`,
           num_redelivered: info.num_redelivered,
         };
       },
-      close: () => connection.close(),
+      async close() {
+        await connection.release();
+      },
     });
   },
 };

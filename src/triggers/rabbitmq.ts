@@ -2,8 +2,10 @@
  * Polls a RabbitMQ queue's depth with a passive declare (`queue.declare` with passive set,
  * amqplib's `checkQueue`): the broker answers with the number of messages ready for
  * delivery and the number of consumers, or closes the channel when the queue does not
- * exist. The connection is opened on the first poll and kept; a channel closed by such a
- * failure is replaced on the next poll, a dropped connection likewise (lazy-connection.ts).
+ * exist. Every trigger on the same broker URL shares one connection (shared-connection.ts),
+ * opened on the first poll and closed when the last of them stops; each trigger has its
+ * own channel on it, since such a failure closes the channel it happened on. A closed
+ * channel is replaced on the next poll, a dropped connection likewise (lazy-connection.ts).
  *
  * AMQP does not report unacknowledged messages; the management plugin's HTTP API does
  * (`GET /api/queues/<vhost>/<queue>`, field `messages_unacknowledged`), so when
@@ -18,8 +20,12 @@ import { errorMessage } from '../core/context.js';
 import { triggerSchema } from '../core/schema.js';
 import type { EventData, TriggerDefinition } from '../core/types.js';
 import { readSecretEnv, redactUrl } from './connection-url.js';
-import { lazyConnection } from './lazy-connection.js';
+import { type LazyConnection, lazyConnection } from './lazy-connection.js';
 import { createPoller, pollingFields, secretFromEnv } from './poller.js';
+import { connectionKey, holdShared, SharedConnections, sharedConnectionName } from './shared-connection.js';
+
+/** One AMQP connection per (URL with its password, timeout) in this process. */
+export const amqpConnections = new SharedConnections<LazyConnection<ChannelModel>>((connection) => connection.close());
 
 const schema = triggerSchema('rabbitmq', {
   url: z
@@ -112,40 +118,43 @@ interval = "15s"`,
       return url.toString();
     })();
 
-    const connection = lazyConnection<ChannelModel>({
-      async open(lost) {
-        try {
-          const { connect } = await import('amqplib');
-          const opened = await connect(connectUrl, {
-            timeout: config.timeout,
-            // Names the connection in `rabbitmqctl list_connections` and the management UI.
-            clientProperties: { connection_name: `waymond ${ctx.address}` },
-          });
-          // amqplib emits 'error' before 'close' on a broken connection; without a listener it would throw.
-          opened.on('error', (error: unknown) =>
-            ctx.logger.debug({ err: errorMessage(error) }, 'amqp connection error'),
-          );
-          opened.on('close', lost);
-          return opened;
-        } catch (error) {
-          throw new Error(`cannot connect to ${where}: ${errorMessage(error)}`);
-        }
-      },
-      close: (conn) => conn.close(),
-    });
+    const openConnection = () =>
+      lazyConnection<ChannelModel>({
+        async open(lost) {
+          try {
+            const { connect } = await import('amqplib');
+            const opened = await connect(connectUrl, {
+              timeout: config.timeout,
+              // Names the connection in `rabbitmqctl list_connections` and the management UI.
+              clientProperties: { connection_name: sharedConnectionName(' ') },
+            });
+            // amqplib emits 'error' before 'close' on a broken connection; without a listener it would throw.
+            opened.on('error', (error: unknown) =>
+              ctx.logger.debug({ err: errorMessage(error) }, 'amqp connection error'),
+            );
+            opened.on('close', lost);
+            return opened;
+          } catch (error) {
+            throw new Error(`cannot connect to ${where}: ${errorMessage(error)}`);
+          }
+        },
+        close: (conn) => conn.close(),
+      });
+    const key = connectionKey(connectUrl, config.timeout);
+    const connection = holdShared(amqpConnections, key, openConnection);
     // The channel is a second lazy layer on the connection: a failed passive declare closes
     // only the channel, and the next poll opens a fresh one on the same connection.
     const channel = lazyConnection<Channel>({
       async open(lost) {
-        const conn = await connection.get();
+        const conn = await connection.get().get();
         const opened = await conn.createChannel();
         // A failed passive declare closes the channel with an 'error' first; it is reported by checkQueue's rejection.
         opened.on('error', (error: unknown) => ctx.logger.debug({ err: errorMessage(error) }, 'amqp channel closed'));
         opened.on('close', lost);
         return opened;
       },
-      // Closing the connection closes its channels; closing one twice only throws.
-      close: () => undefined,
+      // The connection stays for the other triggers: close this one's own channel.
+      close: (ch) => ch.close(),
     });
 
     return createPoller(ctx, config, {
@@ -180,7 +189,7 @@ interval = "15s"`,
       },
       async close() {
         await channel.close();
-        await connection.close();
+        await connection.release();
       },
     });
   },

@@ -55,10 +55,11 @@ describeTriggerConformance({
       failing: { url: `redis://127.0.0.1:${await closedPort()}`, mode: 'list', key },
       connections: {
         port: 6379,
-        server: async ({ address }) =>
+        // Triggers share one connection per server, named after the daemon's pid.
+        server: async () =>
           String(await admin.client('LIST'))
             .split('\n')
-            .filter((line) => line.includes(` name=waymond:${address} `)).length,
+            .filter((line) => line.includes(` name=waymond:${process.pid} `)).length,
       },
       async cleanup() {
         await admin.del(key);
@@ -93,13 +94,13 @@ describeTriggerConformance({
         ...(rabbitmqctl
           ? {
               // `name` is the peer address; the name the client gave is among its client_properties.
-              server: async ({ address }: { address: string }) =>
+              server: async () =>
                 spawnSync('rabbitmqctl', ['-q', 'list_connections', 'client_properties'], {
                   encoding: 'utf8',
                   timeout: 20_000,
                 })
                   .stdout.split('\n')
-                  .filter((line) => new RegExp(`waymond ${address}(?![\\w-])`).test(line)).length,
+                  .filter((line) => new RegExp(`waymond ${process.pid}(?!\\d)`).test(line)).length,
             }
           : {}),
       },
@@ -152,10 +153,10 @@ describeTriggerConformance({
       failing: { dsn: `postgres://postgres@127.0.0.1:${await closedPort()}/test`, query: 'SELECT 7' },
       connections: {
         port: 5432,
-        server: async ({ address }) =>
+        server: async () =>
           (
             await admin.query('SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1', [
-              `waymond ${address}`,
+              `waymond ${process.pid}`,
             ])
           ).rows[0].n,
       },

@@ -5,8 +5,9 @@
  *   case knows it);
  * - a source that fails (unreachable: a closed port) is an error event, every time, and
  *   never an output, so never a zero that would scale a fleet away during an outage;
- * - stop closes what the trigger opened: it polls no more (no timer left on its clock), and
- *   its connections are gone, as the server sees it where the server can tell (Redis
+ * - stop closes what the trigger opened: it polls no more (no timer left on its clock), and,
+ *   when it was the last trigger using them (connections are shared per server), its
+ *   connections are gone, as the server sees it where the server can tell (Redis
  *   CLIENT LIST, pg_stat_activity, MariaDB's PROCESSLIST, rabbitmqctl) and as this
  *   process's own sockets show (/proc/self/fd against /proc/net/tcp).
  *
@@ -100,8 +101,12 @@ export function describeTriggerConformance(c: TriggerConformanceCase): void {
     const running: { trigger: Trigger; t: TestContext }[] = [];
     let n = 0;
 
+    /** This process's sockets to the source before any trigger ran (the setup's own). */
+    let idleSockets = 0;
+
     beforeAll(async () => {
       source = await c.setup();
+      if ('port' in source.connections) idleSockets = socketsTo(source.connections.port);
     });
     afterAll(async () => {
       for (const { trigger, t } of running.splice(0)) {
@@ -174,8 +179,19 @@ export function describeTriggerConformance(c: TriggerConformanceCase): void {
     it(
       'stop closes what it opened: no poll is scheduled any more, and its connections are gone',
       async () => {
+        // Triggers share one connection per server: stop the earlier cases' triggers, so the
+        // one under test is the last user and its stop must close the connection.
+        for (const { trigger, t } of running.splice(0)) {
+          await trigger.stop();
+          t.close();
+        }
         const connections = source.connections;
-        const baseline = 'port' in connections ? socketsTo(connections.port) : 0;
+        if ('port' in connections) {
+          await expect
+            .poll(() => socketsTo(connections.port), { timeout: 10_000, message: 'sockets left by stopped triggers' })
+            .toBe(idleSockets);
+        }
+        const baseline = idleSockets;
         // Nothing connected to its input: it runs on its own interval, polling once at start.
         const run = await create({ ...source.config, interval: '1m' }, false);
         await run.trigger.start();

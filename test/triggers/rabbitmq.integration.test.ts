@@ -118,7 +118,8 @@ describe.skipIf(!available)('rabbitmq trigger (real RabbitMQ)', () => {
     const listing = execFileSync('rabbitmqctl', ['-q', 'list_connections', 'pid', 'client_properties'], {
       encoding: 'utf8',
     });
-    const line = listing.split('\n').find((l) => l.includes(`waymond trigger.${id}`));
+    // Triggers share one connection per broker, named after this process's pid.
+    const line = listing.split('\n').find((l) => new RegExp(`waymond ${process.pid}(?!\\d)`).test(l));
     const pid = line?.split('\t')[0];
     expect(pid).toMatch(/^<.+>$/);
     execFileSync('rabbitmqctl', ['-q', 'close_connection', pid as string, 'waymond test: dropping the connection']);

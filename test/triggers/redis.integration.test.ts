@@ -255,7 +255,7 @@ describe.skipIf(!available)('redis trigger (real Redis)', () => {
     expect((await poll())[0]?.data.value).toBe(2);
     const clients = String(await admin.client('LIST'))
       .split('\n')
-      .filter((line) => line.includes('name=waymond:trigger.queue'));
+      .filter((line) => line.includes(` name=waymond:${process.pid} `));
     expect(clients).toHaveLength(1);
     const id = /\bid=(\d+)/.exec(clients[0] as string)?.[1] as string;
     await admin.client('KILL', 'ID', id);

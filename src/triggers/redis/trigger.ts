@@ -1,8 +1,10 @@
 /**
  * Polls a queue kept in Redis: a list's length, a stream consumer group's lag, a sorted
- * set's count in a score range, a BullMQ queue's or a Sidekiq queue's backlog. One
- * connection is opened on the first poll, reused, and re-opened on the next poll after it
- * drops (see cluster.ts and ../lazy-connection.ts).
+ * set's count in a score range, a BullMQ queue's or a Sidekiq queue's backlog. Every
+ * trigger on the same server and options shares one auto-pipelined connection (the polls
+ * of one tick go out in one write), opened on the first poll, re-opened on the next poll
+ * after it drops, and closed when the last trigger using it stops (see cluster.ts,
+ * ../lazy-connection.ts and ../shared-connection.ts).
  *
  * ioredis is loaded by create(), not imported here: most configs have no redis trigger, and
  * loading it costs every run of waymond about 25 MiB (startup memory).
@@ -10,8 +12,9 @@
 import { errorMessage } from '../../core/context.js';
 import type { ComponentContext, EventData, Trigger, TriggerDefinition } from '../../core/types.js';
 import { readSecretEnv, redactUrl } from '../connection-url.js';
-import { lazyConnection } from '../lazy-connection.js';
+import { type LazyConnection, lazyConnection } from '../lazy-connection.js';
 import { createPoller } from '../poller.js';
+import { connectionKey, holdShared, SharedConnections, sharedConnectionName } from '../shared-connection.js';
 import { connectClient, endpointOf } from './cluster.js';
 import { type RedisClient, readBullmq, readList, readSidekiq, readSortedSet, readStreamGroup } from './reads.js';
 import { type RedisConfig, redisSchema } from './schema.js';
@@ -38,6 +41,9 @@ interval = "10s"`,
   },
 };
 
+/** One lazy connection per (endpoint, password, timeout) in this process. */
+export const redisConnections = new SharedConnections<LazyConnection<RedisClient>>((connection) => connection.close());
+
 async function createRedisTrigger(
   config: RedisConfig,
   ctx: ComponentContext,
@@ -46,23 +52,26 @@ async function createRedisTrigger(
   const endpoint = endpointOf(config);
   const where = endpoint.cluster ? endpoint.nodes.map(redactUrl).join(', ') : redactUrl(endpoint.url);
   const ioredis = await import('ioredis');
-  const options = { password, timeout: config.timeout, name: `waymond:${ctx.address}`, where, logger: ctx.logger };
-  const connection = lazyConnection<RedisClient>({
-    open: (lost) => connectClient(ioredis, endpoint, options, lost),
-    isAlive: (client) => client.status === 'ready',
-    close: (client) => client.disconnect(),
-  });
+  const options = { password, timeout: config.timeout, name: sharedConnectionName(':'), where, logger: ctx.logger };
+  const key = connectionKey(endpoint, password, config.timeout);
+  const connection = holdShared(redisConnections, key, () =>
+    lazyConnection<RedisClient>({
+      open: (lost) => connectClient(ioredis, endpoint, options, lost),
+      isAlive: (client) => client.status === 'ready',
+      close: (client) => client.disconnect(),
+    }),
+  );
 
   return createPoller(ctx, config, {
     async poll() {
-      const client = await connection.get();
+      const client = await connection.get().get();
       try {
         return await read(client, config, ctx);
       } catch (error) {
         throw new Error(`${describeRead(config)} on ${where}: ${errorMessage(error)}`);
       }
     },
-    close: () => connection.close(),
+    close: () => connection.release(),
   });
 }
 

@@ -5,7 +5,7 @@
  */
 import type { FieldPacket, PoolConnection, RowDataPacket } from 'mysql2/promise';
 import type { SqlColumn } from './query.js';
-import { NoResultSet, type SqlDialect, sqlTrigger } from './trigger.js';
+import { NoResultSet, SHARED_POOL_SIZE, type SqlDialect, sqlTrigger } from './trigger.js';
 
 /** Column types whose values mysql2 may hand back as strings that are still numbers (DECIMAL). */
 const NUMERIC_TYPES = new Set([0, 1, 2, 3, 4, 5, 8, 9, 13, 246]);
@@ -58,11 +58,12 @@ interval = "15s"
 statement_timeout = "5s"`,
   async openPool(config, _ctx, dsn) {
     const { default: mysql2 } = await import('mysql2/promise');
-    // One pooled connection, reconnected by the pool when the server went away.
+    // A pool shared by the triggers on this server (one alone uses one connection),
+    // reconnected by the pool when the server went away.
     const pool = mysql2.createPool({
       uri: dsn,
-      connectionLimit: 1,
-      maxIdle: 1,
+      connectionLimit: SHARED_POOL_SIZE,
+      maxIdle: SHARED_POOL_SIZE,
       multipleStatements: false,
       connectTimeout: config.timeout,
       enableKeepAlive: true,

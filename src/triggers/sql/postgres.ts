@@ -5,8 +5,9 @@
  */
 import type { FieldDef, QueryArrayConfig } from 'pg';
 import { errorMessage } from '../../core/context.js';
+import { sharedConnectionName } from '../shared-connection.js';
 import { redactDsn, type SqlColumn } from './query.js';
-import { type SqlDialect, sqlTrigger } from './trigger.js';
+import { SHARED_POOL_SIZE, type SqlDialect, sqlTrigger } from './trigger.js';
 
 type Pg = typeof import('pg')['default'];
 
@@ -46,18 +47,19 @@ statement_timeout = "5s"`,
   async openPool(config, ctx, dsn) {
     const { default: pg } = await import('pg');
     const column = columnReader(pg);
-    // One pooled connection: a poll never runs twice at once, and the pool reconnects after
-    // the server went away, which a bare Client does not.
+    // A pool shared by the triggers on this server (a trigger never polls twice at once, so
+    // one alone uses one connection); it reconnects after the server went away, which a bare
+    // Client does not.
     const pool = new pg.Pool({
       connectionString: dsn,
-      max: 1,
+      max: SHARED_POOL_SIZE,
       idleTimeoutMillis: 0,
       connectionTimeoutMillis: config.timeout,
       // Server side: PostgreSQL cancels the statement. Client side: a backstop for a server
       // that stops answering altogether.
       statement_timeout: config.statement_timeout,
       query_timeout: config.statement_timeout + 1000,
-      application_name: `waymond ${ctx.address}`,
+      application_name: sharedConnectionName(' '),
     });
     // An idle connection that breaks (server restart) is reported here; unhandled, it would
     // crash the daemon. The next poll reconnects.

@@ -1,7 +1,9 @@
 /**
  * One SQL polling trigger for every dialect (postgres, mysql): the same config fields and
  * checks (sqlFields), the DSN from the config or its variable with its password kept out of
- * every message, one pooled connection per trigger, and a result that must be exactly one
+ * every message, one pool per server shared by every trigger with the same DSN and timeouts
+ * (at most SHARED_POOL_SIZE connections; one trigger alone uses one, since it never polls
+ * twice at once), closed when the last of them stops, and a result that must be exactly one
  * number. A dialect only says how to open its pool, run one query and describe the columns.
  */
 import type { z } from 'zod';
@@ -9,6 +11,7 @@ import { errorMessage } from '../../core/context.js';
 import { triggerSchema } from '../../core/schema.js';
 import type { ComponentContext, Trigger, TriggerDefinition } from '../../core/types.js';
 import { createPoller, pollingFields } from '../poller.js';
+import { connectionKey, type Lease, SharedConnections } from '../shared-connection.js';
 import {
   checkSqlConfig,
   redactDsn,
@@ -40,6 +43,15 @@ export interface SqlPool {
   close(): Promise<void>;
 }
 
+/**
+ * Connections of one shared pool: enough that a slow query of one trigger does not hold up
+ * the others on the same server, few enough that thousands of triggers stay a handful.
+ */
+export const SHARED_POOL_SIZE = 4;
+
+/** One pool per (dialect, DSN, statement_timeout, timeout) in this process. */
+export const sqlPools = new SharedConnections<Promise<SqlPool>>(async (pool) => (await pool).close());
+
 export interface SqlDialect {
   name: SqlDialectName;
   summary: string;
@@ -70,10 +82,21 @@ async function createSqlTrigger(
   ctx: ComponentContext,
   dsn: string,
 ): Promise<Trigger> {
-  const pool = await dialect.openPool(config, ctx, dsn);
-  let closed = false;
+  const key = connectionKey(dialect.name, dsn, config.statement_timeout, config.timeout);
+  const acquire = () => sqlPools.acquire(key, () => dialect.openPool(config, ctx, dsn));
+  // Opened at create, so a driver that cannot load fails the trigger's start, not each poll.
+  let lease: Lease<Promise<SqlPool>> | undefined = acquire();
+  try {
+    await lease.value;
+  } catch (error) {
+    await lease.release();
+    throw error;
+  }
   return createPoller(ctx, config, {
     async poll() {
+      // Taken again after a stop, so a trigger started again (a reload) has its pool back.
+      lease ??= acquire();
+      const pool = await lease.value;
       let result: SqlResult;
       try {
         result = await pool.query(config.query);
@@ -85,10 +108,10 @@ async function createSqlTrigger(
       return { value, column: result.columns[0]?.name };
     },
     async close() {
-      // stop() may be called twice (shutdown after a reload); ending a pool twice throws.
-      if (closed) return;
-      closed = true;
-      await pool.close();
+      // stop() may be called twice (shutdown after a reload): the lease is given back once.
+      const held = lease;
+      lease = undefined;
+      await held?.release();
     },
   });
 }
