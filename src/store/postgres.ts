@@ -109,6 +109,9 @@ const DECISION_COLUMN_TYPES: Record<(typeof DECISION_COLUMNS)[number], string> =
   repeats: 'int',
   last_seen: 'bigint',
 };
+const COLUMN_NAMES = DECISION_COLUMNS.join(', ');
+/** `$1::bigint[], $2::text[], …`: the parameters of the batch insert, one array a column. */
+const COLUMN_ARRAYS = DECISION_COLUMNS.map((name, i) => `$${i + 1}::${DECISION_COLUMN_TYPES[name]}[]`).join(', ');
 
 export class PostgresStore implements Store {
   private pool?: Pool;
@@ -372,12 +375,10 @@ export class PostgresStore implements Store {
   private async insertDecisions(client: PoolClient, entries: LastDecision[]): Promise<void> {
     // One array a column (unnest() zips them back into rows): 13 parameters whatever the batch's size.
     const values = entries.map(decisionValues);
-    const names = DECISION_COLUMNS.join(', ');
-    const arrays = DECISION_COLUMNS.map((name, i) => `$${i + 1}::${DECISION_COLUMN_TYPES[name]}[]`).join(', ');
     const { rows } = await client.query<{ id: string }>(
-      `INSERT INTO ${this.t('decisions')} (${names})
-       SELECT ${names}
-       FROM unnest(${arrays}) WITH ORDINALITY AS u(${names}, n)
+      `INSERT INTO ${this.t('decisions')} (${COLUMN_NAMES})
+       SELECT ${COLUMN_NAMES}
+       FROM unnest(${COLUMN_ARRAYS}) WITH ORDINALITY AS u(${COLUMN_NAMES}, n)
        ORDER BY n
        RETURNING id`,
       DECISION_COLUMNS.map((_, i) => values.map((v) => v[i])),
