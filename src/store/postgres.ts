@@ -12,7 +12,20 @@
  * run of waymond memory and start-up time.
  */
 import type { Pool, PoolClient } from 'pg';
-import { cutText, type Decision, type DecisionQuery, isRepeatOf, laneKey, type Store } from '../core/store.js';
+import type { Decision, DecisionQuery, Store } from '../core/store.js';
+import {
+  type Batch,
+  batchKind,
+  DECISION_COLUMNS,
+  type DecisionRow,
+  decisionFromRow,
+  decisionValues,
+  type LastDecision,
+  ScalerRows,
+  WriteErrors,
+  WriteQueue,
+  WriteTimers,
+} from './write-queue.js';
 
 /** Decisions kept while the server cannot be written to; past this the oldest are dropped (and counted). */
 export const MAX_QUEUED_DECISIONS = 10_000;
@@ -80,30 +93,25 @@ CREATE TABLE component_state (
   },
 ];
 
-/** A scaler's target's newest decision, which later equal ones are folded into. */
-interface LastDecision {
-  decision: Decision;
-  id?: number;
-  repeats: number;
-  lastSeen: number;
-}
-
-interface DecisionRow {
-  id: string;
-  time: string;
-  scaler: string;
-  target: string;
-  source_event: string | null;
-  observed: number | null;
-  desired: number | null;
-  action: string;
-  outcome: string;
-  error: string | null;
-  duration_ms: number;
-  reason: string;
-  repeats: number;
-  last_seen: string | null;
-}
+/** The unnest() element type of each of DECISION_COLUMNS, in its order. */
+const DECISION_COLUMN_TYPES: Record<(typeof DECISION_COLUMNS)[number], string> = {
+  time: 'bigint',
+  scaler: 'text',
+  target: 'text',
+  source_event: 'text',
+  observed: 'int',
+  desired: 'int',
+  action: 'text',
+  outcome: 'text',
+  error: 'text',
+  duration_ms: 'float8',
+  reason: 'text',
+  repeats: 'int',
+  last_seen: 'bigint',
+};
+const COLUMN_NAMES = DECISION_COLUMNS.join(', ');
+/** `$1::bigint[], $2::text[], …`: the parameters of the batch insert, one array a column. */
+const COLUMN_ARRAYS = DECISION_COLUMNS.map((name, i) => `$${i + 1}::${DECISION_COLUMN_TYPES[name]}[]`).join(', ');
 
 export class PostgresStore implements Store {
   private pool?: Pool;
@@ -111,31 +119,35 @@ export class PostgresStore implements Store {
   private closed = false;
   /** The schema holding the tables (for `[cluster]`'s lease rows beside them). */
   readonly schema: string;
-  private readonly retention: number;
-  private readonly state = new Map<string, string>();
-  private readonly last = new Map<string, LastDecision>();
-  private readonly rowsOf = new Map<string, number>();
-  private queuedDecisions: LastDecision[] = [];
-  private queuedState = new Map<string, { address: string; key: string; text: string }>();
-  private queuedRepeats = new Set<LastDecision>();
+  /** Component state, folding and the queued writes (shared with the SQLite store). */
+  private readonly queue = new WriteQueue();
+  /** Rows of each scaler in the table. */
+  private readonly scalerRows: ScalerRows;
+  private readonly writeErrors: WriteErrors;
+  /** This turn's batch, and later ones for repeat counts (REPEATS_MS) and retries. */
+  private readonly timers = new WriteTimers(() => void this.writeBatch());
   private inFlight?: Promise<boolean>;
-  private scheduled?: NodeJS.Immediate;
-  private timer?: NodeJS.Timeout;
   private retryDelay = RETRY_MS;
   private failing = false;
-  private readonly writeErrors = new Map<string, { count: number; lastReported: number }>();
-  /** Failed batches since the store opened. */
-  errors = 0;
   /** Decisions dropped because the server stayed away past MAX_QUEUED_DECISIONS. */
   droppedDecisions = 0;
-  /** Rows removed by the per-scaler retention since the store opened. */
-  prunedRows = 0;
 
   constructor(private readonly options: PostgresStoreOptions) {
     this.schema = options.schema ?? 'public';
     if (!/^[a-z_][a-z0-9_]{0,62}$/.test(this.schema))
       throw new Error(`[store] schema: expected a lower-case identifier (a-z, 0-9, _), found "${this.schema}"`);
-    this.retention = options.retention ?? 10_000;
+    this.scalerRows = new ScalerRows(options.retention ?? 10_000);
+    this.writeErrors = new WriteErrors(options);
+  }
+
+  /** Failed batches since the store opened. */
+  get errors(): number {
+    return this.writeErrors.failures;
+  }
+
+  /** Rows removed by the per-scaler retention since the store opened. */
+  get prunedRows(): number {
+    return this.scalerRows.pruned;
   }
 
   /** A table of this store's schema, quoted. */
@@ -178,17 +190,14 @@ export class PostgresStore implements Store {
       const { rows } = await pool.query<{ address: string; key: string; value: string }>(
         `SELECT address, key, value FROM ${this.t('component_state')}`,
       );
-      for (const row of rows) {
-        // A value set before open() finished is newer than the stored one.
-        const k = stateKey(row.address, row.key);
-        if (!this.queuedState.has(k)) this.state.set(k, row.value);
-      }
+      // A value set before open() finished is newer than the stored one, and stays.
+      for (const row of rows) this.queue.loadState(row.address, row.key, row.value);
     } catch (error) {
       this.pool = undefined;
       await pool.end().catch(() => {});
       throw new Error(`[store] ${this.where}: cannot be used: ${this.redact((error as Error).message)}`);
     }
-    if (this.hasQueued()) this.schedule();
+    if (this.queue.hasQueued()) this.schedule();
   }
 
   /** Applies the migrations not yet recorded in waymond_schema_migrations, one transaction each, under an advisory lock. */
@@ -232,29 +241,12 @@ export class PostgresStore implements Store {
 
   recordDecision(decision: Decision): void {
     if (this.closed) return;
-    const next = {
-      ...decision,
-      reason: cutText(decision.reason),
-      error: decision.error === null ? null : cutText(decision.error),
-    };
-    const lane = laneKey(next);
-    const previous = this.last.get(lane);
-    if (previous && isRepeatOf(previous.decision, next)) {
-      previous.repeats++;
-      previous.lastSeen = next.time;
-      if (previous.id !== undefined) {
-        this.queuedRepeats.add(previous);
-        this.later(REPEATS_MS);
-      }
-      return;
-    }
-    const entry: LastDecision = { decision: next, repeats: 0, lastSeen: next.time };
-    this.last.set(lane, entry);
-    this.queuedDecisions.push(entry);
-    if (this.queuedDecisions.length > MAX_QUEUED_DECISIONS) {
-      const dropped = this.queuedDecisions.splice(0, this.queuedDecisions.length - MAX_QUEUED_DECISIONS);
-      this.droppedDecisions += dropped.length;
-      for (const d of dropped) if (this.last.get(laneKey(d.decision)) === d) this.last.delete(laneKey(d.decision));
+    const queued = this.queue.record(decision);
+    if (queued === 'repeats') this.later(REPEATS_MS);
+    if (queued !== 'row') return;
+    const dropped = this.queue.dropOldest(MAX_QUEUED_DECISIONS);
+    if (dropped > 0) {
+      this.droppedDecisions += dropped;
       this.reportWriteError(
         'decision',
         `${this.droppedDecisions} decisions dropped: the server took none for too long`,
@@ -264,18 +256,12 @@ export class PostgresStore implements Store {
   }
 
   getState<T>(address: string, key: string): T | undefined {
-    const value = this.state.get(stateKey(address, key));
-    return value === undefined ? undefined : (JSON.parse(value) as T);
+    return this.queue.getState<T>(address, key);
   }
 
   setState(address: string, key: string, value: unknown): void {
-    const text = JSON.stringify(value);
-    const k = stateKey(address, key);
-    if (this.state.get(k) === text) return;
-    this.state.set(k, text);
-    if (this.closed) return;
-    this.queuedState.set(k, { address, key, text });
-    this.schedule();
+    // A closed store keeps the value in memory only.
+    if (this.queue.setState(address, key, value, !this.closed)) this.schedule();
   }
 
   async listDecisions(query: DecisionQuery): Promise<Decision[]> {
@@ -289,7 +275,7 @@ export class PostgresStore implements Store {
             [query.scaler, limit],
           )
         : await pool.query<DecisionRow>(`SELECT * FROM ${this.t('decisions')} ORDER BY id DESC LIMIT $1`, [limit]);
-      return rows.map(fromRow);
+      return rows.map(decisionFromRow);
     } catch (error) {
       throw new Error(`[store] ${this.where}: ${this.redact((error as Error).message)}`);
     }
@@ -297,52 +283,28 @@ export class PostgresStore implements Store {
 
   /** The writes of this turn of the event loop, in one transaction at its end. */
   private schedule(): void {
-    if (this.scheduled || this.failing) return;
-    this.scheduled = setImmediate(() => {
-      this.scheduled = undefined;
-      void this.writeBatch();
-    });
+    // While failing, the retry's timer writes next.
+    if (!this.failing) this.timers.endOfTurn();
   }
 
   /** A batch in `ms` (repeats, a retry), unless one is due sooner. */
   private later(ms: number): void {
-    if (this.timer) return;
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      void this.writeBatch();
-    }, ms);
-    this.timer.unref();
+    this.timers.after(ms);
   }
 
   /** Waits for what is queued now to be written, or to have failed (and been kept for the next attempt). */
   async flush(): Promise<void> {
     if (this.inFlight) await this.inFlight;
-    if (this.hasQueued()) await this.writeBatch();
-  }
-
-  private hasQueued(): boolean {
-    return this.queuedDecisions.length > 0 || this.queuedState.size > 0 || this.queuedRepeats.size > 0;
+    if (this.queue.hasQueued()) await this.writeBatch();
   }
 
   /** One transaction with everything queued; on failure it all goes back in the queue and is tried again later. */
   private writeBatch(): Promise<boolean> {
     if (this.inFlight) return this.inFlight.then(() => this.writeBatch());
-    if (!this.pool || !this.hasQueued()) return Promise.resolve(true);
-    if (this.scheduled) {
-      clearImmediate(this.scheduled);
-      this.scheduled = undefined;
-    }
-    if (this.timer) {
-      clearTimeout(this.timer);
-      this.timer = undefined;
-    }
-    const decisions = this.queuedDecisions;
-    const state = this.queuedState;
-    const repeats = [...this.queuedRepeats];
-    this.queuedDecisions = [];
-    this.queuedState = new Map();
-    this.queuedRepeats = new Set();
-    this.inFlight = this.transact(decisions, state, repeats)
+    if (!this.pool || !this.queue.hasQueued()) return Promise.resolve(true);
+    this.timers.cancel();
+    const batch = this.queue.take();
+    this.inFlight = this.transact(batch)
       .then(() => {
         if (this.failing) {
           this.failing = false;
@@ -352,11 +314,8 @@ export class PostgresStore implements Store {
         return true;
       })
       .catch((error: unknown) => {
-        this.reportWriteError(
-          decisions.length > 0 ? 'decision' : state.size > 0 ? 'state' : 'repeats',
-          (error as Error).message,
-        );
-        this.requeue(decisions, state, repeats);
+        this.reportWriteError(batchKind(batch), (error as Error).message);
+        this.requeue(batch);
         this.failing = true;
         if (!this.closed) this.later(this.retryDelay);
         this.retryDelay = Math.min(this.retryDelay * 2, RETRY_MAX_MS);
@@ -364,35 +323,21 @@ export class PostgresStore implements Store {
       })
       .finally(() => {
         this.inFlight = undefined;
-        if (!this.failing && this.hasQueued() && !this.closed) this.schedule();
+        if (!this.failing && this.queue.hasQueued() && !this.closed) this.schedule();
       });
     return this.inFlight;
   }
 
   /** Puts a failed batch back in front of what was queued since (newer state values win). */
-  private requeue(
-    decisions: LastDecision[],
-    state: Map<string, { address: string; key: string; text: string }>,
-    repeats: LastDecision[],
-  ): void {
-    for (const entry of decisions) entry.id = undefined;
-    this.queuedDecisions = [...decisions, ...this.queuedDecisions];
-    if (this.queuedDecisions.length > MAX_QUEUED_DECISIONS) {
-      const dropped = this.queuedDecisions.splice(0, this.queuedDecisions.length - MAX_QUEUED_DECISIONS);
-      this.droppedDecisions += dropped.length;
-      for (const d of dropped) if (this.last.get(laneKey(d.decision)) === d) this.last.delete(laneKey(d.decision));
-    }
-    for (const [k, v] of state) if (!this.queuedState.has(k)) this.queuedState.set(k, v);
-    for (const entry of repeats) if (entry.id !== undefined) this.queuedRepeats.add(entry);
+  private requeue(batch: Batch): void {
+    this.queue.requeue(batch);
+    // Past the bound the oldest go, counted here and reported by the next decision queued past it.
+    this.droppedDecisions += this.queue.dropOldest(MAX_QUEUED_DECISIONS);
     // What the rolled-back prunes and inserts changed is counted again.
-    this.rowsOf.clear();
+    this.scalerRows.forget();
   }
 
-  private async transact(
-    decisions: LastDecision[],
-    state: Map<string, { address: string; key: string; text: string }>,
-    repeats: LastDecision[],
-  ): Promise<void> {
+  private async transact({ decisions, state, repeats }: Batch): Promise<void> {
     const client = await this.requirePool().connect();
     let broken: Error | undefined;
     try {
@@ -428,32 +373,15 @@ export class PostgresStore implements Store {
   }
 
   private async insertDecisions(client: PoolClient, entries: LastDecision[]): Promise<void> {
-    const column = <T>(pick: (e: LastDecision) => T) => entries.map(pick);
+    // One array a column (unnest() zips them back into rows): 13 parameters whatever the batch's size.
+    const values = entries.map(decisionValues);
     const { rows } = await client.query<{ id: string }>(
-      `INSERT INTO ${this.t('decisions')}
-         (time, scaler, target, source_event, observed, desired, action, outcome, error, duration_ms, reason, repeats, last_seen)
-       SELECT time, scaler, target, source_event, observed, desired, action, outcome, error, duration_ms, reason, repeats, last_seen
-       FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::int[], $6::int[], $7::text[], $8::text[],
-                   $9::text[], $10::float8[], $11::text[], $12::int[], $13::bigint[])
-            WITH ORDINALITY AS u(time, scaler, target, source_event, observed, desired, action, outcome, error,
-                                 duration_ms, reason, repeats, last_seen, n)
+      `INSERT INTO ${this.t('decisions')} (${COLUMN_NAMES})
+       SELECT ${COLUMN_NAMES}
+       FROM unnest(${COLUMN_ARRAYS}) WITH ORDINALITY AS u(${COLUMN_NAMES}, n)
        ORDER BY n
        RETURNING id`,
-      [
-        column((e) => e.decision.time),
-        column((e) => e.decision.scaler),
-        column((e) => e.decision.target),
-        column((e) => e.decision.sourceEvent),
-        column((e) => e.decision.observed),
-        column((e) => e.decision.desired),
-        column((e) => e.decision.action),
-        column((e) => e.decision.outcome),
-        column((e) => e.decision.error),
-        column((e) => e.decision.durationMs),
-        column((e) => e.decision.reason),
-        column((e) => e.repeats),
-        column((e) => e.lastSeen),
-      ],
+      DECISION_COLUMNS.map((_, i) => values.map((v) => v[i])),
     );
     // The ids come from one sequence, taken in the ORDER BY's order: ascending ids are the entries in order.
     const ids = rows.map((r) => Number(r.id)).sort((a, b) => a - b);
@@ -467,7 +395,7 @@ export class PostgresStore implements Store {
     const added = new Map<string, number>();
     for (const e of entries) added.set(e.decision.scaler, (added.get(e.decision.scaler) ?? 0) + 1);
     for (const [scaler, n] of added) {
-      let rows = this.rowsOf.get(scaler);
+      let rows = this.scalerRows.get(scaler);
       if (rows === undefined) {
         const { rows: counted } = await client.query<{ n: string }>(
           `SELECT count(*) AS n FROM ${this.t('decisions')} WHERE scaler = $1`,
@@ -475,16 +403,14 @@ export class PostgresStore implements Store {
         );
         rows = Number(counted[0]?.n ?? 0);
       } else rows += n;
-      if (rows > this.retention + Math.max(1, Math.floor(this.retention / 100))) {
+      if (this.scalerRows.overRetention(rows)) {
         const result = await client.query(
           `DELETE FROM ${this.t('decisions')} WHERE id IN (
              SELECT id FROM ${this.t('decisions')} WHERE scaler = $1 ORDER BY id LIMIT $2)`,
-          [scaler, rows - this.retention],
+          [scaler, rows - this.scalerRows.retention],
         );
-        rows -= result.rowCount ?? 0;
-        this.prunedRows += result.rowCount ?? 0;
-      }
-      this.rowsOf.set(scaler, rows);
+        this.scalerRows.prunedFrom(scaler, rows, result.rowCount ?? 0);
+      } else this.scalerRows.set(scaler, rows);
     }
   }
 
@@ -499,21 +425,9 @@ export class PostgresStore implements Store {
 
   /** Rate-limited report; `failed` counts it as a failed write (a lost idle connection is not one). */
   private reportWriteError(kind: string, message: string, failed = true): void {
-    if (failed) {
-      this.errors++;
-      this.options.onWriteFailure?.();
-    }
-    const entry = this.writeErrors.get(kind) ?? { count: 0, lastReported: 0 };
-    entry.count++;
-    this.writeErrors.set(kind, entry);
-    const now = Date.now();
-    if (now - entry.lastReported >= 60_000) {
-      entry.lastReported = now;
-      this.options.onWriteError?.(
-        `[store] ${this.where}: could not write (${kind}): ${this.redact(message)}`,
-        entry.count,
-      );
-    }
+    const text = () => `[store] ${this.where}: could not write (${kind}): ${this.redact(message)}`;
+    if (failed) this.writeErrors.failed(kind, text);
+    else this.writeErrors.report(kind, text);
   }
 
   /** Writes what is queued (one attempt: a server that is down keeps it unwritten, and that is reported), then disconnects. */
@@ -522,41 +436,16 @@ export class PostgresStore implements Store {
     await this.opening?.catch(() => {});
     await this.flush();
     this.closed = true;
-    if (this.scheduled) clearImmediate(this.scheduled);
-    if (this.timer) clearTimeout(this.timer);
-    const unwritten = this.queuedDecisions.length + this.queuedState.size;
+    this.timers.cancel();
+    const unwritten = this.queue.queuedDecisions + this.queue.queuedStates;
     if (unwritten > 0)
       this.options.onWriteError?.(
-        `[store] ${this.where}: closed with ${this.queuedDecisions.length} decisions and ${this.queuedState.size} states unwritten (the server did not take them)`,
+        `[store] ${this.where}: closed with ${this.queue.queuedDecisions} decisions and ${this.queue.queuedStates} states unwritten (the server did not take them)`,
         unwritten,
       );
     await this.pool?.end().catch(() => {});
     this.pool = undefined;
   }
-}
-
-function fromRow(r: DecisionRow): Decision {
-  const time = Number(r.time);
-  return {
-    id: Number(r.id),
-    time,
-    scaler: r.scaler,
-    target: r.target,
-    sourceEvent: r.source_event,
-    observed: r.observed,
-    desired: r.desired,
-    action: r.action,
-    outcome: r.outcome,
-    error: r.error,
-    durationMs: r.duration_ms,
-    reason: r.reason,
-    repeats: r.repeats,
-    lastSeen: r.last_seen === null ? time : Number(r.last_seen),
-  };
-}
-
-function stateKey(address: string, key: string): string {
-  return JSON.stringify([address, key]);
 }
 
 /** The URL's password (and the URL itself, with one) out of a message: `postgres://user:***@host/db`. */

@@ -1,7 +1,19 @@
 import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { DatabaseSync as DatabaseSyncType, StatementSync } from 'node:sqlite';
-import { cutText, type Decision, type DecisionQuery, isRepeatOf, laneKey, type Store } from '../core/store.js';
+import type { Decision, DecisionQuery, Store } from '../core/store.js';
+import {
+  batchKind,
+  DECISION_COLUMNS,
+  type DecisionRow,
+  decisionFromRow,
+  decisionValues,
+  type LastDecision,
+  ScalerRows,
+  WriteErrors,
+  WriteQueue,
+  WriteTimers,
+} from './write-queue.js';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS decisions (
@@ -28,24 +40,6 @@ CREATE TABLE IF NOT EXISTS component_state (
   PRIMARY KEY (address, key)
 );
 `;
-
-interface DecisionRow {
-  id: number;
-  time: number;
-  scaler: string;
-  /** Old files get the column on open (addColumns), '' for their rows. */
-  target: string;
-  source_event: string | null;
-  observed: number | null;
-  desired: number | null;
-  action: string;
-  outcome: string;
-  error: string | null;
-  duration_ms: number;
-  reason: string;
-  repeats: number;
-  last_seen: number | null;
-}
 
 /**
  * State files written before decisions recorded their target, or folded repeats, lack those
@@ -101,15 +95,6 @@ export interface SqliteStoreOptions {
   onRecovered?: (message: string) => void;
 }
 
-/** A scaler's target's newest decision: new ones equal to it but for time are folded into it. */
-interface LastDecision {
-  decision: Decision;
-  /** Its row, once written. */
-  id?: number;
-  repeats: number;
-  lastSeen: number;
-}
-
 export class StoreOpenError extends Error {
   constructor(
     readonly path: string,
@@ -136,40 +121,31 @@ export class StoreOpenError extends Error {
  */
 export class SqliteStore implements Store {
   private db!: DatabaseSyncType;
-  private readonly retention: number;
   private readonly retentionBytes: number;
   private isOpen = true;
   private fileIdentity?: string;
-  private readonly state = new Map<string, string>();
-  /** Rows of each scaler in the file, counted once per scaler (through the index), then kept up to date. */
-  private readonly rowsOf = new Map<string, number>();
-  private readonly last = new Map<string, LastDecision>();
-  private readonly writeErrors = new Map<string, { count: number; lastReported: number }>();
+  /** Component state, folding and the queued writes (shared with the PostgreSQL store). */
+  private readonly queue = new WriteQueue();
+  /** Rows of each scaler in the file. */
+  private readonly scalerRows: ScalerRows;
+  private readonly writeErrors: WriteErrors;
+  /** This turn's writes (one transaction), and repeat counts at most every REPEATS_MS. */
+  private readonly timers = new WriteTimers(() => this.flushNow());
   private insert!: StatementSync;
   private updateRepeats!: StatementSync;
   private upsertState!: StatementSync;
   private pruneScaler!: StatementSync;
   private countScaler!: StatementSync;
   private maintenance?: NodeJS.Timeout;
-  private scheduled?: NodeJS.Immediate;
-  private repeatsTimer?: NodeJS.Timeout;
-  private queuedDecisions: LastDecision[] = [];
-  /** Rows already written whose repeat count grew since. */
-  private readonly queuedRepeats = new Set<LastDecision>();
-  /** Only the last value of each key is written. */
-  private queuedState = new Map<string, { address: string; key: string; text: string }>();
   /** Set when a state write failed: all state is written again after the next write that works. */
   private pendingRewrite = false;
-  /** Writes that failed since the store opened. */
-  errors = 0;
-  /** Rows removed by the per-scaler retention since the store opened (what tests check instead of timing it). */
-  prunedRows = 0;
 
   constructor(
     private readonly path: string,
     private readonly options: SqliteStoreOptions = {},
   ) {
-    this.retention = options.retention ?? 10_000;
+    this.scalerRows = new ScalerRows(options.retention ?? 10_000);
+    this.writeErrors = new WriteErrors(options);
     this.retentionBytes = options.retentionBytes ?? DEFAULT_RETENTION_BYTES;
     this.openFile();
     for (const row of this.db.prepare('SELECT address, key, value FROM component_state').all() as {
@@ -177,12 +153,22 @@ export class SqliteStore implements Store {
       key: string;
       value: string;
     }[]) {
-      this.state.set(stateKey(row.address, row.key), row.value);
+      this.queue.loadState(row.address, row.key, row.value);
     }
     if (path !== ':memory:') {
       this.maintenance = setInterval(() => this.maintain(), MAINTENANCE_MS);
       this.maintenance.unref();
     }
+  }
+
+  /** Writes that failed since the store opened. */
+  get errors(): number {
+    return this.writeErrors.failures;
+  }
+
+  /** Rows removed by the per-scaler retention since the store opened (what tests check instead of timing it). */
+  get prunedRows(): number {
+    return this.scalerRows.pruned;
   }
 
   private openFile(): void {
@@ -206,8 +192,8 @@ export class SqliteStore implements Store {
     }
     this.fileIdentity = identityOf(path);
     this.insert = this.db.prepare(
-      `INSERT INTO decisions (time, scaler, target, source_event, observed, desired, action, outcome, error, duration_ms, reason, repeats, last_seen)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO decisions (${DECISION_COLUMNS.join(', ')})
+       VALUES (${DECISION_COLUMNS.map(() => '?').join(', ')})`,
     );
     this.updateRepeats = this.db.prepare('UPDATE decisions SET repeats = ?, last_seen = ? WHERE id = ?');
     this.upsertState = this.db.prepare(
@@ -217,8 +203,8 @@ export class SqliteStore implements Store {
     this.pruneScaler = this.db.prepare(PRUNE_SQL);
     this.countScaler = this.db.prepare('SELECT count(*) AS n FROM decisions WHERE scaler = ?');
     // Another file (replaced, deleted): what was known about the old one's rows is void.
-    this.rowsOf.clear();
-    this.last.clear();
+    this.scalerRows.forget();
+    this.queue.forgetRows();
   }
 
   /** Already loaded by the constructor (a local file opens at once, and a bad one fails there, by name). */
@@ -228,37 +214,17 @@ export class SqliteStore implements Store {
 
   recordDecision(decision: Decision): void {
     if (!this.isOpen) return;
-    const next = {
-      ...decision,
-      reason: cutText(decision.reason),
-      error: decision.error === null ? null : cutText(decision.error),
-    };
-    const lane = laneKey(next);
-    const previous = this.last.get(lane);
-    if (previous && isRepeatOf(previous.decision, next)) {
-      previous.repeats++;
-      previous.lastSeen = next.time;
-      // Not written yet: its insert carries the count. Written: an update, batched.
-      if (previous.id !== undefined) {
-        this.queuedRepeats.add(previous);
-        this.repeatsTimer ??= setTimeout(() => {
-          this.repeatsTimer = undefined;
-          this.flushNow();
-        }, REPEATS_MS).unref();
-      }
-      return;
-    }
-    const entry: LastDecision = { decision: next, repeats: 0, lastSeen: next.time };
-    this.last.set(lane, entry);
-    this.queuedDecisions.push(entry);
-    this.schedule();
+    const queued = this.queue.record(decision);
+    // A repeat of a written row is an update, batched.
+    if (queued === 'repeats') this.timers.after(REPEATS_MS);
+    else if (queued === 'row') this.timers.endOfTurn();
   }
 
   /** Prunes every scaler this store has written to, to exactly its retention. Returns the rows removed. */
   prune(): number {
     this.flushNow();
     let removed = 0;
-    for (const scaler of this.rowsOf.keys()) removed += this.pruneToRetention(scaler, 0);
+    for (const scaler of this.scalerRows.scalers()) removed += this.pruneToRetention(scaler, 0);
     return removed;
   }
 
@@ -268,48 +234,16 @@ export class SqliteStore implements Store {
     const rows = (query.scaler
       ? this.db.prepare('SELECT * FROM decisions WHERE scaler = ? ORDER BY id DESC LIMIT ?').all(query.scaler, limit)
       : this.db.prepare('SELECT * FROM decisions ORDER BY id DESC LIMIT ?').all(limit)) as unknown as DecisionRow[];
-    return rows.map((r) => ({
-      id: r.id,
-      time: r.time,
-      scaler: r.scaler,
-      target: r.target ?? '',
-      sourceEvent: r.source_event,
-      observed: r.observed,
-      desired: r.desired,
-      action: r.action,
-      outcome: r.outcome,
-      error: r.error,
-      durationMs: r.duration_ms,
-      reason: r.reason,
-      repeats: r.repeats ?? 0,
-      lastSeen: r.last_seen ?? r.time,
-    }));
+    return rows.map(decisionFromRow);
   }
 
   getState<T>(address: string, key: string): T | undefined {
-    const value = this.state.get(stateKey(address, key));
-    return value === undefined ? undefined : (JSON.parse(value) as T);
+    return this.queue.getState<T>(address, key);
   }
 
   setState(address: string, key: string, value: unknown): void {
-    // Serialised first: a value that cannot be stored (a cycle, a BigInt) is the caller's
-    // error and must not be mistaken for a disk fault.
-    const text = JSON.stringify(value);
-    const k = stateKey(address, key);
-    if (this.state.get(k) === text) return;
-    this.state.set(k, text);
-    if (!this.isOpen) return;
-    this.queuedState.set(k, { address, key, text });
-    this.schedule();
-  }
-
-  /** Writes what is queued at the end of this turn of the event loop: one reconcile, one transaction. */
-  private schedule(): void {
-    if (this.scheduled) return;
-    this.scheduled = setImmediate(() => {
-      this.scheduled = undefined;
-      this.flushNow();
-    });
+    // A closed store keeps the value in memory only.
+    if (this.queue.setState(address, key, value, this.isOpen)) this.timers.endOfTurn();
   }
 
   flush(): Promise<void> {
@@ -319,23 +253,11 @@ export class SqliteStore implements Store {
 
   /** Every queued decision, repeat count and state change, in one transaction; a failure is reported, never thrown. */
   private flushNow(): void {
-    if (this.scheduled) {
-      clearImmediate(this.scheduled);
-      this.scheduled = undefined;
-    }
-    if (this.repeatsTimer) {
-      clearTimeout(this.repeatsTimer);
-      this.repeatsTimer = undefined;
-    }
-    const decisions = this.queuedDecisions;
-    const state = this.queuedState;
-    const repeats = [...this.queuedRepeats];
-    if (!this.isOpen || (decisions.length === 0 && state.size === 0 && repeats.length === 0)) return;
-    this.queuedDecisions = [];
-    this.queuedState = new Map();
-    this.queuedRepeats.clear();
-    const kind = decisions.length > 0 ? 'decision' : state.size > 0 ? 'state' : 'repeats';
-    const ok = this.write(kind, () => {
+    this.timers.cancel();
+    if (!this.isOpen || !this.queue.hasQueued()) return;
+    const batch = this.queue.take();
+    const { decisions, state, repeats } = batch;
+    const ok = this.write(batchKind(batch), () => {
       this.db.exec('BEGIN');
       try {
         for (const entry of repeats) this.updateRepeats.run(entry.repeats, entry.lastSeen, entry.id ?? -1);
@@ -352,38 +274,19 @@ export class SqliteStore implements Store {
     if (ok) return;
     // State that could not be written is written again in full once the disk takes writes.
     if (state.size > 0) this.pendingRewrite = true;
-    // Lost decisions (counted in errors): the next one is not folded into a row that does not exist.
-    for (const entry of decisions) {
-      entry.id = undefined;
-      const lane = laneKey(entry.decision);
-      if (this.last.get(lane) === entry) this.last.delete(lane);
-    }
+    // Lost decisions (counted in errors).
+    this.queue.forget(decisions);
     // The counts the rolled-back inserts and prunes had changed are recounted on the next insert.
-    this.rowsOf.clear();
+    this.scalerRows.forget();
   }
 
   private insertDecision(entry: LastDecision): void {
-    const d = entry.decision;
-    const result = this.insert.run(
-      d.time,
-      d.scaler,
-      d.target,
-      d.sourceEvent,
-      d.observed,
-      d.desired,
-      d.action,
-      d.outcome,
-      d.error,
-      d.durationMs,
-      d.reason,
-      entry.repeats,
-      entry.lastSeen,
-    );
+    const { scaler } = entry.decision;
+    const result = this.insert.run(...decisionValues(entry));
     entry.id = Number(result.lastInsertRowid);
-    const rows = (this.rowsOf.get(d.scaler) ?? this.countRows(d.scaler) - 1) + 1;
-    this.rowsOf.set(d.scaler, rows);
-    // Pruned in steps of 1 % of retention, so a busy scaler deletes a few rows now and then.
-    if (rows > this.retention + Math.max(1, Math.floor(this.retention / 100))) this.pruneToRetention(d.scaler, rows);
+    const rows = (this.scalerRows.get(scaler) ?? this.countRows(scaler) - 1) + 1;
+    this.scalerRows.set(scaler, rows);
+    if (this.scalerRows.overRetention(rows)) this.pruneToRetention(scaler, rows);
   }
 
   private countRows(scaler: string): number {
@@ -393,14 +296,13 @@ export class SqliteStore implements Store {
   /** Deletes the scaler's oldest rows past retention through the (scaler, id) index. */
   private pruneToRetention(scaler: string, known: number): number {
     const rows = known > 0 ? known : this.countRows(scaler);
-    const excess = rows - this.retention;
+    const excess = rows - this.scalerRows.retention;
     if (excess <= 0) {
-      this.rowsOf.set(scaler, rows);
+      this.scalerRows.set(scaler, rows);
       return 0;
     }
     const removed = Number(this.pruneScaler.run(scaler, excess).changes);
-    this.rowsOf.set(scaler, rows - removed);
-    this.prunedRows += removed;
+    this.scalerRows.prunedFrom(scaler, rows, removed);
     return removed;
   }
 
@@ -442,9 +344,8 @@ export class SqliteStore implements Store {
       removed = Number(this.db.prepare('DELETE FROM decisions WHERE id < ?').run(below).changes);
     });
     // Which scalers lost how many is not known: each is counted again on its next insert.
-    this.rowsOf.clear();
-    // A repeat of a removed row starts a new one.
-    for (const [lane, entry] of this.last) if (entry.id !== undefined && entry.id < below) this.last.delete(lane);
+    this.scalerRows.forget();
+    this.queue.forgetRowsBelow(below);
     return removed;
   }
 
@@ -460,7 +361,7 @@ export class SqliteStore implements Store {
         this.openFile();
         this.rewriteState();
         this.options.onRecovered?.(
-          `state ${this.path} ${what} while running: rewrote ${this.state.size} component states from memory (decision history before now is lost)`,
+          `state ${this.path} ${what} while running: rewrote ${this.queue.stateCount} component states from memory (decision history before now is lost)`,
         );
       } catch (error) {
         this.reportWriteError('reopen', (error as Error).message);
@@ -475,10 +376,7 @@ export class SqliteStore implements Store {
     this.db.exec('BEGIN');
     try {
       this.db.exec('DELETE FROM component_state');
-      for (const [k, value] of this.state) {
-        const [address, key] = JSON.parse(k) as [string, string];
-        this.upsertState.run(address, key, value);
-      }
+      for (const { address, key, text } of this.queue.allState()) this.upsertState.run(address, key, text);
       this.db.exec('COMMIT');
     } catch (error) {
       this.db.exec('ROLLBACK');
@@ -507,16 +405,7 @@ export class SqliteStore implements Store {
   }
 
   private reportWriteError(kind: string, message: string): void {
-    this.errors++;
-    this.options.onWriteFailure?.();
-    const entry = this.writeErrors.get(kind) ?? { count: 0, lastReported: 0 };
-    entry.count++;
-    this.writeErrors.set(kind, entry);
-    const now = Date.now();
-    if (now - entry.lastReported >= 60_000) {
-      entry.lastReported = now;
-      this.options.onWriteError?.(`state ${this.path}: could not write (${kind}): ${message}`, entry.count);
-    }
+    this.writeErrors.failed(kind, () => `state ${this.path}: could not write (${kind}): ${message}`);
   }
 
   close(): Promise<void> {
@@ -529,10 +418,6 @@ export class SqliteStore implements Store {
     } catch {}
     return Promise.resolve();
   }
-}
-
-function stateKey(address: string, key: string): string {
-  return JSON.stringify([address, key]);
 }
 
 /** Device and inode: a file deleted and created again, or moved over, has another. */
