@@ -37,6 +37,12 @@ export function defaultPlacement(type: string, config: Record<string, unknown>):
 const MAX_HOPS = 3;
 /** Forwarding retries while the backend fails over (spread over about 15 lease thirds). */
 const FORWARD_ATTEMPTS = 5;
+/**
+ * How many lease thirds an event waits at the instance that is about to take its lease: a
+ * handoff takes up to a lease (the last holder's lease must expire) plus one round, so 6
+ * thirds (two leases) cover it with room to spare.
+ */
+const TAKE_WAIT_ROUNDS = 6;
 
 interface Held {
   lease: Lease;
@@ -348,17 +354,18 @@ export class ClusterOwnership implements Ownership {
     });
   }
 
-  private async send(group: string, event: ForwardedEvent, attempt = 0): Promise<void> {
+  private async send(group: string, event: ForwardedEvent, attempt = 0, waited = 0): Promise<void> {
     if (this.stopped) return;
     const owner = ownerOf(group, this.members);
-    if (owner === undefined || event.hops >= MAX_HOPS) {
+    if (owner === undefined || event.hops >= MAX_HOPS || waited >= TAKE_WAIT_ROUNDS) {
       this.o.logger.warn({ topic: event.topic, owner }, 'event dropped: no instance owns its component');
       return;
     }
     const next = { ...event, hops: event.hops + 1 };
     if (owner === this.o.instanceId) {
-      // This instance is about to take the lease: try again once it had a round.
-      setTimeout(() => this.receive(next), Math.floor(this.ttl / 3));
+      // This instance is about to take the lease: try again once it had a round. Waiting is
+      // not a hop (it would drop the event during a handoff, which lasts up to a lease).
+      setTimeout(() => this.receive(event, waited + 1), Math.floor(this.ttl / 3));
       return;
     }
     try {
@@ -379,16 +386,17 @@ export class ClusterOwnership implements Ownership {
         { topic: event.topic, to: owner, err: errorMessage(error), attempt },
         'event could not be forwarded yet',
       );
-      setTimeout(() => void this.send(group, event, attempt + 1), Math.floor(this.ttl / 3) * (attempt + 1));
+      setTimeout(() => void this.send(group, event, attempt + 1, waited), Math.floor(this.ttl / 3) * (attempt + 1));
     }
   }
 
-  private receive(event: ForwardedEvent): void {
+  /** `waited`: lease thirds the event already waited here for this instance to take its lease. */
+  private receive(event: ForwardedEvent, waited = 0): void {
     const address = event.topic.slice(0, event.topic.lastIndexOf('.'));
     const group = this.groupOf(address);
     if (group === undefined) return;
     if (!this.holds(group)) {
-      void this.send(group, event);
+      void this.send(group, event, 0, waited);
       return;
     }
     this.forwarded?.inc({ direction: 'received' });
