@@ -44,6 +44,13 @@ const FORWARD_ATTEMPTS = 5;
  */
 const TAKE_WAIT_ROUNDS = 6;
 
+/** Where a forwarded event is in its retries: forward failures, lease thirds waited, its arrival. */
+interface Retry {
+  attempt: number;
+  waited: number;
+  seq: number;
+}
+
 interface Held {
   lease: Lease;
   /** performance.now() when the renewal that proved the lease was sent. */
@@ -89,6 +96,12 @@ export class ClusterOwnership implements Ownership {
   private ticking?: Promise<void>;
   /** True while a forwarded event is emitted here (the bus dispatches synchronously). */
   private reinjecting = false;
+  /**
+   * Per topic, how many events arrived at this instance. An event being retried or waiting
+   * for this instance's lease gives up once a newer one of its topic arrived: delivered late,
+   * the older count would undo the newer one (latest wins).
+   */
+  private arrivals = new Map<string, number>();
   private groups = new Map<Address, string>();
   private localGroups = new Set<string>();
   private readonly ttl: number;
@@ -344,20 +357,29 @@ export class ClusterOwnership implements Ownership {
     if (!forwardable) return;
     const address = event.topic.slice(0, event.topic.lastIndexOf('.'));
     const group = this.groupOf(address);
+    const seq = this.arrived(event.topic);
     if (group === undefined || this.holds(group)) return;
-    void this.send(group, {
-      topic: event.topic,
-      source: event.source,
-      data: event.data,
-      from: this.o.instanceId,
-      hops: 0,
-    });
+    void this.send(
+      group,
+      { topic: event.topic, source: event.source, data: event.data, from: this.o.instanceId, hops: 0 },
+      { attempt: 0, waited: 0, seq },
+    );
   }
 
-  private async send(group: string, event: ForwardedEvent, attempt = 0, waited = 0): Promise<void> {
+  private arrived(topic: string): number {
+    const n = (this.arrivals.get(topic) ?? 0) + 1;
+    this.arrivals.set(topic, n);
+    return n;
+  }
+
+  private async send(group: string, event: ForwardedEvent, r: Retry): Promise<void> {
     if (this.stopped) return;
+    if (this.arrivals.get(event.topic) !== r.seq) {
+      this.o.logger.debug({ topic: event.topic }, 'event superseded by a newer one before it was delivered');
+      return;
+    }
     const owner = ownerOf(group, this.members);
-    if (owner === undefined || event.hops >= MAX_HOPS || waited >= TAKE_WAIT_ROUNDS) {
+    if (owner === undefined || event.hops >= MAX_HOPS || r.waited >= TAKE_WAIT_ROUNDS) {
       this.o.logger.warn({ topic: event.topic, owner }, 'event dropped: no instance owns its component');
       return;
     }
@@ -365,7 +387,7 @@ export class ClusterOwnership implements Ownership {
     if (owner === this.o.instanceId) {
       // This instance is about to take the lease: try again once it had a round. Waiting is
       // not a hop (it would drop the event during a handoff, which lasts up to a lease).
-      setTimeout(() => this.receive(event, waited + 1), Math.floor(this.ttl / 3));
+      setTimeout(() => this.receive(event, { waited: r.waited + 1, seq: r.seq }), Math.floor(this.ttl / 3));
       return;
     }
     try {
@@ -374,7 +396,7 @@ export class ClusterOwnership implements Ownership {
       this.o.logger.debug({ topic: event.topic, to: owner }, 'event forwarded to the owner');
     } catch (error) {
       this.failed(error);
-      if (attempt >= FORWARD_ATTEMPTS) {
+      if (r.attempt >= FORWARD_ATTEMPTS) {
         this.o.logger.error(
           { topic: event.topic, to: owner, err: errorMessage(error) },
           'event dropped: could not be forwarded',
@@ -383,20 +405,25 @@ export class ClusterOwnership implements Ownership {
       }
       // The backend is failing over (an etcd election, a reconnect): try again, to whoever owns it then.
       this.o.logger.warn(
-        { topic: event.topic, to: owner, err: errorMessage(error), attempt },
+        { topic: event.topic, to: owner, err: errorMessage(error), attempt: r.attempt },
         'event could not be forwarded yet',
       );
-      setTimeout(() => void this.send(group, event, attempt + 1, waited), Math.floor(this.ttl / 3) * (attempt + 1));
+      setTimeout(
+        () => void this.send(group, event, { ...r, attempt: r.attempt + 1 }),
+        Math.floor(this.ttl / 3) * (r.attempt + 1),
+      );
     }
   }
 
-  /** `waited`: lease thirds the event already waited here for this instance to take its lease. */
-  private receive(event: ForwardedEvent, waited = 0): void {
+  /** `wait`: set when the event already waited here for this instance to take its lease. */
+  private receive(event: ForwardedEvent, wait?: { waited: number; seq: number }): void {
+    const seq = wait?.seq ?? this.arrived(event.topic);
+    if (wait && this.arrivals.get(event.topic) !== seq) return;
     const address = event.topic.slice(0, event.topic.lastIndexOf('.'));
     const group = this.groupOf(address);
     if (group === undefined) return;
     if (!this.holds(group)) {
-      void this.send(group, event, 0, waited);
+      void this.send(group, event, { attempt: 0, waited: wait?.waited ?? 0, seq });
       return;
     }
     this.forwarded?.inc({ direction: 'received' });
