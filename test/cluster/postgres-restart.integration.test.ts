@@ -8,6 +8,7 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitUntil } from '../helpers/daemon.js';
+import { requireService } from '../helpers/services.js';
 import { type PrivatePostgres, postgresInstalled, startPrivatePostgres } from '../peers/postgres.js';
 import {
   type Apply,
@@ -24,6 +25,9 @@ import {
 import { allAt, LEASE_TTL_MS, leasedAmong, RESYNC_MS } from './ownership.js';
 
 const SCALERS = 12;
+const available = await requireService('initdb and postgres (PostgreSQL 15) in /usr/local/bin', async () =>
+  postgresInstalled(),
+);
 
 /** Per scaler and fencing token, the instances that applied with it: more than one is an overlap. */
 function sharedTokens(applies: readonly Apply[]): string[] {
@@ -44,7 +48,7 @@ async function postHook(instance: Instance, id: string, desired: number): Promis
   if (response.status !== 202) throw new Error(`hook_${id} at ${instance.id} answered ${response.status}`);
 }
 
-describe.skipIf(!postgresInstalled())('cluster on postgres: the server restarts', () => {
+describe.skipIf(!available)('cluster on postgres: the server restarts', () => {
   let server: PrivatePostgres;
   let target: Target;
   let cluster: ClusterUnderTest;
