@@ -37,6 +37,19 @@ export function defaultPlacement(type: string, config: Record<string, unknown>):
 const MAX_HOPS = 3;
 /** Forwarding retries while the backend fails over (spread over about 15 lease thirds). */
 const FORWARD_ATTEMPTS = 5;
+/**
+ * How many lease thirds an event waits at the instance that is about to take its lease: a
+ * handoff takes up to a lease (the last holder's lease must expire) plus one round, so 6
+ * thirds (two leases) cover it with room to spare.
+ */
+const TAKE_WAIT_ROUNDS = 6;
+
+/** Where a forwarded event is in its retries: forward failures, lease thirds waited, its arrival. */
+interface Retry {
+  attempt: number;
+  waited: number;
+  seq: number;
+}
 
 interface Held {
   lease: Lease;
@@ -83,6 +96,12 @@ export class ClusterOwnership implements Ownership {
   private ticking?: Promise<void>;
   /** True while a forwarded event is emitted here (the bus dispatches synchronously). */
   private reinjecting = false;
+  /**
+   * Per topic, how many events arrived at this instance. An event being retried or waiting
+   * for this instance's lease gives up once a newer one of its topic arrived: delivered late,
+   * the older count would undo the newer one (latest wins).
+   */
+  private arrivals = new Map<string, number>();
   private groups = new Map<Address, string>();
   private localGroups = new Set<string>();
   private readonly ttl: number;
@@ -338,27 +357,37 @@ export class ClusterOwnership implements Ownership {
     if (!forwardable) return;
     const address = event.topic.slice(0, event.topic.lastIndexOf('.'));
     const group = this.groupOf(address);
+    const seq = this.arrived(event.topic);
     if (group === undefined || this.holds(group)) return;
-    void this.send(group, {
-      topic: event.topic,
-      source: event.source,
-      data: event.data,
-      from: this.o.instanceId,
-      hops: 0,
-    });
+    void this.send(
+      group,
+      { topic: event.topic, source: event.source, data: event.data, from: this.o.instanceId, hops: 0 },
+      { attempt: 0, waited: 0, seq },
+    );
   }
 
-  private async send(group: string, event: ForwardedEvent, attempt = 0): Promise<void> {
+  private arrived(topic: string): number {
+    const n = (this.arrivals.get(topic) ?? 0) + 1;
+    this.arrivals.set(topic, n);
+    return n;
+  }
+
+  private async send(group: string, event: ForwardedEvent, r: Retry): Promise<void> {
     if (this.stopped) return;
+    if (this.arrivals.get(event.topic) !== r.seq) {
+      this.o.logger.debug({ topic: event.topic }, 'event superseded by a newer one before it was delivered');
+      return;
+    }
     const owner = ownerOf(group, this.members);
-    if (owner === undefined || event.hops >= MAX_HOPS) {
+    if (owner === undefined || event.hops >= MAX_HOPS || r.waited >= TAKE_WAIT_ROUNDS) {
       this.o.logger.warn({ topic: event.topic, owner }, 'event dropped: no instance owns its component');
       return;
     }
     const next = { ...event, hops: event.hops + 1 };
     if (owner === this.o.instanceId) {
-      // This instance is about to take the lease: try again once it had a round.
-      setTimeout(() => this.receive(next), Math.floor(this.ttl / 3));
+      // This instance is about to take the lease: try again once it had a round. Waiting is
+      // not a hop (it would drop the event during a handoff, which lasts up to a lease).
+      setTimeout(() => this.receive(event, { waited: r.waited + 1, seq: r.seq }), Math.floor(this.ttl / 3));
       return;
     }
     try {
@@ -367,7 +396,7 @@ export class ClusterOwnership implements Ownership {
       this.o.logger.debug({ topic: event.topic, to: owner }, 'event forwarded to the owner');
     } catch (error) {
       this.failed(error);
-      if (attempt >= FORWARD_ATTEMPTS) {
+      if (r.attempt >= FORWARD_ATTEMPTS) {
         this.o.logger.error(
           { topic: event.topic, to: owner, err: errorMessage(error) },
           'event dropped: could not be forwarded',
@@ -376,19 +405,25 @@ export class ClusterOwnership implements Ownership {
       }
       // The backend is failing over (an etcd election, a reconnect): try again, to whoever owns it then.
       this.o.logger.warn(
-        { topic: event.topic, to: owner, err: errorMessage(error), attempt },
+        { topic: event.topic, to: owner, err: errorMessage(error), attempt: r.attempt },
         'event could not be forwarded yet',
       );
-      setTimeout(() => void this.send(group, event, attempt + 1), Math.floor(this.ttl / 3) * (attempt + 1));
+      setTimeout(
+        () => void this.send(group, event, { ...r, attempt: r.attempt + 1 }),
+        Math.floor(this.ttl / 3) * (r.attempt + 1),
+      );
     }
   }
 
-  private receive(event: ForwardedEvent): void {
+  /** `wait`: set when the event already waited here for this instance to take its lease. */
+  private receive(event: ForwardedEvent, wait?: { waited: number; seq: number }): void {
+    const seq = wait?.seq ?? this.arrived(event.topic);
+    if (wait && this.arrivals.get(event.topic) !== seq) return;
     const address = event.topic.slice(0, event.topic.lastIndexOf('.'));
     const group = this.groupOf(address);
     if (group === undefined) return;
     if (!this.holds(group)) {
-      void this.send(group, event);
+      void this.send(group, event, { attempt: 0, waited: wait?.waited ?? 0, seq });
       return;
     }
     this.forwarded?.inc({ direction: 'received' });

@@ -177,7 +177,11 @@ export interface ClusterUnderTest {
   close(): Promise<void>;
 }
 
-export function clusterUnderTest(configText: string): ClusterUnderTest {
+/**
+ * `sqliteState: false` leaves out `--state` (which would put the instance on a SQLite file of
+ * its own), so a config's `[store] url` is used.
+ */
+export function clusterUnderTest(configText: string, options: { sqliteState?: boolean } = {}): ClusterUnderTest {
   const dir = mkdtempSync(join(tmpdir(), 'waymond-cluster-'));
   const config = join(dir, 'waymond.toml');
   writeFileSync(config, configText);
@@ -189,7 +193,15 @@ export function clusterUnderTest(configText: string): ClusterUnderTest {
     async start(id) {
       const child = spawn(
         process.execPath,
-        ['--import', 'tsx', 'src/cli/main.ts', 'run', '-c', config, '--state', join(dir, `${id}.db`)],
+        [
+          '--import',
+          'tsx',
+          'src/cli/main.ts',
+          'run',
+          '-c',
+          config,
+          ...(options.sqliteState === false ? [] : ['--state', join(dir, `${id}.db`)]),
+        ],
         {
           cwd: ROOT,
           env: { ...process.env, WAYMOND_LOG_FORMAT: 'json', INSTANCE: id, LOG_LEVEL: 'info' },
