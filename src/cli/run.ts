@@ -50,6 +50,14 @@ export async function runCommand(options: RunOptions): Promise<number> {
     );
     return 1;
   }
+  const store = loaded.config.store;
+  if (options.state !== undefined && (store.url !== undefined || store.dsn_env !== undefined)) {
+    // Given, --state would win and quietly put this instance on a SQLite file of its own.
+    process.stderr.write(
+      `error: ${options.config}: --state names a SQLite file, but [store] ${store.url !== undefined ? 'url' : 'dsn_env'} keeps the state in PostgreSQL: drop --state, or remove [store] ${store.url !== undefined ? 'url' : 'dsn_env'}\n`,
+    );
+    return 1;
+  }
   let daemon: Daemon;
   try {
     daemon = createDaemon(loaded.config, {

@@ -37,6 +37,19 @@ describe('waymond validate', () => {
   });
 });
 
+describe('waymond run --state', () => {
+  it('refuses a SQLite --state when [store] keeps the state in PostgreSQL, naming both', () => {
+    const shared = join(dir, 'shared.toml');
+    writeFileSync(
+      shared,
+      `[store]\nurl = "postgres://waymond@127.0.0.1:1/none"\n${'[[scaler]]\ntype = "noop"\nid = "s"\n'}`,
+    );
+    const result = runCli(['run', '-c', shared, '--state', join(dir, 'own.db')]);
+    expect(result.status).toBe(1);
+    expect(result.stderr).toContain('--state names a SQLite file, but [store] url keeps the state in PostgreSQL');
+  });
+});
+
 describe('waymond graph', () => {
   it('prints mermaid by default', () => {
     const result = runCli(['graph', good]);
