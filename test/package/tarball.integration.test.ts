@@ -6,10 +6,10 @@
  * Dependencies come from npm's cache when it has them (--prefer-offline), else the registry.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, realpathSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, realpathSync, rmSync, symlinkSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT, waitUntil } from '../helpers/daemon.js';
 
@@ -49,8 +49,23 @@ let tarball = '';
 let entries: string[] = [];
 let daemon: ChildProcess | undefined;
 
+/**
+ * The repository copied without its build output, so prepack's clean build happens there:
+ * packing in the repository itself would delete the dist/ that other test files running at
+ * the same time read (the systemd service test, the dashboard's page).
+ */
+function copyOfRepository(): string {
+  const copy = join(work, 'repo');
+  const skipped = /^(node_modules|dist|\.git|\.container|\.waymond|test-artifacts|coverage)(\/|$)/;
+  cpSync(ROOT, copy, { recursive: true, filter: (from) => !skipped.test(relative(ROOT, from)) });
+  symlinkSync(join(ROOT, 'node_modules'), join(copy, 'node_modules'));
+  return copy;
+}
+
 beforeAll(() => {
-  const packed = JSON.parse(npm(['pack', '--json', '--pack-destination', work])) as { filename: string }[];
+  const packed = JSON.parse(npm(['pack', '--json', '--pack-destination', work], copyOfRepository())) as {
+    filename: string;
+  }[];
   tarball = join(work, packed[0]?.filename ?? '');
   entries = execFileSync('tar', ['-tzf', tarball], { encoding: 'utf8' }).trim().split('\n');
   npm(['install', '--global', '--prefix', prefix, '--prefer-offline', '--no-audit', '--no-fund', tarball], work);
