@@ -23,6 +23,7 @@ import {
   Etcd3,
   type Lease as EtcdLease,
   EtcdLeaseInvalidError,
+  GRPCUnavailableError,
   type IKeyValue,
   type IOptions,
   isRecoverableError,
@@ -98,13 +99,26 @@ export function ttlSecondsOf(leaseTtlMs: number): number {
 
 /**
  * A client error as one line for the log and /readyz: what was being done, the error's kind
- * and message (gRPC's names the address it tried), with the password never in it.
+ * and message, and each endpoint's last failure (which endpoint, which cause), with the
+ * password never in it.
  */
-export function describeEtcdError(what: string, error: unknown, secrets: readonly string[] = []): string {
+export function describeEtcdError(
+  what: string,
+  error: unknown,
+  secrets: readonly string[] = [],
+  endpoints: readonly string[] = [],
+): string {
   const e = error as Error;
-  let message = `${e?.name && e.name !== 'Error' ? `${e.name}: ` : ''}${e?.message ?? String(error)}`;
-  for (const secret of secrets) if (secret) message = message.split(secret).join('***');
-  return `etcd ${what} failed (${message.replace(/\s+/g, ' ').slice(0, 300)})`;
+  const cause =
+    e instanceof EndpointSkipped
+      ? 'every endpoint failed moments ago'
+      : `${e?.name && e.name !== 'Error' ? `${e.name}: ` : ''}${e?.message ?? String(error)}`;
+  let text = `etcd ${what} failed (${[cause, ...endpoints].join('; ')})`;
+  for (const secret of secrets) if (secret) text = text.split(secret).join('***');
+  return text
+    .replace(/\s*Resolution note:\s*(?=[;)])/g, '')
+    .replace(/\s+/g, ' ')
+    .slice(0, 600);
 }
 
 const parse = <T>(kv: IKeyValue): T => JSON.parse(kv.value.toString('utf8')) as T;
@@ -117,6 +131,51 @@ function constantBackoff(ms: number): WatchBackoff {
   return backoff as unknown as WatchBackoff;
 }
 
+type HostPolicy = ReturnType<NonNullable<NonNullable<IOptions['faultHandling']>['host']>>;
+
+/** Thrown instead of calling an endpoint that failed moments ago: the client then tries the next one. */
+class EndpointSkipped extends Error {
+  override name = 'EndpointSkipped';
+}
+
+/**
+ * The client's per-endpoint policy, in place of its default circuit breaker (which, once
+ * open, fails every call for 5 s with "circuit breaker is open" and no cause): an endpoint
+ * that just failed is skipped for `cooldownMs` so calls go to the others, and its last
+ * failure is kept so an error can say which endpoint failed and why.
+ */
+export class EndpointGate {
+  /** `at`: when it was found unreachable (skipped until `at + cooldownMs`); `seen`: when it failed. */
+  failure?: { at: number; message: string; seen: number };
+  constructor(
+    readonly endpoint: string,
+    private readonly cooldownMs: number,
+  ) {}
+
+  async execute<T>(fn: (context: { signal: AbortSignal }) => PromiseLike<T> | T): Promise<T> {
+    if (this.failure && performance.now() - this.failure.at < this.cooldownMs)
+      throw new EndpointSkipped(`${this.endpoint} skipped after: ${this.failure.message}`);
+    try {
+      const result = await fn({ signal: new AbortController().signal });
+      this.failure = undefined;
+      return result;
+    } catch (error) {
+      if (isRecoverableError(error as Error)) {
+        const message = (error as Error).message ?? String(error);
+        // Skipped only when it cannot be reached at all; a member that answers late (an
+        // election, no quorum) is remembered, for the error, but tried again at once.
+        const unreachable = error instanceof GRPCUnavailableError && !message.includes('etcdserver:');
+        this.failure = {
+          at: unreachable ? performance.now() : Number.NEGATIVE_INFINITY,
+          message,
+          seen: performance.now(),
+        };
+      }
+      throw error;
+    }
+  }
+}
+
 export class EtcdBackend implements LeaseBackend {
   readonly name = 'etcd' as const;
   private readonly client: Etcd3;
@@ -127,9 +186,11 @@ export class EtcdBackend implements LeaseBackend {
   private handlers: ((event: ForwardedEvent) => void)[] = [];
   private watcher?: Watcher;
   private closed = false;
+  private readonly gates: EndpointGate[] = [];
 
   constructor(private readonly o: EtcdBackendOptions) {
     this.callTimeoutMs = Math.max(1000, Math.floor(o.leaseTtlMs / 2));
+    const cooldownMs = Math.min(1000, Math.floor(o.leaseTtlMs / 4));
     this.client = new Etcd3({
       hosts: o.endpoints,
       ...(o.auth ? { auth: o.auth } : {}),
@@ -146,7 +207,14 @@ export class EtcdBackend implements LeaseBackend {
         'grpc.initial_reconnect_backoff_ms': 200,
         'grpc.max_reconnect_backoff_ms': Math.min(5000, o.leaseTtlMs),
       },
-      faultHandling: { watchBackoff: constantBackoff(Math.min(1000, Math.floor(o.leaseTtlMs / 4))) },
+      faultHandling: {
+        host: (endpoint) => {
+          const gate = new EndpointGate(endpoint.replace(/^https?:\/\//, ''), cooldownMs);
+          this.gates.push(gate);
+          return gate as unknown as HostPolicy;
+        },
+        watchBackoff: constantBackoff(cooldownMs),
+      },
     });
   }
 
@@ -165,8 +233,16 @@ export class EtcdBackend implements LeaseBackend {
     try {
       return await run();
     } catch (error) {
-      throw new Error(describeEtcdError(what, error, [this.o.auth?.password ?? '']));
+      throw this.failure(what, error);
     }
+  }
+
+  /** The error of a failed operation, with each endpoint's last failure (which endpoint, which cause). */
+  private failure(what: string, error: unknown): Error {
+    const recent = this.gates
+      .filter((g) => g.failure && performance.now() - g.failure.seen < this.o.leaseTtlMs)
+      .map((g) => `${g.endpoint}: ${g.failure?.message}`);
+    return new Error(describeEtcdError(what, error, [this.o.auth?.password ?? ''], recent));
   }
 
   private async grant(): Promise<void> {
@@ -198,7 +274,6 @@ export class EtcdBackend implements LeaseBackend {
     let last: unknown;
     for (let attempt = 0; attempt < this.o.endpoints.length; attempt++) {
       try {
-        this.o.onRequest?.();
         await session.keepaliveOnce({ deadline: Date.now() + this.callTimeoutMs });
         return true;
       } catch (error) {
@@ -207,7 +282,7 @@ export class EtcdBackend implements LeaseBackend {
         if (!isRecoverableError(error as Error)) break;
       }
     }
-    throw new Error(describeEtcdError('lease keepalive', last, [this.o.auth?.password ?? '']));
+    throw this.failure('lease keepalive', last);
   }
 
   async heartbeat(held: readonly Lease[]): Promise<Set<string>> {
