@@ -31,7 +31,9 @@ export const clusterSchema = z
       .array(z.url())
       .min(1)
       .optional()
-      .describe('etcd client URLs (backend `etcd`), e.g. `["http://10.0.0.1:2379", "http://10.0.0.2:2379"]`.'),
+      .describe(
+        'etcd client URLs (backend `etcd`), e.g. `["http://10.0.0.1:2379", "http://10.0.0.2:2379"]`; `https://` ones for TLS (all or none), checked against the system CAs or `tls_ca_file`.',
+      ),
     username_env: z
       .string()
       .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected the name of an environment variable')

@@ -1,11 +1,15 @@
 /**
  * The etcd backend's client on a real 3-member cluster started for this file: errors name
  * each endpoint and its cause (and never the password), a cluster without quorum makes calls
- * fail instead of hang, etcd authentication works, and close() leaves nothing that keeps a
- * process alive.
+ * fail instead of hang, etcd authentication works, TLS with a client certificate works (on a
+ * single TLS member started here), and close() leaves nothing that keeps a process alive.
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { describeEtcdError, EtcdBackend, etcdSecurityOf, ttlSecondsOf } from '../../src/cluster/etcd.js';
 import { ROOT, waitUntil } from '../helpers/daemon.js';
@@ -169,5 +173,156 @@ describe.skipIf(!available)('etcd client on a real cluster', () => {
     } finally {
       ctl('--user=root:rootpw', 'auth', 'disable');
     }
+  });
+});
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** A CA, a server certificate for 127.0.0.1 and a client certificate, made with openssl. */
+function makeCertificates(dir: string): void {
+  const ssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'ignore', timeout: 30_000 });
+  ssl(
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-days',
+    '1',
+    '-subj',
+    '/CN=waymond-test-ca',
+    '-keyout',
+    'ca.key',
+    '-out',
+    'ca.pem',
+  );
+  writeFileSync(join(dir, 'server.ext'), 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n');
+  writeFileSync(join(dir, 'client.ext'), 'extendedKeyUsage=clientAuth\n');
+  for (const [name, cn] of [
+    ['server', '127.0.0.1'],
+    ['client', 'waymond'],
+  ] as const) {
+    ssl('req', '-newkey', 'rsa:2048', '-nodes', '-subj', `/CN=${cn}`, '-keyout', `${name}.key`, '-out', `${name}.csr`);
+    ssl(
+      'x509',
+      '-req',
+      '-in',
+      `${name}.csr`,
+      '-CA',
+      'ca.pem',
+      '-CAkey',
+      'ca.key',
+      '-CAcreateserial',
+      '-days',
+      '1',
+      '-extfile',
+      `${name}.ext`,
+      '-out',
+      `${name}.pem`,
+    );
+  }
+}
+
+const opensslThere = (() => {
+  try {
+    execFileSync('openssl', ['version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
+describe.skipIf(!available || !opensslThere)('etcd client over TLS with a client certificate', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'waymond-etcd-tls-'));
+  let pid: number | undefined;
+  let endpoint = '';
+  const open: EtcdBackend[] = [];
+  beforeAll(async () => {
+    makeCertificates(dir);
+    const [client, peer] = [await freePort(), await freePort()];
+    endpoint = `https://127.0.0.1:${client}`;
+    const child = spawn(
+      'etcd',
+      [
+        '--name',
+        'tls1',
+        '--data-dir',
+        join(dir, 'data'),
+        '--listen-client-urls',
+        endpoint,
+        '--advertise-client-urls',
+        endpoint,
+        '--listen-peer-urls',
+        `http://127.0.0.1:${peer}`,
+        '--initial-advertise-peer-urls',
+        `http://127.0.0.1:${peer}`,
+        '--initial-cluster',
+        `tls1=http://127.0.0.1:${peer}`,
+        '--cert-file',
+        join(dir, 'server.pem'),
+        '--key-file',
+        join(dir, 'server.key'),
+        '--trusted-ca-file',
+        join(dir, 'ca.pem'),
+        '--client-cert-auth',
+      ],
+      { stdio: 'ignore' },
+    );
+    pid = child.pid;
+  });
+  afterAll(async () => {
+    for (const b of open) await b.close().catch(() => undefined);
+    if (pid) process.kill(pid, 'SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const make = (id: string, files: Parameters<typeof etcdSecurityOf>[0]) => {
+    const b = new EtcdBackend({
+      endpoints: [endpoint],
+      cluster: `tls-${randomUUID().slice(0, 8)}`,
+      instanceId: id,
+      leaseTtlMs: TTL,
+      onError: () => undefined,
+      ...etcdSecurityOf(files),
+    });
+    open.push(b);
+    return b;
+  };
+
+  it('with the CA and a client certificate it leases and fences; without the certificate etcd refuses it', async () => {
+    const files = {
+      tls_ca_file: join(dir, 'ca.pem'),
+      tls_cert_file: join(dir, 'client.pem'),
+      tls_key_file: join(dir, 'client.key'),
+    };
+    let b = make('t', files);
+    // The member may still be starting: join once it answers.
+    await waitUntil(
+      async () =>
+        b.join({ id: 't', since: Date.now() }).then(
+          () => true,
+          async () => {
+            await b.close();
+            b = make('t', files);
+            return false;
+          },
+        ),
+      'the TLS member to answer',
+      20_000,
+    );
+    const lease = await b.acquire('g');
+    expect(lease).not.toBeNull();
+    expect(await b.fence(lease!, 'scaler.a', { target: '', desired: 3, data: {} })).toBe(true);
+    expect((await b.members()).map((m) => m.id)).toEqual(['t']);
+    const anonymous = make('n', { tls_ca_file: join(dir, 'ca.pem') });
+    await expect(anonymous.join({ id: 'n', since: Date.now() })).rejects.toThrow(/^etcd lease grant failed/);
   });
 });
