@@ -140,11 +140,12 @@ class EndpointSkipped extends Error {
 
 /**
  * The client's per-endpoint policy, in place of its default circuit breaker (which, once
- * open, fails every call for 5 s with "circuit breaker is open" and no cause): an endpoint
- * that just failed is skipped for `cooldownMs` so calls go to the others, and its last
- * failure is kept so an error can say which endpoint failed and why.
+ * open, fails every call for 5 s with "circuit breaker is open" and no cause, even once
+ * quorum is back): an endpoint that just refused the connection is skipped for `cooldownMs`
+ * so calls go to the others, and every endpoint's last failure is kept so an error can say
+ * which endpoint failed and why.
  */
-export class EndpointGate {
+class EndpointGate {
   /** `at`: when it was found unreachable (skipped until `at + cooldownMs`); `seen`: when it failed. */
   failure?: { at: number; message: string; seen: number };
   constructor(
