@@ -232,10 +232,26 @@ export class EtcdBackend implements LeaseBackend {
   /** Runs one client operation; its failure is rethrown as one line naming the operation and cause. */
   private async call<T>(what: string, run: () => Promise<T>): Promise<T> {
     try {
-      return await run();
+      return await this.bounded(what, run());
     } catch (error) {
       throw this.failure(what, error);
     }
+  }
+
+  /**
+   * Every attempt has a gRPC deadline; this is the bound over all of them (the client's
+   * retries, a stream that ends without an answer), so no round of the loop can hang.
+   */
+  private bounded<T>(what: string, pending: Promise<T>): Promise<T> {
+    const limitMs = (this.o.endpoints.length + 1) * this.callTimeoutMs + 500;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        this.o.onError(`etcd ${what} did not settle within ${limitMs} ms; given up`);
+        reject(new Error(`no answer within ${limitMs} ms`));
+      }, limitMs);
+    });
+    return Promise.race([pending, late]).finally(() => clearTimeout(timer));
   }
 
   /** The error of a failed operation, with each endpoint's last failure (which endpoint, which cause). */
@@ -275,7 +291,7 @@ export class EtcdBackend implements LeaseBackend {
     let last: unknown;
     for (let attempt = 0; attempt < this.o.endpoints.length; attempt++) {
       try {
-        await session.keepaliveOnce({ deadline: Date.now() + this.callTimeoutMs });
+        await this.bounded('lease keepalive', session.keepaliveOnce({ deadline: Date.now() + this.callTimeoutMs }));
         return true;
       } catch (error) {
         if (error instanceof EtcdLeaseInvalidError) return false;
