@@ -31,7 +31,36 @@ export const clusterSchema = z
       .array(z.url())
       .min(1)
       .optional()
-      .describe('etcd client URLs (backend `etcd`), e.g. `["http://10.0.0.1:2379", "http://10.0.0.2:2379"]`.'),
+      .describe(
+        'etcd client URLs (backend `etcd`), e.g. `["http://10.0.0.1:2379", "http://10.0.0.2:2379"]`; `https://` ones for TLS (all or none), checked against the system CAs or `tls_ca_file`.',
+      ),
+    username_env: z
+      .string()
+      .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected the name of an environment variable')
+      .optional()
+      .describe(
+        'Name of the environment variable holding the etcd user (backend `etcd`, with etcd authentication on; with `password_env`).',
+      ),
+    password_env: z
+      .string()
+      .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected the name of an environment variable')
+      .optional()
+      .describe(
+        "Name of the environment variable holding that etcd user's password (backend `etcd`, with `username_env`).",
+      ),
+    tls_ca_file: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        "PEM file of the CA that signed the etcd members' certificates (backend `etcd`; the endpoints are then `https://`).",
+      ),
+    tls_cert_file: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('PEM client certificate for etcd (backend `etcd`, with `tls_key_file` and `tls_ca_file`).'),
+    tls_key_file: z.string().min(1).optional().describe('PEM private key of `tls_cert_file` (backend `etcd`).'),
     name: z
       .string()
       .regex(/^[A-Za-z0-9_.-]+$/, 'expected letters, digits, "_", "-" or "."')
@@ -75,6 +104,44 @@ export const clusterSchema = z
         path: ['endpoints'],
         message: 'endpoints is for backend "etcd"; postgres takes url',
       });
+    const etcdOnly = ['username_env', 'password_env', 'tls_ca_file', 'tls_cert_file', 'tls_key_file'] as const;
+    if (value.backend !== 'etcd')
+      for (const field of etcdOnly)
+        if (value[field] !== undefined)
+          ctx.addIssue({ code: 'custom', path: [field], message: `${field} is for backend "etcd"` });
+    if ((value.username_env === undefined) !== (value.password_env === undefined))
+      ctx.addIssue({
+        code: 'custom',
+        path: [value.username_env === undefined ? 'username_env' : 'password_env'],
+        message: 'etcd authentication needs both username_env and password_env',
+      });
+    if ((value.tls_cert_file === undefined) !== (value.tls_key_file === undefined))
+      ctx.addIssue({
+        code: 'custom',
+        path: [value.tls_cert_file === undefined ? 'tls_cert_file' : 'tls_key_file'],
+        message: 'a client certificate needs both tls_cert_file and tls_key_file',
+      });
+    if (value.tls_cert_file !== undefined && value.tls_ca_file === undefined)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['tls_ca_file'],
+        message: 'a client certificate needs tls_ca_file (the CA of the etcd members)',
+      });
+    if (value.backend === 'etcd' && value.endpoints !== undefined) {
+      const secure = value.endpoints.filter((e) => e.startsWith('https:')).length;
+      if (secure !== 0 && secure !== value.endpoints.length)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['endpoints'],
+          message: 'expected every endpoint https:// or every one http://, not a mix',
+        });
+      if (value.tls_ca_file !== undefined && secure === 0)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['endpoints'],
+          message: 'tls_ca_file is set: the endpoints should be https://',
+        });
+    }
     if (value.lease_ttl < 1000)
       ctx.addIssue({ code: 'custom', path: ['lease_ttl'], message: 'lease_ttl must be at least 1s' });
   });

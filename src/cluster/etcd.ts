@@ -1,56 +1,223 @@
 /**
- * Leases on etcd (v3), spoken through etcd's own JSON gateway (`/v3/kv/txn`, `/v3/lease/*`,
- * `/v3/watch` on every client URL), so it needs no gRPC client in the package.
+ * Leases on etcd (v3) through the `etcd3` gRPC client: one client for all `endpoints` (it
+ * spreads calls over them and moves off a failing one), with TLS (client certificates) and
+ * etcd's user/password authentication when `[cluster]` names them.
  *
  * Each instance holds one etcd lease (its session, TTL = lease_ttl) and renews it with one
- * keepalive per round; every key it writes is attached to it, so when the instance dies or
- * is cut off, etcd deletes its members entry and all its lease keys at once. Taking a
- * group's lease is a transaction "create if absent"; the key's mod_revision is the fencing
- * token (etcd revisions only grow). A fence is a transaction comparing that mod_revision and,
- * only if it still matches, writing the apply record. Events for another instance are put
- * under its inbox prefix, which it watches (and reads at every heartbeat).
+ * keepalive per round of the ownership loop (no background keepalive: a renewal counts from
+ * when the loop sent it, see ownership.ts); every key it writes is attached to it, so when
+ * the instance dies or is cut off, etcd deletes its members entry and all its lease keys at
+ * once. Taking a group's lease is a transaction "create if absent"; the key's mod_revision is
+ * the fencing token (etcd revisions only grow). A fence is a transaction comparing that
+ * mod_revision and, only if it still matches, writing the apply record. Events for another
+ * instance are put under its inbox prefix, which it watches (and reads at every heartbeat).
+ *
+ * Every unary call has a deadline (`callTimeoutMs`, per attempt; the client retries a
+ * failed attempt on another endpoint a few times), and so does each keepalive, so a member
+ * without quorum never holds a round up for long. `close()` closes every gRPC channel.
  */
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import {
+  type ComparatorBuilder,
+  Etcd3,
+  type Lease as EtcdLease,
+  EtcdLeaseInvalidError,
+  GRPCUnavailableError,
+  type IKeyValue,
+  type IOptions,
+  isRecoverableError,
+  type Watcher,
+} from 'etcd3';
 import type { EventData } from '../core/types.js';
 import type { AppliedRecord, ForwardedEvent, Lease, LeaseBackend, LeaseView, MemberInfo } from './backend.js';
 
-export interface EtcdBackendOptions {
+/** How the client proves itself to etcd: a user (etcd auth) and TLS material, both optional. */
+export interface EtcdSecurity {
+  auth?: { username: string; password: string };
+  credentials?: { rootCertificate: Buffer; privateKey?: Buffer; certChain?: Buffer };
+}
+
+export interface EtcdBackendOptions extends EtcdSecurity {
   endpoints: string[];
   cluster: string;
   instanceId: string;
   leaseTtlMs: number;
   onError: (message: string) => void;
-  /** Called for every gateway request sent (the backend load figure). */
+  /** Called for every gRPC call or stream the client sends (the backend load figure). */
   onRequest?: () => void;
 }
 
-interface KeyValue {
-  key: string;
-  value?: string;
-  mod_revision?: string;
-  lease?: string;
+/** The `[cluster]` fields that say how to reach etcd securely. */
+export interface EtcdSecurityConfig {
+  username_env?: string | undefined;
+  password_env?: string | undefined;
+  tls_ca_file?: string | undefined;
+  tls_cert_file?: string | undefined;
+  tls_key_file?: string | undefined;
 }
 
-const b64 = (s: string): string => Buffer.from(s).toString('base64');
-const unb64 = (s: string | undefined): string => (s ? Buffer.from(s, 'base64').toString('utf8') : '');
+/** Reads the user's password from the environment and the TLS files from disk; errors name the field. */
+export function etcdSecurityOf(
+  config: EtcdSecurityConfig,
+  env: NodeJS.ProcessEnv = process.env,
+  read: (path: string) => Buffer = readFileSync,
+): EtcdSecurity {
+  const out: EtcdSecurity = {};
+  const fromEnv = (field: string, name: string): string => {
+    const value = env[name];
+    if (value === undefined || value === '')
+      throw new Error(`[cluster] ${field}: environment variable ${name} is not set`);
+    return value;
+  };
+  if (config.username_env !== undefined && config.password_env !== undefined)
+    out.auth = {
+      username: fromEnv('username_env', config.username_env),
+      password: fromEnv('password_env', config.password_env),
+    };
+  const file = (field: string, path: string): Buffer => {
+    try {
+      return read(path);
+    } catch (error) {
+      throw new Error(`[cluster] ${field}: cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? error})`);
+    }
+  };
+  if (config.tls_ca_file !== undefined) {
+    out.credentials = { rootCertificate: file('tls_ca_file', config.tls_ca_file) };
+    if (config.tls_cert_file !== undefined && config.tls_key_file !== undefined) {
+      out.credentials.certChain = file('tls_cert_file', config.tls_cert_file);
+      out.credentials.privateKey = file('tls_key_file', config.tls_key_file);
+    }
+  }
+  return out;
+}
 
-/** The end of a prefix range: the prefix with its last byte plus one. */
-export function prefixEnd(prefix: string): string {
-  const bytes = Buffer.from(prefix);
-  bytes[bytes.length - 1] = (bytes[bytes.length - 1] as number) + 1;
-  return bytes.toString('base64');
+/** The lease TTL in etcd's whole seconds, never shorter than lease_ttl (the loop counts on that). */
+export function ttlSecondsOf(leaseTtlMs: number): number {
+  return Math.max(1, Math.ceil(leaseTtlMs / 1000));
+}
+
+/**
+ * A client error as one line for the log and /readyz: what was being done, the error's kind
+ * and message, and each endpoint's last failure (which endpoint, which cause), with the
+ * password never in it.
+ */
+export function describeEtcdError(
+  what: string,
+  error: unknown,
+  secrets: readonly string[] = [],
+  endpoints: readonly string[] = [],
+): string {
+  const e = error as Error;
+  const cause =
+    e instanceof EndpointSkipped
+      ? 'every endpoint failed moments ago'
+      : `${e?.name && e.name !== 'Error' ? `${e.name}: ` : ''}${e?.message ?? String(error)}`;
+  let text = `etcd ${what} failed (${[cause, ...endpoints].join('; ')})`;
+  for (const secret of secrets) if (secret) text = text.split(secret).join('***');
+  return text
+    .replace(/\s*Resolution note:\s*(?=[;)])/g, '')
+    .replace(/\s+/g, ' ')
+    .slice(0, 600);
+}
+
+const parse = <T>(kv: IKeyValue): T => JSON.parse(kv.value.toString('utf8')) as T;
+
+type WatchBackoff = NonNullable<NonNullable<IOptions['faultHandling']>['watchBackoff']>;
+
+/** A watch reconnects after the same delay every time (the client's default grows to 30 s). */
+function constantBackoff(ms: number): WatchBackoff {
+  const backoff = { duration: ms, next: () => backoff };
+  return backoff as unknown as WatchBackoff;
+}
+
+type HostPolicy = ReturnType<NonNullable<NonNullable<IOptions['faultHandling']>['host']>>;
+
+/** Thrown instead of calling an endpoint that failed moments ago: the client then tries the next one. */
+class EndpointSkipped extends Error {
+  override name = 'EndpointSkipped';
+}
+
+/**
+ * The client's per-endpoint policy, in place of its default circuit breaker (which, once
+ * open, fails every call for 5 s with "circuit breaker is open" and no cause, even once
+ * quorum is back): an endpoint that just refused the connection is skipped for `cooldownMs`
+ * so calls go to the others, and every endpoint's last failure is kept so an error can say
+ * which endpoint failed and why.
+ */
+class EndpointGate {
+  /** `at`: when it was found unreachable (skipped until `at + cooldownMs`); `seen`: when it failed. */
+  failure?: { at: number; message: string; seen: number };
+  constructor(
+    readonly endpoint: string,
+    private readonly cooldownMs: number,
+  ) {}
+
+  async execute<T>(fn: (context: { signal: AbortSignal }) => PromiseLike<T> | T): Promise<T> {
+    if (this.failure && performance.now() - this.failure.at < this.cooldownMs)
+      throw new EndpointSkipped(`${this.endpoint} skipped after: ${this.failure.message}`);
+    try {
+      const result = await fn({ signal: new AbortController().signal });
+      this.failure = undefined;
+      return result;
+    } catch (error) {
+      if (isRecoverableError(error as Error)) {
+        const message = (error as Error).message ?? String(error);
+        // Skipped only when it cannot be reached at all; a member that answers late (an
+        // election, no quorum) is remembered, for the error, but tried again at once.
+        const unreachable = error instanceof GRPCUnavailableError && !message.includes('etcdserver:');
+        this.failure = {
+          at: unreachable ? performance.now() : Number.NEGATIVE_INFINITY,
+          message,
+          seen: performance.now(),
+        };
+      }
+      throw error;
+    }
+  }
 }
 
 export class EtcdBackend implements LeaseBackend {
   readonly name = 'etcd' as const;
-  private session?: string;
+  private readonly client: Etcd3;
+  private readonly callTimeoutMs: number;
+  private session?: EtcdLease;
+  private sessionId?: string;
   private member?: MemberInfo;
-  private current = 0;
   private handlers: ((event: ForwardedEvent) => void)[] = [];
-  private watching?: AbortController;
+  private watcher?: Watcher;
   private closed = false;
+  private readonly gates: EndpointGate[] = [];
 
-  constructor(private readonly o: EtcdBackendOptions) {}
+  constructor(private readonly o: EtcdBackendOptions) {
+    this.callTimeoutMs = Math.max(1000, Math.floor(o.leaseTtlMs / 2));
+    const cooldownMs = Math.min(1000, Math.floor(o.leaseTtlMs / 4));
+    this.client = new Etcd3({
+      hosts: o.endpoints,
+      ...(o.auth ? { auth: o.auth } : {}),
+      ...(o.credentials ? { credentials: o.credentials } : {}),
+      // Unused by etcd3 1.1 itself; the per-call deadlines below are what bound a call.
+      dialTimeout: this.callTimeoutMs,
+      defaultCallOptions: (context) => {
+        this.o.onRequest?.();
+        // A stream (the inbox watch) lives on; each keepalive stream gets its own deadline.
+        return context.isStream ? {} : { deadline: Date.now() + this.callTimeoutMs };
+      },
+      // A restarted member is dialled again soon, not after gRPC's default of up to 2 min.
+      grpcOptions: {
+        'grpc.initial_reconnect_backoff_ms': 200,
+        'grpc.max_reconnect_backoff_ms': Math.min(5000, o.leaseTtlMs),
+      },
+      faultHandling: {
+        host: (endpoint) => {
+          const gate = new EndpointGate(endpoint.replace(/^https?:\/\//, ''), cooldownMs);
+          this.gates.push(gate);
+          return gate as unknown as HostPolicy;
+        },
+        watchBackoff: constantBackoff(cooldownMs),
+      },
+    });
+  }
 
   private get root(): string {
     return `/waymond/${this.o.cluster}/`;
@@ -62,58 +229,77 @@ export class EtcdBackend implements LeaseBackend {
     return `${this.root}inbox/${instance}/`;
   }
 
-  /** One gateway call, on the endpoint that worked last, moving on to the next when one fails. */
-  private async call<T>(
-    path: string,
-    body: unknown,
-    timeoutMs = Math.max(1000, Math.floor(this.o.leaseTtlMs / 2)),
-  ): Promise<T> {
-    let last: unknown;
-    for (let i = 0; i < this.o.endpoints.length; i++) {
-      const index = (this.current + i) % this.o.endpoints.length;
-      const endpoint = (this.o.endpoints[index] as string).replace(/\/$/, '');
-      try {
-        this.o.onRequest?.();
-        const response = await fetch(`${endpoint}${path}`, {
-          method: 'POST',
-          body: JSON.stringify(body),
-          headers: { 'content-type': 'application/json' },
-          signal: AbortSignal.timeout(timeoutMs),
-        });
-        const text = await response.text();
-        if (!response.ok) throw new Error(`etcd ${endpoint}${path} answered ${response.status}: ${text.slice(0, 200)}`);
-        this.current = index;
-        return JSON.parse(text) as T;
-      } catch (error) {
-        last = error;
-      }
+  /** Runs one client operation; its failure is rethrown as one line naming the operation and cause. */
+  private async call<T>(what: string, run: () => Promise<T>): Promise<T> {
+    try {
+      return await this.bounded(what, run());
+    } catch (error) {
+      throw this.failure(what, error);
     }
-    throw new Error(`etcd unreachable on every endpoint (${(last as Error)?.message ?? last})`);
   }
 
-  private ttlSeconds(): number {
-    return Math.max(1, Math.round(this.o.leaseTtlMs / 1000));
-  }
-
-  private async grant(): Promise<string> {
-    const granted = await this.call<{ ID: string }>('/v3/lease/grant', { TTL: this.ttlSeconds() });
-    this.session = granted.ID;
-    await this.putMember();
-    return granted.ID;
-  }
-
-  private async putMember(): Promise<void> {
-    await this.call('/v3/kv/put', {
-      key: b64(`${this.root}members/${this.o.instanceId}`),
-      value: b64(JSON.stringify(this.member)),
-      lease: this.session,
+  /**
+   * Every attempt has a gRPC deadline; this is the bound over all of them (the client's
+   * retries, a stream that ends without an answer), so no round of the loop can hang.
+   */
+  private bounded<T>(what: string, pending: Promise<T>): Promise<T> {
+    const limitMs = (this.o.endpoints.length + 1) * this.callTimeoutMs + 500;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        this.o.onError(`etcd ${what} did not settle within ${limitMs} ms; given up`);
+        reject(new Error(`no answer within ${limitMs} ms`));
+      }, limitMs);
     });
+    return Promise.race([pending, late]).finally(() => clearTimeout(timer));
+  }
+
+  /** The error of a failed operation, with each endpoint's last failure (which endpoint, which cause). */
+  private failure(what: string, error: unknown): Error {
+    const recent = this.gates
+      .filter((g) => g.failure && performance.now() - g.failure.seen < this.o.leaseTtlMs)
+      .map((g) => `${g.endpoint}: ${g.failure?.message}`);
+    return new Error(describeEtcdError(what, error, [this.o.auth?.password ?? ''], recent));
+  }
+
+  private async grant(): Promise<void> {
+    const lease = this.client.lease(ttlSecondsOf(this.o.leaseTtlMs), {
+      autoKeepAlive: false,
+      deadline: Date.now() + this.callTimeoutMs,
+    });
+    // The client reports a failed grant both by rejecting and by a 'lost' event.
+    lease.on('lost', () => undefined);
+    const id = await this.call('lease grant', () => lease.grant());
+    this.session = lease;
+    this.sessionId = id;
+    await this.call('put of the members entry', () =>
+      this.client.put(`${this.root}members/${this.o.instanceId}`).value(JSON.stringify(this.member)).lease(id).exec(),
+    );
   }
 
   async join(member: MemberInfo): Promise<void> {
     this.member = member;
     await this.grant();
-    void this.watchInbox();
+    this.watchInbox();
+  }
+
+  /**
+   * One keepalive of the session, tried on each endpoint in turn (a keepalive is a stream,
+   * which the client does not retry by itself). False when etcd says the lease is gone.
+   */
+  private async keepalive(session: EtcdLease): Promise<boolean> {
+    let last: unknown;
+    for (let attempt = 0; attempt < this.o.endpoints.length; attempt++) {
+      try {
+        await this.bounded('lease keepalive', session.keepaliveOnce({ deadline: Date.now() + this.callTimeoutMs }));
+        return true;
+      } catch (error) {
+        if (error instanceof EtcdLeaseInvalidError) return false;
+        last = error;
+        if (!isRecoverableError(error as Error)) break;
+      }
+    }
+    throw this.failure('lease keepalive', last);
   }
 
   async heartbeat(held: readonly Lease[]): Promise<Set<string>> {
@@ -121,11 +307,11 @@ export class EtcdBackend implements LeaseBackend {
       await this.grant();
       return new Set();
     }
-    const kept = await this.call<{ result?: { TTL?: string } }>('/v3/lease/keepalive', { ID: this.session });
-    if (!kept.result?.TTL || Number(kept.result.TTL) <= 0) {
+    if (!(await this.keepalive(this.session))) {
       // The session expired (paused or cut off past its TTL): etcd deleted every key of it.
       this.o.onError('etcd session lease expired; every lease of this instance is lost');
       this.session = undefined;
+      this.sessionId = undefined;
       await this.grant();
       return new Set();
     }
@@ -135,35 +321,36 @@ export class EtcdBackend implements LeaseBackend {
   }
 
   async members(): Promise<MemberInfo[]> {
-    const prefix = `${this.root}members/`;
-    const kvs = await this.range(prefix);
-    return kvs.map((kv) => JSON.parse(unb64(kv.value)) as MemberInfo).sort((a, b) => a.id.localeCompare(b.id));
+    const kvs = await this.range(`${this.root}members/`);
+    return kvs.map((kv) => parse<MemberInfo>(kv)).sort((a, b) => a.id.localeCompare(b.id));
   }
 
-  private async range(prefix: string): Promise<KeyValue[]> {
-    const result = await this.call<{ kvs?: KeyValue[] }>('/v3/kv/range', {
-      key: b64(prefix),
-      range_end: prefixEnd(prefix),
-    });
-    return result.kvs ?? [];
+  private async range(prefix: string): Promise<IKeyValue[]> {
+    const result = await this.call(`range ${prefix}`, () => this.client.getAll().prefix(prefix).exec());
+    return result.kvs;
+  }
+
+  private async commit(what: string, txn: ComparatorBuilder): Promise<{ succeeded: boolean; revision: string }> {
+    const result = await this.call(what, () => txn.commit());
+    return { succeeded: result.succeeded, revision: result.header.revision };
   }
 
   async acquire(group: string): Promise<Lease | null> {
-    if (!this.session) return null;
-    const key = b64(this.leaseKey(group));
-    const result = await this.call<{ succeeded?: boolean; header: { revision: string } }>('/v3/kv/txn', {
-      compare: [{ key, target: 'CREATE', create_revision: '0' }],
-      success: [{ request_put: { key, value: b64(this.o.instanceId), lease: this.session } }],
-    });
-    return result.succeeded === true ? { key: group, token: result.header.revision } : null;
+    if (!this.sessionId) return null;
+    const key = this.leaseKey(group);
+    const result = await this.commit(
+      `take of lease ${group}`,
+      this.client.if(key, 'Create', '==', 0).then(this.client.put(key).value(this.o.instanceId).lease(this.sessionId)),
+    );
+    return result.succeeded ? { key: group, token: result.revision } : null;
   }
 
   async release(lease: Lease): Promise<void> {
-    const key = b64(this.leaseKey(lease.key));
-    await this.call('/v3/kv/txn', {
-      compare: [{ key, target: 'MOD', mod_revision: lease.token }],
-      success: [{ request_delete_range: { key } }],
-    });
+    const key = this.leaseKey(lease.key);
+    await this.commit(
+      `release of lease ${lease.key}`,
+      this.client.if(key, 'Mod', '==', lease.token).then(this.client.delete().key(key)),
+    );
   }
 
   async fence(
@@ -172,63 +359,61 @@ export class EtcdBackend implements LeaseBackend {
     record: { target: string; desired: number; data: EventData },
   ): Promise<boolean> {
     const applied: AppliedRecord = { ...record, instance: this.o.instanceId, token: lease.token, time: Date.now() };
-    const result = await this.call<{ succeeded?: boolean }>('/v3/kv/txn', {
-      compare: [{ key: b64(this.leaseKey(lease.key)), target: 'MOD', mod_revision: lease.token }],
-      success: [
-        {
-          request_put: {
-            key: b64(`${this.root}applied/${scaler}/${record.target}`),
-            value: b64(JSON.stringify(applied)),
-          },
-        },
-      ],
-    });
-    return result.succeeded === true;
+    const result = await this.commit(
+      `fence of ${scaler}`,
+      this.client
+        .if(this.leaseKey(lease.key), 'Mod', '==', lease.token)
+        .then(this.client.put(`${this.root}applied/${scaler}/${record.target}`).value(JSON.stringify(applied))),
+    );
+    return result.succeeded;
   }
 
   async applied(scaler: string): Promise<AppliedRecord[]> {
     const kvs = await this.range(`${this.root}applied/${scaler}/`);
-    return kvs.map((kv) => JSON.parse(unb64(kv.value)) as AppliedRecord);
+    return kvs.map((kv) => parse<AppliedRecord>(kv));
   }
 
   async leases(): Promise<LeaseView[]> {
     const prefix = `${this.root}lease/`;
     const kvs = await this.range(prefix);
     const ttls = new Map<string, number | null>();
-    for (const id of new Set(kvs.map((kv) => kv.lease).filter((x): x is string => x !== undefined))) {
-      const live = await this.call<{ TTL?: string }>('/v3/lease/timetolive', { ID: id }).catch(() => ({
-        TTL: undefined,
-      }));
-      ttls.set(id, live.TTL === undefined ? null : Number(live.TTL) * 1000);
+    for (const id of new Set(kvs.map((kv) => kv.lease).filter((x) => x !== '0'))) {
+      const live = await this.client.leaseClient
+        .leaseTimeToLive({ ID: id })
+        .then((r) => Number(r.TTL))
+        .catch(() => undefined);
+      ttls.set(id, live === undefined || live < 0 ? null : live * 1000);
     }
     return kvs.map((kv) => ({
-      key: unb64(kv.key).slice(prefix.length),
-      holder: unb64(kv.value),
-      token: kv.mod_revision ?? '',
-      expiresInMs: kv.lease ? (ttls.get(kv.lease) ?? null) : null,
+      key: kv.key.toString('utf8').slice(prefix.length),
+      holder: kv.value.toString('utf8'),
+      token: kv.mod_revision,
+      expiresInMs: kv.lease !== '0' ? (ttls.get(kv.lease) ?? null) : null,
     }));
   }
 
   /** Not under the sender's session: an event outlives its sender, and `reroute` collects the dead's. */
   async forward(to: string, event: ForwardedEvent): Promise<void> {
-    await this.call('/v3/kv/put', {
-      key: b64(`${this.inbox(to)}${Date.now().toString(36)}-${randomUUID()}`),
-      value: b64(JSON.stringify(event)),
-    });
+    await this.call(`forward to ${to}`, () =>
+      this.client
+        .put(`${this.inbox(to)}${Date.now().toString(36)}-${randomUUID()}`)
+        .value(JSON.stringify(event))
+        .exec(),
+    );
   }
 
   async reroute(live: readonly string[]): Promise<ForwardedEvent[]> {
     const prefix = `${this.root}inbox/`;
     const taken: ForwardedEvent[] = [];
     for (const kv of await this.range(prefix)) {
-      const owner = unb64(kv.key).slice(prefix.length).split('/')[0] ?? '';
+      const owner = kv.key.toString('utf8').slice(prefix.length).split('/')[0] ?? '';
       if (live.includes(owner)) continue;
       // Taken by whoever deletes it first: each event is routed once.
-      const result = await this.call<{ succeeded?: boolean }>('/v3/kv/txn', {
-        compare: [{ key: kv.key, target: 'VERSION', version: '0', result: 'GREATER' }],
-        success: [{ request_delete_range: { key: kv.key } }],
-      });
-      if (result.succeeded === true) taken.push(JSON.parse(unb64(kv.value)) as ForwardedEvent);
+      const result = await this.commit(
+        'reroute of an event',
+        this.client.if(kv.key, 'Version', '>', 0).then(this.client.delete().key(kv.key)),
+      );
+      if (result.succeeded) taken.push(parse<ForwardedEvent>(kv));
     }
     return taken;
   }
@@ -238,66 +423,63 @@ export class EtcdBackend implements LeaseBackend {
   }
 
   /** Delivers an inbox entry once: only the call that deleted it hands it on. */
-  private async deliver(kv: KeyValue): Promise<void> {
-    const deleted = await this.call<{ deleted?: string }>('/v3/kv/deleterange', { key: kv.key });
-    if (Number(deleted.deleted ?? 0) === 0) return;
+  private async deliver(kv: IKeyValue): Promise<void> {
+    const deleted = await this.call('take of an inbox event', () => this.client.delete().key(kv.key).exec());
+    if (Number(deleted.deleted) === 0) return;
     try {
-      const event = JSON.parse(unb64(kv.value)) as ForwardedEvent;
+      const event = parse<ForwardedEvent>(kv);
       for (const handler of this.handlers) handler(event);
     } catch (error) {
       this.o.onError(`unreadable forwarded event: ${(error as Error).message}`);
     }
   }
 
-  /** Watches this instance's inbox; after each (re)connect it first takes what arrived meanwhile. */
-  private async watchInbox(): Promise<void> {
-    const prefix = this.inbox(this.o.instanceId);
-    while (!this.closed) {
-      const abort = new AbortController();
-      this.watching = abort;
-      const endpoint = (this.o.endpoints[this.current] as string).replace(/\/$/, '');
-      try {
-        const response = await fetch(`${endpoint}/v3/watch`, {
-          method: 'POST',
-          body: JSON.stringify({ create_request: { key: b64(prefix), range_end: prefixEnd(prefix) } }),
-          signal: abort.signal,
-        });
-        if (!response.ok || !response.body) throw new Error(`watch answered ${response.status}`);
-        for (const kv of await this.range(prefix)) await this.deliver(kv);
-        let buffer = '';
-        const decoder = new TextDecoder();
-        for await (const chunk of response.body) {
-          buffer += decoder.decode(chunk as Uint8Array, { stream: true });
-          let newline = buffer.indexOf('\n');
-          while (newline >= 0) {
-            const line = buffer.slice(0, newline).trim();
-            buffer = buffer.slice(newline + 1);
-            newline = buffer.indexOf('\n');
-            if (!line) continue;
-            const message = JSON.parse(line) as { result?: { events?: { type?: string; kv: KeyValue }[] } };
-            for (const e of message.result?.events ?? [])
-              if (e.type !== 'DELETE') void this.deliver(e.kv).catch((err) => this.o.onError(`inbox: ${err}`));
-          }
-        }
-        throw new Error('watch stream ended');
-      } catch (error) {
-        if (this.closed) return;
-        this.o.onError(`etcd inbox watch lost: ${(error as Error).message}; watching again`);
-        this.current = (this.current + 1) % this.o.endpoints.length;
-        await new Promise((resolve) => setTimeout(resolve, Math.min(1000, this.o.leaseTtlMs / 4)));
-      }
-    }
+  private drainInbox(): void {
+    void (async () => {
+      for (const kv of await this.range(this.inbox(this.o.instanceId))) await this.deliver(kv);
+    })().catch((error) => this.o.onError(`inbox: ${(error as Error).message}`));
+  }
+
+  /**
+   * Watches this instance's inbox; the client re-opens the watch after a lost stream, and
+   * after each (re)connect this first takes what arrived meanwhile.
+   */
+  private watchInbox(): void {
+    if (this.closed) return;
+    const watcher = this.client.watch().prefix(this.inbox(this.o.instanceId)).watcher();
+    this.watcher = watcher;
+    watcher.on('connected', () => this.drainInbox());
+    watcher.on('put', (kv) => void this.deliver(kv).catch((err) => this.o.onError(`inbox: ${err.message}`)));
+    watcher.on('disconnected', (error) => {
+      if (!this.closed)
+        this.o.onError(
+          `etcd inbox watch lost: ${describeEtcdError('watch', error, [this.o.auth?.password ?? ''])}; watching again`,
+        );
+    });
+    // A watch etcd cancelled (e.g. compacted away) is not re-opened by the client: open a new one.
+    watcher.on('error', (error) => {
+      if (this.closed) return;
+      this.o.onError(`etcd inbox watch cancelled: ${describeEtcdError('watch', error)}; watching again`);
+      setTimeout(() => this.watchInbox(), Math.min(1000, this.o.leaseTtlMs / 4)).unref();
+    });
   }
 
   async close(): Promise<void> {
+    if (this.closed) return;
     this.closed = true;
-    this.watching?.abort();
-    if (!this.session) return;
+    // Bounded: a cancel needs an answer from the member the watch is on, which may be gone.
+    const cancelled = this.watcher?.cancel().catch(() => undefined);
     try {
       // Revoking the session deletes the member entry and every lease key at once.
-      await this.call('/v3/lease/revoke', { ID: this.session });
+      if (this.session)
+        await this.call('lease revoke', () =>
+          (this.session as EtcdLease).revoke({ deadline: Date.now() + this.callTimeoutMs }),
+        );
     } catch (error) {
       this.o.onError(`could not leave the cluster cleanly: ${(error as Error).message}`);
     }
+    await Promise.race([cancelled, new Promise((resolve) => setTimeout(resolve, this.callTimeoutMs).unref())]);
+    // Closes every gRPC channel: nothing of the client keeps the process alive.
+    this.client.close();
   }
 }

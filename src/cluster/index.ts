@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import { Counter, type Registry } from 'prom-client';
 import type { LeaseBackend } from './backend.js';
 import { type ClusterConfig, clusterUrlOf, instanceIdOf } from './config.js';
-import { EtcdBackend } from './etcd.js';
+import { EtcdBackend, etcdSecurityOf } from './etcd.js';
 import { ClusterOwnership } from './ownership.js';
 import { PostgresBackend } from './postgres.js';
 
@@ -32,6 +32,6 @@ export function createClusterOwnership(
   const backend: LeaseBackend =
     config.backend === 'postgres'
       ? new PostgresBackend({ ...common, url: clusterUrlOf(config, storeUrl) })
-      : new EtcdBackend({ ...common, endpoints: config.endpoints as string[] });
+      : new EtcdBackend({ ...common, ...etcdSecurityOf(config), endpoints: config.endpoints as string[] });
   return new ClusterOwnership({ config, instanceId, backend, logger: log, ...(registry ? { registry } : {}) });
 }

@@ -64,6 +64,31 @@ describe('[cluster]', () => {
       'backend = "etcd"\nendpoints = ["http://127.0.0.1:2379"]\nlease_ttl = "200ms"',
       'error: w.toml: cluster: field "lease_ttl": lease_ttl must be at least 1s',
     ],
+    [
+      'etcd with a user but no password',
+      'backend = "etcd"\nendpoints = ["http://127.0.0.1:2379"]\nusername_env = "ETCD_USER"',
+      'error: w.toml: cluster: field "password_env": etcd authentication needs both username_env and password_env',
+    ],
+    [
+      'etcd with a client certificate but no key',
+      'backend = "etcd"\nendpoints = ["https://127.0.0.1:2379"]\ntls_ca_file = "/ca.pem"\ntls_cert_file = "/c.pem"',
+      'error: w.toml: cluster: field "tls_key_file": a client certificate needs both tls_cert_file and tls_key_file',
+    ],
+    [
+      'etcd TLS on http:// endpoints',
+      'backend = "etcd"\nendpoints = ["http://127.0.0.1:2379"]\ntls_ca_file = "/ca.pem"',
+      'error: w.toml: cluster: field "endpoints": tls_ca_file is set: the endpoints should be https://',
+    ],
+    [
+      'etcd endpoints mixing https:// and http://',
+      'backend = "etcd"\nendpoints = ["https://10.0.0.1:2379", "http://10.0.0.2:2379"]',
+      'error: w.toml: cluster: field "endpoints": expected every endpoint https:// or every one http://, not a mix',
+    ],
+    [
+      'an etcd field on backend postgres',
+      'backend = "postgres"\nurl = "postgres://db/x"\ntls_ca_file = "/ca.pem"',
+      'error: w.toml: cluster: field "tls_ca_file": tls_ca_file is for backend "etcd"',
+    ],
   ])('%s', (_name, section, message) => {
     expect(errors(section)).toContain(message);
   });
