@@ -20,7 +20,8 @@ start_one() {
 }
 healthy() {
   for _ in $(seq 1 200); do
-    ETCDCTL_API=3 etcdctl --endpoints="$1" endpoint health >/dev/null 2>&1 && return 0
+    # Bounded per check: an endpoint that accepts and hangs must not eat the caller's timeout.
+    ETCDCTL_API=3 etcdctl --dial-timeout=1s --command-timeout=1s --endpoints="$1" endpoint health >/dev/null 2>&1 && return 0
     sleep 0.1
   done
   echo "etcd did not become healthy; logs in $D" >&2
@@ -31,7 +32,8 @@ case ${1:-start} in
     command -v etcd >/dev/null || { echo 'etcd is not installed (apt-get install etcd-server etcd-client)' >&2; exit 1; }
     for n in 1 2 3; do start_one $n; done
     healthy "$ENDPOINTS";;
-  kill)    kill -9 "$(cat "$D/m$2.pid")"; rm -f "$D/m$2.pid";;
+  # Killing a member that is already down is a no-op, so a retried test can kill it again.
+  kill)    if [ -f "$D/m$2.pid" ]; then kill -9 "$(cat "$D/m$2.pid")" 2>/dev/null || true; fi; rm -f "$D/m$2.pid";;
   restart) STATE=existing start_one "$2"; healthy "127.0.0.1:$((P + $2))";;
   leader)
     ETCDCTL_API=3 etcdctl --endpoints="$ENDPOINTS" endpoint status -w json 2>/dev/null |
