@@ -16,6 +16,7 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { hookToNoop } from '../helpers/configs.js';
 import { type Daemon, ROOT, runCli, startDaemon, waitUntil } from '../helpers/daemon.js';
 import { pidsWithEnv } from '../helpers/procs.js';
 import { canConnect } from '../helpers/services.js';
@@ -466,21 +467,7 @@ describe('hostile bodies and slow clients', () => {
       `[http]
 token_env = "FAULTS_ADMIN_TOKEN"
 
-[[trigger]]
-type = "http_endpoint"
-id = "set"
-
-[[connect]]
-type = "direct"
-id = "c"
-from = "trigger.set"
-to = "scaler.s"
-
-[[scaler]]
-type = "noop"
-id = "s"
-max = 100000
-`,
+${hookToNoop(100_000)}`,
     );
     const d = await daemon(config, state);
     const token = SECRETS.adminToken;

@@ -9,6 +9,7 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { hookToNoop } from '../helpers/configs.js';
 import { type Daemon, runCli, startDaemon, waitUntil } from '../helpers/daemon.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'waymond-guard-'));
@@ -18,21 +19,7 @@ writeFileSync(
   `[http]
 token_env = "TEST_ADMIN_TOKEN"
 
-[[trigger]]
-type = "http_endpoint"
-id = "set"
-
-[[connect]]
-type = "direct"
-id = "c"
-from = "trigger.set"
-to = "scaler.s"
-
-[[scaler]]
-type = "noop"
-id = "s"
-max = 10
-`,
+${hookToNoop()}`,
 );
 const TOKEN = 'test-token-7f3a9c';
 let daemon: Daemon;

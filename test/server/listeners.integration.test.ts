@@ -12,26 +12,13 @@ import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { hookToNoop } from '../helpers/configs.js';
 import { type Daemon, runCli, startDaemon, waitUntil } from '../helpers/daemon.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'waymond-listeners-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const HOOKED = `[[trigger]]
-type = "http_endpoint"
-id = "set"
-
-[[connect]]
-type = "direct"
-id = "c"
-from = "trigger.set"
-to = "scaler.s"
-
-[[scaler]]
-type = "noop"
-id = "s"
-max = 10
-`;
+const HOOKED = hookToNoop();
 
 function write(name: string, text: string): string {
   const file = join(dir, name);
