@@ -11,52 +11,19 @@ function promClientReference() {
   const registers = [registry];
   const m = new Metrics();
   const family = (name: string) => m.registry.getSingleMetric(name) as unknown as { help: string };
-  const desired = new Gauge({
-    name: 'waymond_scaler_desired_replicas',
-    help: family('waymond_scaler_desired_replicas').help,
-    labelNames: ['scaler', 'target'],
-    registers,
-  });
-  const current = new Gauge({
-    name: 'waymond_scaler_current_replicas',
-    help: family('waymond_scaler_current_replicas').help,
-    labelNames: ['scaler', 'target'],
-    registers,
-  });
-  const reconciles = new Counter({
-    name: 'waymond_scaler_reconciles_total',
-    help: family('waymond_scaler_reconciles_total').help,
-    labelNames: ['scaler', 'target', 'outcome'],
-    registers,
-  });
-  const events = new Counter({
-    name: 'waymond_events_total',
-    help: family('waymond_events_total').help,
-    labelNames: ['topic'],
-    registers,
-  });
-  const errors = new Counter({
-    name: 'waymond_component_errors_total',
-    help: family('waymond_component_errors_total').help,
-    labelNames: ['address'],
-    registers,
-  });
-  const storeErrors = new Counter({
-    name: 'waymond_store_errors_total',
-    help: family('waymond_store_errors_total').help,
-    registers,
-  });
-  const fdExhausted = new Counter({
-    name: 'waymond_fd_exhausted_total',
-    help: family('waymond_fd_exhausted_total').help,
-    registers,
-  });
-  const restarts = new Counter({
-    name: 'waymond_member_restarts_total',
-    help: family('waymond_member_restarts_total').help,
-    labelNames: ['scaler'],
-    registers,
-  });
+  // Each family as prom-client makes it, with the daemon's own help text.
+  const gauge = (name: string, labelNames: string[] = []) =>
+    new Gauge({ name, help: family(name).help, labelNames, registers });
+  const counter = (name: string, labelNames: string[] = []) =>
+    new Counter({ name, help: family(name).help, labelNames, registers });
+  const desired = gauge('waymond_scaler_desired_replicas', ['scaler', 'target']);
+  const current = gauge('waymond_scaler_current_replicas', ['scaler', 'target']);
+  const reconciles = counter('waymond_scaler_reconciles_total', ['scaler', 'target', 'outcome']);
+  const events = counter('waymond_events_total', ['topic']);
+  const errors = counter('waymond_component_errors_total', ['address']);
+  const storeErrors = counter('waymond_store_errors_total');
+  const fdExhausted = counter('waymond_fd_exhausted_total');
+  const restarts = counter('waymond_member_restarts_total', ['scaler']);
   const duration = new Histogram({
     name: 'waymond_reconcile_duration_seconds',
     help: family('waymond_reconcile_duration_seconds').help,
