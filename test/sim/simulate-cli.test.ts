@@ -73,20 +73,27 @@ async function simulateJson(args: string[]): Promise<Summary[]> {
     .map((line) => JSON.parse(line) as Summary);
 }
 
+/** The named fixture configs on the jobs trace, at a 30 s start-up and a 5 s tick. */
+function onJobs(configs: string[], ...extra: string[]): string[] {
+  return [
+    ...configs.flatMap((c) => ['-c', `${FIXTURES}/${c}`]),
+    '--trace',
+    JOBS,
+    '--startup',
+    '30s',
+    '--tick',
+    '5s',
+    ...extra,
+  ];
+}
+
+let leanAndFloorRun: Promise<Summary[]> | undefined;
+/** One run of one-per-job and floor-of-three, read by every test that compares them. */
+const leanAndFloor = () => (leanAndFloorRun ??= simulateJson(onJobs(['one-per-job.toml', 'floor-of-three.toml'])));
+
 describe('waymond simulate', () => {
   it('--json prints exactly the documented fields, one line per config; a higher floor costs more and waits no longer', async () => {
-    const [lean, floor] = await simulateJson([
-      '-c',
-      `${FIXTURES}/one-per-job.toml`,
-      '-c',
-      `${FIXTURES}/floor-of-three.toml`,
-      '--trace',
-      JOBS,
-      '--startup',
-      '30s',
-      '--tick',
-      '5s',
-    ]);
+    const [lean, floor] = await leanAndFloor();
     for (const s of [lean, floor]) {
       expect(Object.keys(s as object).sort()).toEqual(KEYS);
       for (const key of KEYS.filter((k) => k !== 'config'))
@@ -107,18 +114,7 @@ describe('waymond simulate', () => {
   });
 
   it('--json puts the zero-wait bound and the HPA default beside each config, with their ratios', async () => {
-    const summaries = await simulateJson([
-      '-c',
-      `${FIXTURES}/one-per-job.toml`,
-      '-c',
-      `${FIXTURES}/floor-of-three.toml`,
-      '--trace',
-      JOBS,
-      '--startup',
-      '30s',
-      '--tick',
-      '5s',
-    ]);
+    const summaries = await leanAndFloor();
     const trace = loadTraceFile(JOBS, { kind: 'jobs' });
     const bound = trace.kind === 'jobs' ? zeroWaitBoundMs(trace.jobs, 30_000) / 1000 : Number.NaN;
     expect(bound).toBeGreaterThan(0);
@@ -137,17 +133,7 @@ describe('waymond simulate', () => {
     // The floor of three keeps more members than the HPA default on this trace; one per job fewer.
     expect(summaries[1]?.vs_hpa_default).toBeGreaterThan(summaries[0]?.vs_hpa_default ?? Number.POSITIVE_INFINITY);
 
-    const [alone] = await simulateJson([
-      '-c',
-      `${FIXTURES}/one-per-job.toml`,
-      '--trace',
-      JOBS,
-      '--startup',
-      '30s',
-      '--tick',
-      '5s',
-      '--no-baseline',
-    ]);
+    const [alone] = await simulateJson(onJobs(['one-per-job.toml'], '--no-baseline'));
     expect(alone).toMatchObject({
       hpa_default_member_seconds: null,
       hpa_default_wait_p95_s: null,
@@ -160,18 +146,7 @@ describe('waymond simulate', () => {
   it.skipIf(!defaultRegistry().get('connector', 'policy'))(
     'a policy with a longer scale-down window costs more member-seconds and waits no longer',
     async () => {
-      const [short, long] = await simulateJson([
-        '-c',
-        `${FIXTURES}/policy-short-window.toml`,
-        '-c',
-        `${FIXTURES}/policy-long-window.toml`,
-        '--trace',
-        JOBS,
-        '--startup',
-        '30s',
-        '--tick',
-        '5s',
-      ]);
+      const [short, long] = await simulateJson(onJobs(['policy-short-window.toml', 'policy-long-window.toml']));
       expect(long?.member_seconds).toBeGreaterThan(short?.member_seconds ?? Number.POSITIVE_INFINITY);
       expect(long?.wait_p95_s).toBeLessThanOrEqual(short?.wait_p95_s ?? 0);
       expect(long?.wait_max_s).toBeLessThanOrEqual(short?.wait_max_s ?? 0);
